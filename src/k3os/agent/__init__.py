@@ -1,0 +1,1 @@
+"""The node agent: join, register, heartbeat, apply config, run upgrades."""

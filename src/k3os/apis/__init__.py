@@ -1,0 +1,1 @@
+"""The project's own resource types (NodeConfig, Plan, ...) and their CRDs."""

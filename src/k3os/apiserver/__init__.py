@@ -1,0 +1,1 @@
+"""Kubernetes-compatible HTTP API served on the revisioned store."""

@@ -1,0 +1,1 @@
+"""A thin layer over a Kubernetes client: informers, work queues, leader election."""

@@ -1,0 +1,1 @@
+"""Node config: the k3OS config.yaml schema, its sources, merge rules and validation."""

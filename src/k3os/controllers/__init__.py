@@ -1,0 +1,1 @@
+"""Reconcilers that talk to the API through the client layer only."""

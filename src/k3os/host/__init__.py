@@ -1,0 +1,1 @@
+"""Applying a node config to a root filesystem: plan, diff, apply, by boot phase."""

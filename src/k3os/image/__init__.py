@@ -1,0 +1,1 @@
+"""System image bundles, A/B slots, boot selection, install, upgrade and rollback."""

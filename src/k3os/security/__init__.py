@@ -1,0 +1,1 @@
+"""PKI, join tokens, authentication, RBAC and node restriction."""

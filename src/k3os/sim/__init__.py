@@ -1,0 +1,1 @@
+"""Fleet simulator: many agents on temporary roots."""

@@ -1,0 +1,1 @@
+"""Revisioned key-value store with etcd v3 semantics."""

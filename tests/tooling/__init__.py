@@ -1,0 +1,1 @@
+"""Test tooling: helpers that give tests real components (kubectl, etcd, servers)."""
