@@ -15,6 +15,13 @@ from k3os.cli.logs import LEVELS, resolve_level, setup_logging
 # name -> (module:attribute, one-line help). Listed here so `--help` needs no imports.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "version": ("k3os.cli.version:version", "Print the k3os version."),
+    "image": ("k3os.cli.image:image", "Make signing keys, build and verify system bundles."),
+    "install": ("k3os.cli.install:install", "Install k3os to a disk or disk image file."),
+    "upgrade": ("k3os.cli.upgrade:upgrade", "Stage a system bundle and boot it on trial."),
+    "rollback": ("k3os.cli.rollback:rollback", "Go back to the previous system version."),
+    "status": ("k3os.cli.status:status", "Show system versions, trial and last failure."),
+    "health": ("k3os.cli.health:health", "Health-check the version on trial; commit or fail it."),
+    "boot-select": ("k3os.cli.boot_select:boot_select", "Choose the version to boot (initramfs)."),
 }
 
 

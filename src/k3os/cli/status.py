@@ -1,0 +1,21 @@
+"""`k3os status`: slots, the booted version, a trial in progress and the last failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from k3os.cli._image_common import image_errors, root_option, state_for
+from k3os.image.status import gather, render_text
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@root_option
+@image_errors
+def status(as_json: bool, root: Path | None) -> None:
+    """Show the system versions on this node."""
+    info = gather(state_for(root))
+    click.echo(json.dumps(info, indent=2) if as_json else render_text(info))
