@@ -49,7 +49,6 @@ class MemoryStore(Store):
         self._live: dict[str, KeyValue] = {}
         self._live_keys: list[str] = []  # sorted
         self._hub = WatchHub(None, capacity=None)
-        self._lease_ids = 0
         self._expiry = ExpiryTimer(self._expire)
         self._compactor = AutoCompactor(
             self.current_revision, self.compact, options.retention, options.compact_interval
@@ -142,9 +141,9 @@ class MemoryStore(Store):
     def _lease(self, key: str, ttl: int | None) -> int:
         if ttl is None:
             return 0
-        self._lease_ids += 1
-        self._expiry.schedule(key, self._revision + 1, time.time() + ttl)
-        return self._lease_ids
+        revision = self._revision + 1
+        self._expiry.schedule(key, revision, time.time() + ttl)
+        return revision
 
     async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> KeyValue:
         validate_key(key)

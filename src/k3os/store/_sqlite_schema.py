@@ -1,0 +1,92 @@
+"""The SQLite file's layout, connection settings and row decoding.
+
+log      one row per revision, the whole retained history. `prev_rev` points at the
+         key's previous row (0 on creation), so compaction finds superseded rows by
+         walking revisions, and a watch event's prev_kv is one primary-key lookup.
+current  one row per live key -> its latest log row, plus its TTL deadline. Reads at
+         the head go through it: O(result), never a scan of history.
+meta     the head revision, the compact revision and the compaction cursor, updated
+         in the same transaction as the writes they describe.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from k3os.store._model import Event, EventType, KeyValue
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS log (
+    rev        INTEGER PRIMARY KEY,
+    key        TEXT    NOT NULL,
+    deleted    INTEGER NOT NULL,
+    create_rev INTEGER NOT NULL,
+    version    INTEGER NOT NULL,
+    lease      INTEGER NOT NULL,
+    prev_rev   INTEGER NOT NULL,
+    value      BLOB
+);
+CREATE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
+CREATE TABLE IF NOT EXISTS current (
+    key        TEXT    PRIMARY KEY,
+    rev        INTEGER NOT NULL,
+    expires_at REAL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS current_expiry ON current (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT    PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta VALUES
+    ('schema', 1), ('revision', 0), ('compact_revision', 0), ('compact_cursor', 0);
+"""
+
+#: Columns of a log row, in the order `row_to_kv` expects.
+LOG_COLUMNS = "l.rev, l.key, l.deleted, l.create_rev, l.version, l.lease, l.value"
+PREV_COLUMNS = "p.rev, p.key, p.deleted, p.create_rev, p.version, p.lease, p.value"
+
+
+def connect(path: str, synchronous: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with our settings."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    # Truncate the WAL back to this size after checkpoints, so it cannot stay large.
+    conn.execute("PRAGMA journal_size_limit = 8388608")
+    conn.execute("PRAGMA cache_size = -16000")
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(_DDL)
+    version = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"schema version {version} is not the supported version {SCHEMA_VERSION}"
+        )
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT name, value FROM meta").fetchall())
+
+
+def row_to_kv(row: tuple[Any, ...], offset: int = 0) -> KeyValue | None:
+    """The item of a log row (None for a tombstone or a missing joined row)."""
+    rev, key, deleted, create_rev, version, lease, value = row[offset : offset + 7]
+    if rev is None or deleted:
+        return None
+    return KeyValue(key, value if value is not None else b"", create_rev, rev, version, lease)
+
+
+def row_to_event(row: tuple[Any, ...]) -> Event:
+    """An event from `SELECT LOG_COLUMNS, PREV_COLUMNS` (log joined to its previous row)."""
+    prev = row_to_kv(row, 7)
+    if row[2]:
+        return Event(EventType.DELETE, KeyValue(row[1], b"", 0, row[0], 0), prev)
+    kv = row_to_kv(row)
+    assert kv is not None
+    return Event(EventType.PUT, kv, prev)

@@ -1,0 +1,292 @@
+"""The SQLite driver's single writer: one thread owns the only writing connection.
+
+Writers on the event loop enqueue operations and await a future. The thread takes
+whatever is queued (up to `MAX_BATCH`), applies it in one transaction with one commit
+(group commit: one fsync for the whole batch), then hands the results and the events,
+in revision order, back to the loop in one callback. Being the only writer, it never
+meets `database is locked`. Compaction's physical deletion runs on the same thread in
+small transactions between write batches, so it never holds writers up for more than
+one short step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from k3os.store._errors import (
+    Conflict,
+    FutureRevision,
+    KeyExists,
+    KeyNotFound,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+)
+from k3os.store._model import DeleteResult, Event, EventType, KeyValue
+from k3os.store._sqlite_schema import LOG_COLUMNS, connect, read_meta, row_to_kv
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+#: Log rows examined per compaction step (one short transaction).
+COMPACT_STEP = 256
+#: Under sustained write load, a compaction step still runs after this many batches.
+COMPACT_EVERY = 4
+
+CREATE, UPDATE, DELETE, COMPACT = range(4)
+
+
+@dataclass(slots=True)
+class Op:
+    kind: int
+    key: str
+    value: bytes | None
+    expected: int | None  # mod revision for UPDATE/DELETE; target revision for COMPACT
+    ttl: int | None
+    future: asyncio.Future[Any]
+
+
+#: What the writer hands back to the loop after each commit.
+Delivery = Callable[
+    [list[tuple[asyncio.Future[Any], Any]], list[Event], list[tuple[str, int, float]], int], None
+]
+
+
+class Writer:
+    """Runs the writer thread. `deliver(results, events, expiries, compact_revision)` is
+    called on the event loop after every commit."""
+
+    def __init__(
+        self,
+        path: str,
+        synchronous: str,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Delivery,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._loop = loop
+        self._deliver = deliver
+        self._clock = clock
+        self._queue: queue.SimpleQueue[Op | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="store-sqlite-writer", daemon=True)
+        self._conn: sqlite3.Connection | None = None
+        meta_conn = connect(path, synchronous)
+        try:
+            meta = read_meta(meta_conn)
+        finally:
+            meta_conn.close()
+        self.revision = meta["revision"]
+        self.compact_revision = meta["compact_revision"]
+        self._cursor = meta["compact_cursor"]
+        self._failed: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, op: Op) -> None:
+        if self._failed is not None:
+            raise StoreUnavailable(f"the SQLite writer stopped: {self._failed}") from self._failed
+        self._queue.put(op)
+
+    def stop(self) -> None:
+        """Ask the thread to finish what is queued and exit (join it separately)."""
+        self._queue.put(None)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    # -- the thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._conn = connect(self._path, self._synchronous)
+            self._loop_forever(self._conn)
+        except BaseException as e:  # pragma: no cover - the thread must report, not vanish
+            log.exception("SQLite writer stopped")
+            self._failed = e
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+            self._drain_after_stop()
+
+    def _loop_forever(self, conn: sqlite3.Connection) -> None:
+        batches_since_step = 0
+        while True:
+            if self._cursor < self.compact_revision and (
+                self._queue.empty() or batches_since_step >= COMPACT_EVERY
+            ):
+                self._compact_step(conn)
+                batches_since_step = 0
+                continue
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    op = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if op is None:
+                    stop = True
+                    break
+                batch.append(op)
+            self._apply(conn, batch)
+            batches_since_step += 1
+            if stop:
+                return
+
+    def _drain_after_stop(self) -> None:
+        leftovers: list[tuple[asyncio.Future[Any], Any]] = []
+        while True:
+            try:
+                op = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if op is not None:
+                leftovers.append((op.future, StoreClosed("the store is closed")))
+        if leftovers:
+            self._post(leftovers, [], [])
+
+    def _post(
+        self,
+        results: list[tuple[asyncio.Future[Any], Any]],
+        events: list[Event],
+        expiries: list[tuple[str, int, float]],
+    ) -> None:
+        # RuntimeError: the loop is already closed, so nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(
+                self._deliver, results, events, expiries, self.compact_revision
+            )
+
+    def _apply(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
+        results: list[tuple[asyncio.Future[Any], Any]] = []
+        events: list[Event] = []
+        expiries: list[tuple[str, int, float]] = []
+        revision = self.revision
+        compact_revision = self.compact_revision
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in batch:
+                try:
+                    if op.kind == COMPACT:
+                        assert op.expected is not None
+                        if op.expected > revision:
+                            raise FutureRevision(op.expected, revision)
+                        if op.expected > compact_revision:
+                            compact_revision = op.expected
+                            conn.execute(
+                                "UPDATE meta SET value = ? WHERE name = 'compact_revision'",
+                                (compact_revision,),
+                            )
+                        results.append((op.future, None))
+                        continue
+                    revision += 1
+                    outcome, event, expiry = self._write(conn, op, revision)
+                except StoreError as e:
+                    if op.kind != COMPACT:
+                        revision -= 1
+                    results.append((op.future, e))
+                    continue
+                results.append((op.future, outcome))
+                events.append(event)
+                if expiry is not None:
+                    expiries.append((op.key, revision, expiry))
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("SQLite write batch of %d failed: %s", len(batch), e)
+            failure = StoreUnavailable(f"SQLite write failed: {e}")
+            failure.__cause__ = e
+            self._post([(op.future, failure) for op in batch], [], [])
+            return
+        self.revision = revision
+        self.compact_revision = compact_revision
+        self._post(results, events, expiries)
+
+    def _write(
+        self, conn: sqlite3.Connection, op: Op, revision: int
+    ) -> tuple[KeyValue | DeleteResult, Event, float | None]:
+        row = conn.execute(
+            f"SELECT {LOG_COLUMNS} FROM current c JOIN log l ON l.rev = c.rev WHERE c.key = ?",
+            (op.key,),
+        ).fetchone()
+        current = row_to_kv(row) if row is not None else None
+        if op.kind == CREATE:
+            if current is not None:
+                raise KeyExists(op.key, current)
+        elif current is None:
+            raise KeyNotFound(op.key)
+        elif op.expected is not None and current.mod_revision != op.expected:
+            raise Conflict(op.key, current)
+        prev_rev = current.mod_revision if current is not None else 0
+        if op.kind == DELETE:
+            assert current is not None
+            conn.execute(
+                "INSERT INTO log VALUES (?, ?, 1, 0, 0, 0, ?, NULL)", (revision, op.key, prev_rev)
+            )
+            conn.execute("DELETE FROM current WHERE key = ?", (op.key,))
+            gone = KeyValue(op.key, b"", 0, revision, 0)
+            return DeleteResult(current, revision), Event(EventType.DELETE, gone, current), None
+        assert op.value is not None
+        lease = revision if op.ttl is not None else 0
+        expires_at = self._clock() + op.ttl if op.ttl is not None else None
+        kv = KeyValue(
+            op.key,
+            op.value,
+            current.create_revision if current is not None else revision,
+            revision,
+            current.version + 1 if current is not None else 1,
+            lease,
+        )
+        conn.execute(
+            "INSERT INTO log VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
+            (revision, op.key, kv.create_revision, kv.version, lease, prev_rev, op.value),
+        )
+        conn.execute(
+            "INSERT INTO current VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET rev = excluded.rev, expires_at = excluded.expires_at",
+            (op.key, revision, expires_at),
+        )
+        return kv, Event(EventType.PUT, kv, current), expires_at
+
+    def _compact_step(self, conn: sqlite3.Connection) -> None:
+        """Delete the rows superseded at or before the compact revision, a few at a time:
+        a row is dead once a later row of its key (at or before the compact revision)
+        names it as `prev_rev`, and a tombstone is dead as soon as it is compacted."""
+        target = self.compact_revision
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(
+                "SELECT rev, deleted, prev_rev FROM log WHERE rev > ? AND rev <= ? "
+                "ORDER BY rev LIMIT ?",
+                (self._cursor, target, COMPACT_STEP),
+            ).fetchall()
+            dead = [(prev,) for _, _, prev in rows if prev]
+            dead += [(rev,) for rev, deleted, _ in rows if deleted]
+            conn.executemany("DELETE FROM log WHERE rev = ?", dead)
+            cursor = rows[-1][0] if len(rows) == COMPACT_STEP else target
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'compact_cursor'", (cursor,))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("SQLite compaction step failed (will retry): %s", e)
+            time.sleep(0.1)
+            return
+        self._cursor = cursor
