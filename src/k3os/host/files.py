@@ -1,0 +1,35 @@
+"""`write_files`: atomic writes with owner and mode, written in every phase but never over a
+local edit.
+
+k3OS rewrote every file in every phase, so a `boot_cmd` that edited a written file saw its
+edit undone at runtime (k3OS #93). Here the digest of what was last written is kept in the
+state dir: a file is (re)written when the config entry changed or the file is missing; a file
+whose entry is unchanged but whose content was edited on the node since is left alone.
+"""
+
+from __future__ import annotations
+
+from k3os.host.context import Context, digest
+
+CONCERN = "write_files"
+STATE = "write_files"
+
+
+def plan(ctx: Context) -> None:
+    recorded = ctx.load_state(STATE)
+    state: dict[str, object] = {}
+    for entry in ctx.config.write_files:
+        owner = ctx.accounts.owner(entry.owner)
+        content = entry.decoded()
+        wanted = digest(content, entry.mode, owner[0], owner[1])
+        state[entry.path] = wanted
+        current = ctx.state(entry.path)
+        if current is not None and recorded.get(entry.path) == wanted:
+            if (current.content, current.mode, current.owner) != (content, entry.mode, owner):
+                ctx.notes.append(
+                    f"{entry.path}: edited on the node since k3os wrote it; left alone"
+                )
+            continue
+        ctx.want_file(CONCERN, entry.path, content, mode=entry.mode, owner=owner)
+    if state != recorded:
+        ctx.save_state(CONCERN, STATE, state)
