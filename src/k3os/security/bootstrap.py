@@ -4,6 +4,7 @@ Layout under `<data-dir>`:
     server/tls/ca.crt, ca.key            cluster CA (10 years)
     server/tls/serving.crt, serving.key  the API's serving certificate (1 year)
     server/tls/admin.crt, admin.key      system:admin in system:masters (1 year)
+    server/tls/service-account.key       signs ServiceAccount tokens (EC P-256)
     server/node-token                    K10<sha256 of ca.crt>::server:<secret>
     kubeconfig.yaml                      the admin kubeconfig
 Keys, the token and the kubeconfig are mode 0600.
@@ -18,10 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from k3os.security.errors import TokenError
 from k3os.security.files import write_private
 from k3os.security.kubeconfig import render_kubeconfig, write_kubeconfig
 from k3os.security.pki import KeyPair, ensure_ca, ensure_leaf
+from k3os.security.serviceaccount import ensure_signing_key
 from k3os.security.tokens import JoinToken, ca_hash, new_secret, parse_token
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ class ServerPKI:
     serving: KeyPair
     admin: KeyPair
     token: JoinToken
+    service_account_key: ec.EllipticCurvePrivateKey
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -113,4 +118,5 @@ def ensure_server_pki(
     if renewed:
         log.info("issued admin client certificate")
     join = _load_or_make_token(data_dir / "server" / "node-token", ca.cert_pem, token)
-    return ServerPKI(data_dir, ca, serving, admin, join)
+    sa_key = ensure_signing_key(tls / "service-account.key")
+    return ServerPKI(data_dir, ca, serving, admin, join, sa_key)

@@ -1,0 +1,141 @@
+"""NodeRestriction admission: what a node may put into the objects it is allowed to write.
+
+The API server calls `admit_node_request(attrs, new, old)` for every create, update, patch
+and delete after authorization succeeds, with the object as it would be stored (`new`,
+after the patch is applied) and as it is stored now (`old`). Requests of users that are not
+nodes are always allowed here. For a node `<n>`:
+- Node objects: it may create only the Node named `<n>`, and update/patch/delete only that
+  Node; on create it may not set a cluster-owned label; on update it may not add, change or
+  remove one, nor change `spec.taints` or `spec.unschedulable` (cordons and taints belong
+  to the cluster: a node must not uncordon itself in the middle of a drain).
+- Leases: only the Lease named `<n>` in `kube-node-lease`.
+- pods/status: only for pods whose `spec.nodeName` is `<n>`.
+
+Which labels a node owns (`label_owner`): anything outside the reserved domains (the
+operator's own labels from the box's config); in `kubernetes.io`/`k8s.io` only what a
+kubelet reports (`KUBELET_LABELS` and the `kubelet.kubernetes.io/`, `node.kubernetes.io/`
+prefixes), never `node-role.kubernetes.io/*` or `node-restriction.kubernetes.io/*`; in
+`k3os.io` only the facts the node reports (`NODE_REPORTED_K3OS_LABELS`: `k3os.io/version`,
+`k3os.io/mode`). The cluster owns the rest of `k3os.io/*` (e.g. `k3os.io/upgrade`, the
+opt-in to upgrade Plans) and everything under `upgrade.cattle.io` (e.g.
+`plan.upgrade.cattle.io/<plan>`, the Plan's done marker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from k3os.security.authz import Attributes, Decision, Verdict
+from k3os.security.node import NODE_LEASE_NAMESPACE, node_name_of
+
+__all__ = [
+    "KUBELET_LABELS",
+    "NODE_REPORTED_K3OS_LABELS",
+    "admit_node_request",
+    "cluster_owned_labels",
+    "label_owner",
+]
+
+Obj = Mapping[str, Any]
+
+KUBELET_LABELS = frozenset(
+    {
+        "kubernetes.io/hostname",
+        "kubernetes.io/arch",
+        "kubernetes.io/os",
+        "beta.kubernetes.io/arch",
+        "beta.kubernetes.io/os",
+        "beta.kubernetes.io/instance-type",
+        "node.kubernetes.io/instance-type",
+        "failure-domain.beta.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/zone",
+        "topology.kubernetes.io/region",
+        "topology.kubernetes.io/zone",
+    }
+)
+KUBELET_PREFIXES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+NODE_REPORTED_K3OS_LABELS = frozenset({"k3os.io/version", "k3os.io/mode"})
+
+
+def _in_domain(prefix: str, domain: str) -> bool:
+    return prefix == domain or prefix.endswith("." + domain)
+
+
+def label_owner(key: str) -> Literal["node", "cluster"]:
+    """Who may set a Node label: the node itself or only the cluster (admins, controllers)."""
+    prefix = key.partition("/")[0] if "/" in key else ""
+    if key in NODE_REPORTED_K3OS_LABELS or key in KUBELET_LABELS:
+        return "node"
+    if _in_domain(prefix, "k3os.io") or _in_domain(prefix, "upgrade.cattle.io"):
+        return "cluster"
+    if _in_domain(prefix, "kubernetes.io") or _in_domain(prefix, "k8s.io"):
+        return "node" if prefix in KUBELET_PREFIXES else "cluster"
+    return "node"
+
+
+def _labels(obj: Obj | None) -> Mapping[str, str]:
+    labels = ((obj or {}).get("metadata") or {}).get("labels")
+    return labels if isinstance(labels, Mapping) else {}
+
+
+def cluster_owned_labels(obj: Obj | None) -> dict[str, str]:
+    return {k: v for k, v in _labels(obj).items() if label_owner(k) == "cluster"}
+
+
+def _name(obj: Obj | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("name", ""))
+
+
+def _spec(obj: Obj | None, key: str) -> Any:
+    return ((obj or {}).get("spec") or {}).get(key)
+
+
+def _deny(why: str) -> Decision:
+    return Decision(Verdict.DENY, why)
+
+
+_ALLOW = Decision(Verdict.ALLOW)
+
+
+def _admit_node(node: str, attrs: Attributes, new: Obj | None, old: Obj | None) -> Decision:
+    target = _name(new) or _name(old) or attrs.name
+    if target != node:
+        return _deny(f'node "{node}" is not allowed to modify node "{target}"')
+    if attrs.verb == "create":
+        owned = sorted(cluster_owned_labels(new))
+        if owned:
+            return _deny(f'node "{node}" is not allowed to set the labels {owned}')
+        return _ALLOW
+    if attrs.verb == "delete":
+        return _ALLOW
+    before, after = cluster_owned_labels(old), cluster_owned_labels(new)
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        return _deny(f'node "{node}" is not allowed to modify the labels {changed}')
+    for key in ("taints", "unschedulable"):
+        if (_spec(old, key) or None) != (_spec(new, key) or None):
+            return _deny(f'node "{node}" is not allowed to modify spec.{key}')
+    return _ALLOW
+
+
+def admit_node_request(attrs: Attributes, new: Obj | None, old: Obj | None) -> Decision:
+    """ALLOW, or DENY with the reason for a 403 (`forbidden: <reason>`)."""
+    node = node_name_of(attrs.user)
+    if node is None or not attrs.is_resource_request:
+        return _ALLOW
+    if attrs.verb not in ("create", "update", "patch", "delete"):
+        return _ALLOW
+    resource = (attrs.api_group, attrs.resource)
+    if resource == ("", "nodes"):
+        return _admit_node(node, attrs, new, old)
+    if resource == ("coordination.k8s.io", "leases"):
+        name = _name(new) or attrs.name
+        if attrs.namespace != NODE_LEASE_NAMESPACE or name != node:
+            return _deny(f'node "{node}" may only write its own Lease, not "{name}"')
+        return _ALLOW
+    if resource == ("", "pods") and attrs.subresource == "status":
+        bound = _spec(old, "nodeName")
+        if bound != node or _spec(new, "nodeName") != bound:
+            return _deny(f'node "{node}" may only update the status of pods bound to it')
+    return _ALLOW
