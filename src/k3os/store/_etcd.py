@@ -1,0 +1,426 @@
+"""`etcd://h:p[,h:p]` and `http(s)://h:p[,h:p]`: the store on an etcd v3 cluster.
+
+Speaks etcd's gRPC API through the protobuf stubs that `aetcd` ships (its high-level
+client has no TLS and no transactions returning prev_kv, so we drive the stubs directly).
+Compare-and-swap is one etcd transaction per write; TTLs are etcd leases; each `Watch`
+is its own gRPC watch stream with `prev_kv`. Revisions are etcd's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import grpc
+from aetcd import rpc
+
+from k3os.store._background import AutoCompactor
+from k3os.store._errors import (
+    Compacted,
+    Conflict,
+    FutureRevision,
+    InvalidStoreURL,
+    KeyExists,
+    KeyNotFound,
+    StoreClosed,
+    StoreUnavailable,
+)
+from k3os.store._interface import Store, Watch
+from k3os.store._model import (
+    DeleteResult,
+    Event,
+    EventType,
+    KeyValue,
+    RangeResult,
+    StoreOptions,
+    prefix_end,
+    validate_key,
+    validate_limit,
+    validate_ttl,
+    validate_value,
+)
+from k3os.store._registry import StoreURL
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 10.0
+_ALL = b"\0"  # as a range end: every key >= the start key
+
+
+def _kv(raw: Any) -> KeyValue:
+    return KeyValue(
+        raw.key.decode(), raw.value, raw.create_revision, raw.mod_revision, raw.version, raw.lease
+    )
+
+
+def _bounds(prefix: str, start_after: str | None = None) -> tuple[bytes, bytes]:
+    if start_after is not None and start_after >= prefix:
+        start = start_after.encode() + b"\0"
+    else:
+        start = prefix.encode() or b"\0"
+    end = prefix_end(prefix)
+    return start, end.encode() if end is not None else _ALL
+
+
+def _target(url: StoreURL) -> str:
+    """A gRPC target: one host:port, or several IP literals that gRPC fails over between."""
+    if len(url.endpoints) == 1:
+        host, port = url.endpoints[0]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        addresses = [ipaddress.ip_address(host) for host, _ in url.endpoints]
+    except ValueError:
+        raise InvalidStoreURL(
+            f"datastore URL {url.raw!r}: several etcd endpoints must be IP addresses "
+            "(or use one DNS name that resolves to all members)"
+        ) from None
+    if all(a.version == 4 for a in addresses):
+        return "ipv4:" + ",".join(
+            f"{a}:{p}" for a, (_, p) in zip(addresses, url.endpoints, strict=True)
+        )
+    return "ipv6:" + ",".join(
+        f"[{a}]:{p}" for a, (_, p) in zip(addresses, url.endpoints, strict=True)
+    )
+
+
+def _read(path: str | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise InvalidStoreURL(f"etcd TLS {what} file {path}: {e.strerror}") from e
+
+
+def _channel(url: StoreURL, options: StoreOptions) -> grpc.aio.Channel:
+    target = _target(url)
+    if not url.tls:
+        return grpc.aio.insecure_channel(target)
+    if (options.cert_file is None) != (options.key_file is None):
+        raise InvalidStoreURL(
+            f"datastore URL {url.raw!r}: a client certificate needs both cert and key"
+        )
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read(options.ca_file, "CA"),
+        private_key=_read(options.key_file, "key"),
+        certificate_chain=_read(options.cert_file, "certificate"),
+    )
+    return grpc.aio.secure_channel(target, credentials)
+
+
+class EtcdStore(Store):
+    def __init__(self, url: StoreURL, options: StoreOptions) -> None:
+        self._url = url
+        self._channel = _channel(url, options)
+        self._kv = rpc.KVStub(self._channel)
+        self._leases = rpc.LeaseStub(self._channel)
+        self._watch_stub = rpc.WatchStub(self._channel)
+        self._watches: set[EtcdWatch] = set()
+        self._compactor = AutoCompactor(
+            self.current_revision, self.compact, options.retention, options.compact_interval
+        )
+        self._closed = False
+
+    def start(self) -> None:
+        self._compactor.start("store-etcd-compactor")
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+
+    async def _call(self, method: Any, request: Any, revision: int = 0) -> Any:
+        self._check_open()
+        try:
+            return await method(request, timeout=TIMEOUT)
+        except grpc.aio.AioRpcError as e:
+            await self._raise(e, revision)
+
+    async def _raise(self, error: grpc.aio.AioRpcError, revision: int) -> NoReturn:
+        details = error.details() or ""
+        if "required revision has been compacted" in details:
+            raise Compacted(revision, await self._compact_revision()) from error
+        if "required revision is a future revision" in details:
+            raise FutureRevision(revision, await self.current_revision()) from error
+        if self._closed:
+            raise StoreClosed("the store is closed") from error
+        raise StoreUnavailable(
+            f"etcd at {self._url.raw}: {error.code().name}: {details}"
+        ) from error
+
+    async def _compact_revision(self) -> int:
+        """etcd tells a watch that starts before its compact revision what that revision
+        is; a watch from revision 1 that sees events instead has nothing compacted."""
+        stop = asyncio.Event()
+
+        async def requests() -> AsyncIterator[Any]:
+            create = rpc.WatchCreateRequest(key=b"\0", range_end=_ALL, start_revision=1)
+            yield rpc.WatchRequest(create_request=create)
+            await stop.wait()
+
+        call = self._watch_stub.Watch(requests(), timeout=TIMEOUT)
+        try:
+            async with asyncio.timeout(2.0):
+                async for response in call:
+                    if response.compact_revision:
+                        return int(response.compact_revision)
+                    if response.events:
+                        return 0
+        except (TimeoutError, grpc.aio.AioRpcError):
+            pass
+        finally:
+            stop.set()
+            call.cancel()
+        return 0
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def current_revision(self) -> int:
+        response = await self._call(self._kv.Range, rpc.RangeRequest(key=b"\0", count_only=True))
+        return int(response.header.revision)
+
+    async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
+        request = rpc.RangeRequest(key=key.encode(), revision=revision or 0)
+        response = await self._call(self._kv.Range, request, revision or 0)
+        return _kv(response.kvs[0]) if response.kvs else None
+
+    async def range(
+        self,
+        prefix: str,
+        *,
+        revision: int | None = None,
+        limit: int | None = None,
+        start_after: str | None = None,
+    ) -> RangeResult:
+        validate_limit(limit)
+        start, end = _bounds(prefix, start_after)
+        request = rpc.RangeRequest(
+            key=start, range_end=end, limit=limit or 0, revision=revision or 0
+        )
+        response = await self._call(self._kv.Range, request, revision or 0)
+        return RangeResult(
+            [_kv(raw) for raw in response.kvs],
+            revision or int(response.header.revision),
+            bool(response.more),
+            int(response.count),
+        )
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def _lease(self, ttl: int | None) -> int:
+        if ttl is None:
+            return 0
+        response = await self._call(self._leases.LeaseGrant, rpc.LeaseGrantRequest(TTL=ttl))
+        return int(response.ID)
+
+    async def _txn(self, key: bytes, compare: list[Any], success: Any) -> Any:
+        request = rpc.TxnRequest(
+            compare=compare,
+            success=[success],
+            failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=key))],
+        )
+        return await self._call(self._kv.Txn, request)
+
+    @staticmethod
+    def _compare(key: bytes, target: str, result: str, value: int) -> Any:
+        compare = rpc.Compare(
+            key=key,
+            target=getattr(rpc.Compare.CompareTarget, target),
+            result=getattr(rpc.Compare.CompareResult, result),
+        )
+        setattr(
+            compare,
+            {"CREATE": "create_revision", "MOD": "mod_revision"}.get(target, "version"),
+            value,
+        )
+        return compare
+
+    @staticmethod
+    def _failed_current(response: Any) -> KeyValue | None:
+        kvs = response.responses[0].response_range.kvs
+        return _kv(kvs[0]) if kvs else None
+
+    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> KeyValue:
+        validate_key(key)
+        validate_value(value)
+        validate_ttl(ttl)
+        raw = key.encode()
+        lease = await self._lease(ttl)
+        put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=bytes(value), lease=lease))
+        response = await self._txn(raw, [self._compare(raw, "CREATE", "EQUAL", 0)], put)
+        if not response.succeeded:
+            raise KeyExists(key, self._failed_current(response))
+        revision = int(response.header.revision)
+        return KeyValue(key, bytes(value), revision, revision, 1, lease)
+
+    async def update(
+        self,
+        key: str,
+        value: bytes,
+        *,
+        expected_mod_revision: int,
+        ttl: int | None = None,
+    ) -> KeyValue:
+        validate_key(key)
+        validate_value(value)
+        validate_ttl(ttl)
+        raw = key.encode()
+        lease = await self._lease(ttl)
+        put = rpc.RequestOp(
+            request_put=rpc.PutRequest(key=raw, value=bytes(value), lease=lease, prev_kv=True)
+        )
+        compare = [
+            self._compare(raw, "MOD", "EQUAL", expected_mod_revision),
+            self._compare(raw, "VERSION", "GREATER", 0),
+        ]
+        response = await self._txn(raw, compare, put)
+        if not response.succeeded:
+            current = self._failed_current(response)
+            if current is None:
+                raise KeyNotFound(key)
+            raise Conflict(key, current)
+        prev = response.responses[0].response_put.prev_kv
+        revision = int(response.header.revision)
+        return KeyValue(key, bytes(value), prev.create_revision, revision, prev.version + 1, lease)
+
+    async def delete(self, key: str, *, expected_mod_revision: int | None = None) -> DeleteResult:
+        validate_key(key)
+        raw = key.encode()
+        compare = [self._compare(raw, "VERSION", "GREATER", 0)]
+        if expected_mod_revision is not None:
+            compare.append(self._compare(raw, "MOD", "EQUAL", expected_mod_revision))
+        op = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=raw, prev_kv=True))
+        response = await self._txn(raw, compare, op)
+        if not response.succeeded:
+            current = self._failed_current(response)
+            if current is None:
+                raise KeyNotFound(key)
+            raise Conflict(key, current)
+        prev = response.responses[0].response_delete_range.prev_kvs[0]
+        return DeleteResult(_kv(prev), int(response.header.revision))
+
+    # -- watch, compaction, lifecycle --------------------------------------------------
+
+    async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
+        self._check_open()
+        if start_revision is not None and start_revision > 1:
+            # A read just before the start tells compacted (start <= compact revision)
+            # and future starts apart the same way the other drivers do.
+            before = start_revision - 1
+            await self._call(
+                self._kv.Range,
+                rpc.RangeRequest(key=b"\0", count_only=True, revision=before),
+                before,
+            )
+        start, end = _bounds(prefix)
+        create = rpc.WatchCreateRequest(
+            key=start, range_end=end, start_revision=start_revision or 0, prev_kv=True
+        )
+        watch = EtcdWatch(self, create, start_revision or 0)
+        await watch.open()
+        self._watches.add(watch)
+        return watch
+
+    async def compact(self, revision: int) -> None:
+        with contextlib.suppress(Compacted):  # already compacted at or beyond it
+            await self._call(self._kv.Compact, rpc.CompactionRequest(revision=revision), revision)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._compactor.close()
+        for watch in list(self._watches):
+            await watch.aclose()
+        await self._channel.close()
+
+
+class EtcdWatch(Watch):
+    def __init__(self, store: EtcdStore, create: Any, start_revision: int) -> None:
+        self._store = store
+        self._create = create
+        self._start = start_revision
+        self._requests: asyncio.Queue[Any] = asyncio.Queue()
+        self._call: Any = None
+        self._responses: AsyncIterator[Any] | None = None
+        self._buffer: deque[Event] = deque()
+        self._closed = False
+
+    async def _request_stream(self) -> AsyncIterator[Any]:
+        while True:
+            request = await self._requests.get()
+            if request is None:
+                return
+            yield request
+
+    async def open(self) -> None:
+        self._requests.put_nowait(rpc.WatchRequest(create_request=self._create))
+        self._call = self._store._watch_stub.Watch(self._request_stream())
+        self._responses = self._call.__aiter__()
+        response = await asyncio.wait_for(self._next_response(), TIMEOUT)
+        if not response.created:  # pragma: no cover - etcd always confirms first
+            raise StoreUnavailable("etcd did not confirm the watch")
+        self._check_cancelled(response)
+
+    def _check_cancelled(self, response: Any) -> None:
+        if response.compact_revision:
+            self._shutdown()
+            raise Compacted(self._start, int(response.compact_revision))
+        if response.canceled:
+            self._shutdown()
+            raise StoreUnavailable(f"etcd cancelled the watch: {response.cancel_reason}")
+
+    async def _next_response(self) -> Any:
+        assert self._responses is not None
+        try:
+            return await anext(self._responses)
+        except (StopAsyncIteration, asyncio.CancelledError, grpc.aio.AioRpcError) as e:
+            if self._closed or self._store._closed:
+                raise StoreClosed("the watch was closed") from None
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            raise StoreUnavailable(f"etcd watch stream ended: {e}") from e
+
+    async def __anext__(self) -> Event:
+        while not self._buffer:
+            if self._closed:
+                raise StoreClosed("the watch was closed")
+            response = await self._next_response()
+            self._check_cancelled(response)
+            for raw in response.events:
+                prev = _kv(raw.prev_kv) if raw.HasField("prev_kv") else None
+                if raw.type == rpc.Event.EventType.DELETE:
+                    kv = KeyValue(raw.kv.key.decode(), b"", 0, raw.kv.mod_revision, 0)
+                    self._buffer.append(Event(EventType.DELETE, kv, prev))
+                else:
+                    self._buffer.append(Event(EventType.PUT, _kv(raw.kv), prev))
+        return self._buffer.popleft()
+
+    def _shutdown(self) -> None:
+        self._closed = True
+        self._requests.put_nowait(None)
+        if self._call is not None:
+            self._call.cancel()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._shutdown()
+        self._store._watches.discard(self)
+
+
+async def open_etcd(url: StoreURL, options: StoreOptions) -> Store:
+    store = EtcdStore(url, options)
+    try:
+        await store.current_revision()
+    except StoreUnavailable:
+        await store.close()
+        raise
+    store.start()
+    return store
