@@ -236,8 +236,10 @@ class StateArea:
                 last_failure=decision.record.last_failure,
             )
             self.write_record(interim)
+            crash_point("boot-interim-recorded")
             self.set_pointer("current", decision.current)
             self.set_pointer("previous", decision.previous)
+            crash_point("boot-pointers-moved")
         if decision.record != view.record or moving:
             self.write_record(decision.record)
 
