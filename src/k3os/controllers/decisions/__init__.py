@@ -1,0 +1,86 @@
+"""The fleet's decisions as pure functions of data: no I/O, no clock, no client.
+
+The Plan and NodeConfig controllers read the cluster, call these, and carry out what they
+return; the tests drive them with tables of cases.
+"""
+
+from k3os.controllers.decisions.confmerge import merge_config
+from k3os.controllers.decisions.cordon import (
+    cordon_owner,
+    cordon_patch,
+    cordoned_by,
+    uncordon_patch,
+)
+from k3os.controllers.decisions.drain import (
+    DrainPlan,
+    DrainStep,
+    DrainVerdict,
+    PodView,
+    drain_step,
+    plan_drain,
+)
+from k3os.controllers.decisions.errors import ChannelError, DecisionError, MissingSecret
+from k3os.controllers.decisions.nodeconfigs import (
+    Rendering,
+    config_hash,
+    matching_nodeconfigs,
+    node_apply_status,
+    nodeconfig_status,
+    render_node_config,
+)
+from k3os.controllers.decisions.nodes import NodeView, Taint, untolerated_taints
+from k3os.controllers.decisions.planhash import (
+    effective_image,
+    hash_inputs,
+    plan_hash,
+    resolve_channel_version,
+    resolved_version,
+)
+from k3os.controllers.decisions.rollout import (
+    NodeFailure,
+    NodeState,
+    RolloutDecision,
+    classify_node,
+    health_problems,
+    select_next_nodes,
+)
+from k3os.controllers.decisions.window import in_window, next_window_start
+
+__all__ = [
+    "ChannelError",
+    "DecisionError",
+    "DrainPlan",
+    "DrainStep",
+    "DrainVerdict",
+    "MissingSecret",
+    "NodeFailure",
+    "NodeState",
+    "NodeView",
+    "PodView",
+    "Rendering",
+    "RolloutDecision",
+    "Taint",
+    "classify_node",
+    "config_hash",
+    "cordon_owner",
+    "cordon_patch",
+    "cordoned_by",
+    "drain_step",
+    "effective_image",
+    "hash_inputs",
+    "health_problems",
+    "in_window",
+    "matching_nodeconfigs",
+    "merge_config",
+    "next_window_start",
+    "node_apply_status",
+    "nodeconfig_status",
+    "plan_drain",
+    "plan_hash",
+    "render_node_config",
+    "resolve_channel_version",
+    "resolved_version",
+    "select_next_nodes",
+    "uncordon_patch",
+    "untolerated_taints",
+]
