@@ -14,7 +14,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -151,6 +151,10 @@ def _check_ip(value: str) -> str:
     return value
 
 
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+IP = Annotated[str, AfterValidator(_check_ip)]
+
+
 class Route(_Model):
     """A static route."""
 
@@ -184,19 +188,16 @@ class Interface(_Model):
         None,
         description="DHCP: true (both), ipv4, ipv6 or false; default: true without addresses.",
     )
-    addresses: list[str] = Field(
+    addresses: list[Cidr] = Field(
         default_factory=list, description="Static addresses with prefix length."
     )
     gateway: str | None = Field(None, description="Default gateway.")
     routes: list[Route] = Field(default_factory=list)
-    dns: list[str] = Field(default_factory=list, description="Name servers for this link.")
+    dns: list[IP] = Field(default_factory=list, description="Name servers for this link.")
     domains: list[str] = Field(default_factory=list, description="Search domains for this link.")
     mtu: int | None = Field(None, ge=576, le=65535)
     mac_address: str | None = Field(None, description="Match the device by MAC instead of name.")
     optional: bool = Field(False, description="Do not wait for this link at boot.")
-
-    _cidrs = field_validator("addresses")(classmethod(lambda cls, v: [_check_cidr(a) for a in v]))
-    _dns = field_validator("dns")(classmethod(lambda cls, v: [_check_ip(a) for a in v]))
 
     @field_validator("gateway")
     @classmethod
@@ -286,10 +287,27 @@ class User(_Model):
         return value
 
 
+def _check_taint(taint: str) -> str:
+    if not re.fullmatch(r"[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)", taint):
+        raise ValueError(f"expected a taint KEY[=VALUE]:EFFECT ({taint!r})")
+    return taint
+
+
+def _check_source(spec: str) -> str:
+    known = ("nocloud", "cdrom", "openstack", "ec2", "aws")
+    if spec.partition(":")[0] not in known:
+        raise ValueError(f"expected a data source among {', '.join(known)} ({spec!r})")
+    return spec
+
+
+Taint = Annotated[str, AfterValidator(_check_taint)]
+DataSource = Annotated[str, AfterValidator(_check_source)]
+
+
 class K3OS(_Model):
     """Settings under `k3os:`."""
 
-    data_sources: list[str] = Field(
+    data_sources: list[DataSource] = Field(
         default_factory=list,
         description="Probed in order, first hit wins: nocloud, cdrom, openstack, ec2/aws; "
         "`NAME:PATH-or-URL` points one elsewhere.",
@@ -313,22 +331,13 @@ class K3OS(_Model):
     environment: dict[str, str] = Field(
         default_factory=dict, description="Written to /etc/environment."
     )
-    taints: list[str] = Field(
+    taints: list[Taint] = Field(
         default_factory=list, description="`key=value:Effect` taints at registration."
     )
     install: Install | None = None
     mode: str | None = Field(None, description="Boot mode (command line only in practice).")
     fallback_mode: str | None = None
     debug: bool = False
-
-    @field_validator("data_sources")
-    @classmethod
-    def _sources(cls, value: list[str]) -> list[str]:
-        known = ("nocloud", "cdrom", "openstack", "ec2", "aws")
-        for spec in value:
-            if spec.partition(":")[0] not in known:
-                raise ValueError(f"expected data sources among {', '.join(known)} ({spec!r})")
-        return value
 
     @field_validator("server_url")
     @classmethod
@@ -343,16 +352,6 @@ class K3OS(_Model):
         for key in value:
             if not re.fullmatch(r"[A-Za-z0-9_*-]+([./][A-Za-z0-9_*-]+)*", key):
                 raise ValueError(f"expected a sysctl name such as vm.max_map_count ({key!r})")
-        return value
-
-    @field_validator("taints")
-    @classmethod
-    def _taints(cls, value: list[str]) -> list[str]:
-        for taint in value:
-            if not re.fullmatch(
-                r"[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)", taint
-            ):
-                raise ValueError(f"expected a taint KEY[=VALUE]:EFFECT ({taint!r})")
         return value
 
     @field_validator("k3s_args")
@@ -396,7 +395,10 @@ class NodeConfig(_Model):
     users: list[User] = Field(default_factory=list)
     k3os: K3OS = Field(default_factory=lambda: K3OS.model_validate({}))
 
-    _hostname = field_validator("hostname")(classmethod(lambda cls, v: _check_hostname(v)))
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        return _check_hostname(value)
 
     @model_validator(mode="after")
     def _unique(self) -> NodeConfig:

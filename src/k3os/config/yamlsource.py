@@ -28,7 +28,12 @@ def parse_yaml(text: str, *, source: str, file: str) -> tuple[dict[str, Any], Ma
 
     An empty document is an empty mapping. Raises ConfigSyntaxError with file:line:column.
     """
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise ConfigSyntaxError(Origin(source, file, line, column), e.reason) from e
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
@@ -36,8 +41,6 @@ def parse_yaml(text: str, *, source: str, file: str) -> tuple[dict[str, Any], Ma
         origin = _position(source, file, mark) if mark else Origin(source, file)
         problem = e.problem or e.context or "invalid YAML"
         raise ConfigSyntaxError(origin, problem) from e
-    except yaml.YAMLError as e:  # reader errors (bad bytes) carry no mark
-        raise ConfigSyntaxError(Origin(source, file), str(e)) from e
     finally:
         loader.dispose()
     marks: Marks = {}
@@ -53,9 +56,16 @@ def parse_yaml(text: str, *, source: str, file: str) -> tuple[dict[str, Any], Ma
 
 
 def _build(
-    loader: _Loader, node: yaml.Node, path: Path_, source: str, file: str, marks: Marks
+    loader: _Loader,
+    node: yaml.Node,
+    path: Path_,
+    source: str,
+    file: str,
+    marks: Marks,
+    at: yaml.Mark | None = None,
 ) -> Any:
-    marks[path] = _position(source, file, node.start_mark)
+    # A mapping entry is located at its key, which is where a reader looks for a setting.
+    marks[path] = _position(source, file, at or node.start_mark)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -63,17 +73,19 @@ def _build(
                 raise ConfigSyntaxError(
                     _position(source, file, key_node.start_mark), "mapping keys must be scalars"
                 )
-            key = str(loader.construct_object(key_node))
-            if key == "<<":
+            if key_node.tag == "tag:yaml.org,2002:merge":
                 raise ConfigSyntaxError(
                     _position(source, file, key_node.start_mark),
                     "merge keys (<<) are not supported",
                 )
+            key = str(loader.construct_object(key_node))
             if key in out:
                 raise ConfigSyntaxError(
                     _position(source, file, key_node.start_mark), f"duplicate key {key!r}"
                 )
-            out[key] = _build(loader, value_node, (*path, key), source, file, marks)
+            out[key] = _build(
+                loader, value_node, (*path, key), source, file, marks, key_node.start_mark
+            )
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
