@@ -1,0 +1,349 @@
+"""Server-side apply and the managedFields bookkeeping of ordinary writes.
+
+Each ``metadata.managedFields`` entry says which fields one manager owns, per operation
+(``Apply`` or ``Update``) and subresource. An ordinary write (create, update, patch)
+gives its manager the fields it changed and takes them from everyone else. An apply
+(``application/apply-patch+yaml``) merges the applied configuration into the live object
+by the schema's list and map types, refuses to change fields another manager owns unless
+``force`` is set (409 with one cause per field), makes the applier own exactly what it
+applied, and removes what it applied before but no longer does, unless someone else
+still owns it.
+
+    APIError
+    ├── PatchError (400)     the configuration or the managedFields are malformed
+    └── ApplyConflict (409)  fields owned by other managers would change
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from k3os.apiserver.errors import ApplyConflict, ManagerConflict
+from k3os.apiserver.fieldpath import (
+    FieldsError,
+    Path,
+    decode_fields,
+    encode_fields,
+    field_values,
+    get_path,
+    item_element,
+    path_string,
+    remove_path,
+)
+from k3os.apiserver.fieldschema import Node
+from k3os.apiserver.patch import PatchError
+
+__all__ = [
+    "ManagedEntry",
+    "decode_managed_fields",
+    "encode_managed_fields",
+    "server_side_apply",
+    "update_managed_fields",
+]
+
+Operation = Literal["Apply", "Update"]
+
+# Fields nobody owns: identity and server-maintained metadata (as upstream strips them).
+_UNTRACKED: frozenset[Path] = frozenset(
+    [
+        ("f:apiVersion",),
+        ("f:kind",),
+        ("f:metadata",),
+        *(
+            ("f:metadata", f"f:{name}")
+            for name in (
+                "name",
+                "namespace",
+                "creationTimestamp",
+                "selfLink",
+                "uid",
+                "generation",
+                "managedFields",
+                "resourceVersion",
+            )
+        ),
+    ]
+)
+
+
+@dataclass
+class ManagedEntry:
+    """One managedFields entry with its fields decoded into paths."""
+
+    manager: str
+    operation: Operation
+    api_version: str = ""
+    time: str = ""
+    subresource: str = ""
+    fields: set[Path] = field(default_factory=set)
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        return (self.manager, self.operation, self.subresource)
+
+    def label(self) -> str:
+        """How conflict messages name this manager (as upstream prints it)."""
+        text = f'"{self.manager}"'
+        if self.subresource:
+            text += f' with subresource "{self.subresource}"'
+        if self.operation == "Update":
+            text += f" using {self.api_version}"
+        return text
+
+
+def _timestamp(now: dt.datetime | str) -> str:
+    if isinstance(now, str):
+        return now
+    if now.tzinfo is not None:
+        now = now.astimezone(dt.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decode_managed_fields(entries: Any) -> list[ManagedEntry]:
+    """Parse ``metadata.managedFields``; :class:`PatchError` names the bad entry."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise PatchError("metadata.managedFields must be a list")
+    out: list[ManagedEntry] = []
+    for i, raw in enumerate(entries):
+        where = f"metadata.managedFields[{i}]"
+        if not isinstance(raw, Mapping):
+            raise PatchError(f"{where} must be an object")
+        operation = raw.get("operation", "Update")
+        if operation not in ("Apply", "Update"):
+            raise PatchError(f'{where}.operation: Unsupported value: "{operation}"')
+        fields_type = raw.get("fieldsType", "FieldsV1")
+        if fields_type != "FieldsV1":
+            raise PatchError(f'{where}.fieldsType: Unsupported value: "{fields_type}"')
+        try:
+            fields = decode_fields(raw.get("fieldsV1") or {})
+        except FieldsError as e:
+            raise PatchError(f"{where}.fieldsV1: {e}") from e
+        out.append(
+            ManagedEntry(
+                manager=str(raw.get("manager", "")),
+                operation=operation,
+                api_version=str(raw.get("apiVersion", "")),
+                time=str(raw.get("time", "")),
+                subresource=str(raw.get("subresource", "")),
+                fields=fields,
+            )
+        )
+    return out
+
+
+def encode_managed_fields(entries: Iterable[ManagedEntry]) -> list[dict[str, Any]]:
+    """The wire form, without empty entries, in upstream order (Apply before Update,
+    then by time, manager, apiVersion and subresource)."""
+    kept = sorted(
+        (e for e in entries if e.fields),
+        key=lambda e: (e.operation, e.time, e.manager, e.api_version, e.subresource),
+    )
+    out = []
+    for e in kept:
+        entry: dict[str, Any] = {
+            "manager": e.manager,
+            "operation": e.operation,
+            "apiVersion": e.api_version,
+        }
+        if e.time:
+            entry["time"] = e.time
+        entry["fieldsType"] = "FieldsV1"
+        entry["fieldsV1"] = encode_fields(e.fields)
+        if e.subresource:
+            entry["subresource"] = e.subresource
+        out.append(entry)
+    return out
+
+
+def _tracked(obj: Any, root: Node, reset_fields: Collection[str]) -> dict[Path, Any]:
+    values = field_values(obj, root)
+    return {
+        p: v
+        for p, v in values.items()
+        if p not in _UNTRACKED and not (p and p[0][2:] in reset_fields and p[0][:2] == "f:")
+    }
+
+
+def _compare(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path], set[Path]]:
+    """(changed, removed): paths added or given a new leaf value, and paths gone."""
+    parents = {p[:i] for p in (*old, *new) for i in range(len(p))}
+    changed = {p for p in new if p not in old}
+    changed |= {p for p in new if p in old and p not in parents and old[p] != new[p]}
+    removed = {p for p in old if p not in new}
+    return changed, removed
+
+
+def _entry(
+    entries: list[ManagedEntry], manager: str, operation: Operation, subresource: str
+) -> ManagedEntry:
+    for e in entries:
+        if e.ident == (manager, operation, subresource):
+            return e
+    e = ManagedEntry(manager, operation, subresource=subresource)
+    entries.append(e)
+    return e
+
+
+def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = obj["metadata"] = {}
+    return meta
+
+
+def update_managed_fields(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    *,
+    manager: str,
+    root: Node,
+    api_version: str,
+    now: dt.datetime | str,
+    subresource: str = "",
+    reset_fields: Collection[str] = (),
+) -> dict[str, Any]:
+    """``new`` (a copy) with managedFields recording an ordinary write by ``manager``.
+
+    Managed fields sent in ``new`` replace the live ones when they are a non-empty list
+    (``[{}]`` clears them); otherwise the live ones are kept. ``reset_fields`` are
+    top-level fields this endpoint ignores (``status`` on the main resource).
+    """
+    result = copy.deepcopy(dict(new))
+    sent = (result.get("metadata") or {}).get("managedFields")
+    live = (old or {}).get("metadata", {}).get("managedFields")
+    entries = decode_managed_fields(sent if sent else live)
+    before = _tracked(old or {}, root, reset_fields)
+    after = _tracked(result, root, reset_fields)
+    changed, removed = _compare(before, after)
+    ours = _entry(entries, manager, "Update", subresource)
+    for e in entries:
+        e.fields -= removed
+        if e is not ours:
+            e.fields -= changed
+    ours.fields |= changed
+    if changed:
+        ours.api_version = api_version
+        ours.time = _timestamp(now)
+    _metadata(result)["managedFields"] = encode_managed_fields(entries)
+    return result
+
+
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
+
+
+def _merge(live: Any, config: Any, node: Node) -> Any:
+    """Merge an applied value into the live one by the schema's list and map types."""
+    if node.kind == "list" and isinstance(live, list) and isinstance(config, list):
+        if node.list_type == "atomic":
+            return copy.deepcopy(config)
+        result = copy.deepcopy(live)
+        ids = [item_element(item, node, i) for i, item in enumerate(result)]
+        for i, item in enumerate(config):
+            ident = item_element(item, node, i)
+            if ident.startswith("i:"):
+                return copy.deepcopy(config)  # elements without keys cannot be merged
+            if ident in ids:
+                at = ids.index(ident)
+                if node.list_type == "map":
+                    result[at] = _merge(result[at], item, node.item())
+            else:
+                result.append(copy.deepcopy(item))
+                ids.append(ident)
+        return result
+    if (
+        isinstance(live, dict)
+        and isinstance(config, dict)
+        and node.kind in ("struct", "map", "any")
+        and not node.atomic
+    ):
+        merged = copy.deepcopy(live)
+        for key, value in config.items():
+            child = node.field(key)
+            merged[key] = (
+                _merge(merged[key], value, child) if key in merged else copy.deepcopy(value)
+            )
+        return merged
+    return copy.deepcopy(config)
+
+
+def _check_config(config: Any, manager: str) -> dict[str, Any]:
+    if not manager:
+        raise PatchError("fieldManager is required for apply requests")
+    if not isinstance(config, dict):
+        raise PatchError("apply patch must be an object")
+    meta = config.get("metadata")
+    if isinstance(meta, Mapping) and meta.get("managedFields") is not None:
+        raise PatchError("metadata.managedFields must be nil")
+    return config
+
+
+def server_side_apply(
+    live: Mapping[str, Any] | None,
+    config: Any,
+    *,
+    manager: str,
+    root: Node,
+    now: dt.datetime | str,
+    force: bool = False,
+    subresource: str = "",
+    reset_fields: Collection[str] = (),
+) -> dict[str, Any]:
+    """The object after ``manager`` applies ``config`` to ``live`` (``None``: create).
+
+    Raises :class:`ApplyConflict` when fields owned by other managers would change and
+    ``force`` is false; with ``force`` the applier takes them over.
+    """
+    config = _strip_nulls(_check_config(config, manager))
+    config = {k: v for k, v in config.items() if k not in reset_fields}
+    live_obj = copy.deepcopy(dict(live or {}))
+    entries = decode_managed_fields((live_obj.get("metadata") or {}).get("managedFields"))
+    merged: dict[str, Any] = _merge(live_obj, config, root)
+    before = _tracked(live_obj, root, reset_fields)
+    after = _tracked(merged, root, reset_fields)
+    changed, _ = _compare(before, after)
+    ours = _entry(entries, manager, "Apply", subresource)
+    conflicts = [
+        ManagerConflict(e.label(), path_string(p))
+        for e in entries
+        if e is not ours
+        for p in sorted(e.fields & changed)
+    ]
+    if conflicts and not force:
+        raise ApplyConflict(conflicts)
+    for e in entries:
+        if e is not ours:
+            e.fields -= changed
+    applied = set(_tracked(config, root, reset_fields))
+    previously = ours.fields
+    ours.fields = applied
+    ours.api_version = str(config.get("apiVersion", ""))
+    ours.time = _timestamp(now)
+    others = [e.fields for e in entries if e is not ours]
+    kept = set().union(*others) if others else set()
+    kept_prefixes = {p[:i] for p in kept | applied for i in range(1, len(p) + 1)}
+    for path in sorted(previously - applied, key=len):
+        if path not in kept_prefixes and remove_path(merged, path):
+            _drop_emptied_parents(merged, path[:-1], kept_prefixes)
+    _metadata(merged)["managedFields"] = encode_managed_fields(entries)
+    return merged
+
+
+def _drop_emptied_parents(obj: dict[str, Any], path: Path, owned: set[Path]) -> None:
+    """After a prune, drop maps and lists left empty that nobody owns or applies."""
+    while path and path not in owned:
+        found, value = get_path(obj, path)
+        if not found or value not in ({}, []):
+            return
+        remove_path(obj, path)
+        path = path[:-1]

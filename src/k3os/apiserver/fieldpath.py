@@ -1,0 +1,204 @@
+"""Field paths and sets as server-side apply tracks them (``metadata.managedFields``).
+
+A path is a tuple of elements spelled as in ``fieldsV1``: ``f:<field>`` for a struct or
+map field, ``k:{"name":"c"}`` for an element of a list keyed by its map keys,
+``v:"x"`` for an element of a set, ``i:3`` for a position. :func:`field_values` lists
+the paths an object sets, following its schema the way upstream does: fields of a
+struct are not members themselves (only what they hold), entries of a granular map
+and elements of a keyed list are, and atomic values are single leaves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from k3os.apiserver.fieldschema import Node
+
+__all__ = [
+    "FieldsError",
+    "Path",
+    "decode_fields",
+    "encode_fields",
+    "field_values",
+    "get_path",
+    "path_string",
+    "remove_path",
+]
+
+Path = tuple[str, ...]
+
+
+class FieldsError(ValueError):
+    """A ``fieldsV1`` document that is not a well-formed trie of path elements."""
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def item_element(item: Any, node: Node, index: int) -> str:
+    """The path element of a list element (``k:``, ``v:`` or ``i:``)."""
+    if node.list_type == "map" and isinstance(item, Mapping):
+        keys = {k: item[k] for k in node.keys if k in item}
+        if keys:
+            return "k:" + _compact(keys)
+    if node.list_type == "set":
+        return "v:" + _compact(item)
+    return f"i:{index}"
+
+
+def field_values(obj: Any, node: Node) -> dict[Path, Any]:
+    """Every path ``obj`` sets, with the value found there."""
+    out: dict[Path, Any] = {}
+    if isinstance(obj, Mapping):
+        _walk_map(obj, node, (), out)
+    return out
+
+
+def _walk(value: Any, node: Node, path: Path, out: dict[Path, Any]) -> None:
+    if node.kind == "list" and isinstance(value, list) and node.list_type != "atomic":
+        for i, item in enumerate(value):
+            here = (*path, item_element(item, node, i))
+            out[here] = item
+            if node.list_type == "map" and isinstance(item, Mapping):
+                _walk_map(item, node.item(), here, out)
+        return
+    if isinstance(value, Mapping) and node.kind in ("struct", "map", "any") and not node.atomic:
+        _walk_map(value, node, path, out)
+        return
+    out[path] = value
+
+
+def _walk_map(value: Mapping[str, Any], node: Node, path: Path, out: dict[Path, Any]) -> None:
+    declared = node.fields if node.kind == "struct" else {}
+    for key, child in value.items():
+        here = (*path, f"f:{key}")
+        _walk(child, node.field(key), here, out)
+        if child is None or child == {} or key not in declared:
+            out[here] = child
+
+
+def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:
+    """The ``fieldsV1`` trie of a set of paths (``.`` marks a member with children)."""
+    members = set(paths)
+    trie: dict[str, Any] = {}
+    for path in members:
+        node = trie
+        for element in path:
+            node = node.setdefault(element, {})
+    return _sorted_trie(trie, members, ())
+
+
+def _sorted_trie(trie: dict[str, Any], members: set[Path], path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if trie and path in members and path:
+        out["."] = {}
+    for element in sorted(trie):
+        out[element] = _sorted_trie(trie[element], members, (*path, element))
+    return out
+
+
+def decode_fields(trie: Any) -> set[Path]:
+    """The paths of a ``fieldsV1`` trie; :class:`FieldsError` when it is malformed."""
+    out: set[Path] = set()
+    if not isinstance(trie, Mapping):
+        raise FieldsError(f"fieldsV1 must be an object, got {type(trie).__name__}")
+    _decode(trie, (), out)
+    return out
+
+
+def _decode(trie: Mapping[str, Any], path: Path, out: set[Path]) -> None:
+    for element, sub in trie.items():
+        if not isinstance(sub, Mapping):
+            raise FieldsError(f"fieldsV1 entry {element!r} must be an object")
+        if element == ".":
+            out.add(path)
+            continue
+        if element[:2] not in ("f:", "k:", "v:", "i:"):
+            raise FieldsError(f"fieldsV1 key {element!r} is not a path element")
+        if element[:2] in ("k:", "v:"):
+            try:
+                json.loads(element[2:])
+            except ValueError as e:
+                raise FieldsError(f"fieldsV1 key {element!r} holds invalid JSON") from e
+        here = (*path, element)
+        if sub:
+            _decode(sub, here, out)
+        else:
+            out.add(here)
+
+
+def path_string(path: Path) -> str:
+    """The form conflict messages use: ``.spec.containers[name="c"].image``."""
+    parts = []
+    for element in path:
+        kind, text = element[:2], element[2:]
+        if kind == "f:":
+            parts.append("." + text)
+        elif kind == "k:":
+            keys = json.loads(text)
+            parts.append("[" + ",".join(f"{k}={_compact(v)}" for k, v in keys.items()) + "]")
+        elif kind == "v:":
+            parts.append(f"[={text}]")
+        else:
+            parts.append(f"[{text}]")
+    return "".join(parts)
+
+
+def _find_item(items: list[Any], element: str) -> int | None:
+    kind, text = element[:2], element[2:]
+    if kind == "i:":
+        index = int(text)
+        return index if 0 <= index < len(items) else None
+    wanted = json.loads(text)
+    for i, item in enumerate(items):
+        if kind == "v:" and item == wanted:
+            return i
+        if (
+            kind == "k:"
+            and isinstance(item, Mapping)
+            and all(item.get(k) == v for k, v in wanted.items())
+        ):
+            return i
+    return None
+
+
+def _step(container: Any, element: str) -> tuple[Any, Any] | None:
+    """(container, key-or-index) that ``element`` names in ``container``, if present."""
+    if element.startswith("f:"):
+        if isinstance(container, dict) and element[2:] in container:
+            return container, element[2:]
+        return None
+    if isinstance(container, list):
+        index = _find_item(container, element)
+        if index is not None:
+            return container, index
+    return None
+
+
+def get_path(obj: Any, path: Path) -> tuple[bool, Any]:
+    """(found, value) at ``path`` in ``obj``."""
+    node = obj
+    for element in path:
+        step = _step(node, element)
+        if step is None:
+            return False, None
+        node = step[0][step[1]]
+    return True, node
+
+
+def remove_path(obj: Any, path: Path) -> bool:
+    """Remove the value at ``path`` from ``obj`` in place; False when it was not there."""
+    if not path:
+        return False
+    found, parent = get_path(obj, path[:-1])
+    if not found:
+        return False
+    step = _step(parent, path[-1])
+    if step is None:
+        return False
+    container, key = step
+    del container[key]
+    return True
