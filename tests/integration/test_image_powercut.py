@@ -41,7 +41,9 @@ class Kit:
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     work = tmp_path_factory.mktemp("powercut")
     keys = keypair(work / "keys")
-    bundles = {v: bundle(work, keys, v, seed=n, size=100_000) for n, v in enumerate(["v0", "v1", "v2"])}
+    bundles = {
+        v: bundle(work, keys, v, seed=n, size=100_000) for n, v in enumerate(["v0", "v1", "v2"])
+    }
     trusted = load_trusted([keys.pub])
     manifests = {v: verify_bundle(p, trusted).manifest for v, p in bundles.items()}
     return Kit(keys, bundles, manifests)
@@ -106,20 +108,33 @@ UPGRADE_POINTS = [
 def test_sigkill_during_upgrade_from_file(tmp_path: Path, kit: Kit, point: str) -> None:
     state = running_v1(tmp_path / "root", kit)
     done = k3os(
-        "upgrade", "--root", str(tmp_path / "root"), "--image", str(kit.bundles["v2"]),
-        "--reboot-command", "true", crash_at=point,
-    )  # fmt: skip
+        "upgrade",
+        "--root",
+        str(tmp_path / "root"),
+        "--image",
+        str(kit.bundles["v2"]),
+        "--reboot-command",
+        "true",
+        crash_at=point,
+    )
     assert done.returncode == -signal.SIGKILL, (done.stdout, done.stderr)
     check_remains(state, kit, tmp_path)
 
 
 @pytest.mark.parametrize("point", ["download-mid", "downloaded"])
-def test_sigkill_during_upgrade_from_url(tmp_path: Path, kit: Kit, http: Served, point: str) -> None:
+def test_sigkill_during_upgrade_from_url(
+    tmp_path: Path, kit: Kit, http: Served, point: str
+) -> None:
     state = running_v1(tmp_path / "root", kit)
     done = k3os(
-        "upgrade", "--root", str(tmp_path / "root"), "--image", http.url("v2.bundle"),
-        "--no-reboot", crash_at=point,
-    )  # fmt: skip
+        "upgrade",
+        "--root",
+        str(tmp_path / "root"),
+        "--image",
+        http.url("v2.bundle"),
+        "--no-reboot",
+        crash_at=point,
+    )
     assert done.returncode == -signal.SIGKILL, (done.stdout, done.stderr)
     check_remains(state, kit, tmp_path, source=http.url("v2.bundle"))
 
@@ -131,9 +146,14 @@ def check_remains(state: StateArea, kit: Kit, tmp_path: Path, source: str | None
         assert assert_boots_whole(state, kit, {"v1"}) == "v1"
     # What is left can always be upgraded again (leftovers are cleaned up first).
     again = k3os(
-        "upgrade", "--root", str(state.path.parent.parent), "--image",
-        source or str(kit.bundles["v2"]), "--reinstall", "--no-reboot",
-    )  # fmt: skip
+        "upgrade",
+        "--root",
+        str(state.path.parent.parent),
+        "--image",
+        source or str(kit.bundles["v2"]),
+        "--reinstall",
+        "--no-reboot",
+    )
     assert again.returncode == 0, again.stderr
     assert assert_boots_whole(state, kit, {"v2"}) == "v2"
     assert not list(state.staging.iterdir())
@@ -145,9 +165,15 @@ def test_sigkill_during_reinstall_of_the_running_version(
 ) -> None:
     state = running_v1(tmp_path / "root", kit)
     done = k3os(
-        "upgrade", "--root", str(tmp_path / "root"), "--image", str(kit.bundles["v1"]),
-        "--reinstall", "--no-reboot", crash_at=point,
-    )  # fmt: skip
+        "upgrade",
+        "--root",
+        str(tmp_path / "root"),
+        "--image",
+        str(kit.bundles["v1"]),
+        "--reinstall",
+        "--no-reboot",
+        crash_at=point,
+    )
     assert done.returncode == -signal.SIGKILL, (done.stdout, done.stderr)
     assert assert_boots_whole(state, kit, {"v1"}) == "v1"
 

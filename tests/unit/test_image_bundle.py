@@ -182,7 +182,7 @@ def test_not_a_bundle(tmp_path: Path, keys: KeyPair) -> None:
         verify_bundle(tmp_path / "missing", trusted)
     junk = tmp_path / "junk"
     junk.write_bytes(b"\x00garbage" * 100)
-    with pytest.raises(BundleError, match="not a k3os bundle|truncated"):
+    with pytest.raises(BundleError, match=r"not a k3os bundle|truncated"):
         verify_bundle(junk, trusted)
     files = members(bundle(tmp_path, keys, "v1"))
     reordered = write_tar(tmp_path / "order", [(n, files[n]) for n in reversed(MEMBERS)])

@@ -46,7 +46,13 @@ def test_keygen_and_verify(tmp_path: Path, keys: KeyPair) -> None:
 
 
 def test_node_commands_refuse_the_real_root() -> None:
-    for command in (["status"], ["rollback"], ["upgrade", "--image", "x"], ["health"], ["boot-select"]):
+    for command in (
+        ["status"],
+        ["rollback"],
+        ["upgrade", "--image", "x"],
+        ["health"],
+        ["boot-select"],
+    ):
         code, out = run(*command)
         assert code == 2, (command, out)
         assert "refusing to touch this machine's real /" in out
@@ -95,7 +101,14 @@ def test_upgrade_boot_health_rollback(tmp_path: Path, keys: KeyPair, root: Path)
 
 def test_boot_select_exit_codes(tmp_path: Path, keys: KeyPair, root: Path) -> None:
     state = StateArea.for_root(root)
-    run("upgrade", "--root", str(root), "--image", str(bundle(tmp_path, keys, "v2", seed=2)), "--no-reboot")
+    run(
+        "upgrade",
+        "--root",
+        str(root),
+        "--image",
+        str(bundle(tmp_path, keys, "v2", seed=2)),
+        "--no-reboot",
+    )
     assert run("boot-select", "--root", str(root))[0] == 0  # trial boot of v2
     code, out = run("boot-select", "--root", str(root))  # not confirmed: fall back, reboot
     assert code == 3 and "falling back to v1" in out
@@ -113,7 +126,14 @@ def test_install_refuses_a_bad_bundle_before_touching_the_device(
     disk.write_bytes(b"precious" * 1000)
     path = bundle(tmp_path, other, "v1")
     code, out = run(
-        "install", "--silent", "--device", str(disk), "--image", str(path), "--pubkey", str(keys.pub)
+        "install",
+        "--silent",
+        "--device",
+        str(disk),
+        "--image",
+        str(path),
+        "--pubkey",
+        str(keys.pub),
     )
     assert code == 1 and "not trusted" in out
     assert disk.read_bytes() == b"precious" * 1000
@@ -128,15 +148,24 @@ def test_install_refuses_a_bad_config(tmp_path: Path, keys: KeyPair) -> None:
     config.write_text("hostname: a\nk3os:\n  - wrong\n")
     path = bundle(tmp_path, keys, "v1")
     code, out = run(
-        "install", "--silent", "--device", str(disk), "--config", str(config),
-        "--image", str(path), "--pubkey", str(keys.pub),
-    )  # fmt: skip
+        "install",
+        "--silent",
+        "--device",
+        str(disk),
+        "--config",
+        str(config),
+        "--image",
+        str(path),
+        "--pubkey",
+        str(keys.pub),
+    )
     assert code == 1 and "field 'k3os': expected a mapping" in out
     assert disk.read_bytes() == b"precious"
 
 
 @pytest.mark.parametrize(
-    ("text", "size"), [("1048576", 1 << 20), ("512M", 512 << 20), ("2G", 2 << 30), ("1GiB", 1 << 30)]
+    ("text", "size"),
+    [("1048576", 1 << 20), ("512M", 512 << 20), ("2G", 2 << 30), ("1GiB", 1 << 30)],
 )
 def test_parse_size(text: str, size: int) -> None:
     assert parse_size(text) == size

@@ -8,7 +8,13 @@ import pytest
 
 from k3os.image.errors import ConfigFileError
 from k3os.image.grub import efi_grub_cfg, state_grub_cfg
-from k3os.image.nodeconfig import InstallAnswers, dump_config, load_config, merge_answers, parse_config
+from k3os.image.nodeconfig import (
+    InstallAnswers,
+    dump_config,
+    load_config,
+    merge_answers,
+    parse_config,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +48,10 @@ def test_load_config_errors(tmp_path: Path) -> None:
 
 
 def test_merge_answers() -> None:
-    config = {"ssh_authorized_keys": ["github:alice"], "k3os": {"wifi": [{"name": "a", "passphrase": "b"}]}}
+    config = {
+        "ssh_authorized_keys": ["github:alice"],
+        "k3os": {"wifi": [{"name": "a", "passphrase": "b"}]},
+    }
     answers = InstallAnswers(
         github_users=["alice", "bob"],
         password_hash="$6$x",
@@ -69,6 +78,9 @@ def test_grub_config() -> None:
     cfg = state_grub_cfg("console=ttyS0")
     for slot in ("current", "previous", "recovery"):
         assert f"--id {slot}" in cfg
-    assert "linux /system/previous/vmlinuz root=LABEL=K3OS_STATE k3os.slot=previous console=ttyS0" in cfg
+    assert (
+        "linux /system/previous/vmlinuz root=LABEL=K3OS_STATE k3os.slot=previous console=ttyS0"
+        in cfg
+    )
     assert "k3os.slot=recovery console=ttyS0 k3os.mode=recovery" in cfg
     assert "configfile ($root)/boot/grub/grub.cfg" in efi_grub_cfg()

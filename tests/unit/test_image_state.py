@@ -19,7 +19,6 @@ from k3os.image.status import gather, render_text
 from k3os.image.upgrade import fetch, rollback, upgrade
 from tests.tooling.image_fixtures import KeyPair, bundle, keypair, new_state
 
-
 HEALTHY = HealthSpec(extra=[lambda: None], timeout=0)
 
 

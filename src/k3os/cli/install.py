@@ -48,6 +48,18 @@ def list_disks() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.split()[-1:] == ["disk"]]
 
 
+_SECRETS: Final = frozenset({"password", "passphrase", "token"})
+
+
+def masked(value: Any) -> Any:
+    """A copy of the config fit to show on screen: secrets replaced by stars."""
+    if isinstance(value, dict):
+        return {k: "********" if k in _SECRETS and v else masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
 def ask(config: dict[str, Any], had_config: bool) -> InstallAnswers:
     """The k3OS questions, skipping what the config already answers."""
     answers = InstallAnswers()
@@ -159,7 +171,8 @@ def install(
         click.echo("\nInstall settings:")
         click.echo(f"  device: {device}\n  system: {bundle.manifest.version}")
         click.echo(
-            "  config:\n" + "\n".join(f"    {line}" for line in dump_config(config).splitlines())
+            "  config:\n"
+            + "\n".join(f"    {line}" for line in dump_config(masked(config)).splitlines())
         )
         if not click.confirm("Continue?", default=False):
             click.echo("installation cancelled; nothing was written")

@@ -102,9 +102,17 @@ def read_table(device: Path) -> tuple[Partition, Partition]:
 def attach(device: Path, part: Partition) -> Iterator[str]:
     """A loop device over one partition; detached on the way out."""
     loop = _run(
-        ["losetup", "--find", "--show", "--offset", str(part.offset), "--sizelimit",
-         str(part.size), str(device)]
-    ).strip()  # fmt: skip
+        [
+            "losetup",
+            "--find",
+            "--show",
+            "--offset",
+            str(part.offset),
+            "--sizelimit",
+            str(part.size),
+            str(device),
+        ]
+    ).strip()
     try:
         yield loop
     finally:
