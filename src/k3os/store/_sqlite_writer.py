@@ -37,10 +37,8 @@ from k3os.store._sqlite_schema import LOG_COLUMNS, connect, read_meta, row_to_kv
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
-#: Log rows examined per compaction step (one short transaction).
+#: Revisions examined per standalone compaction step (one short transaction).
 COMPACT_STEP = 256
-#: Under sustained write load, a compaction step still runs after this many batches.
-COMPACT_EVERY = 4
 
 CREATE, UPDATE, DELETE, COMPACT = range(4)
 
@@ -90,6 +88,7 @@ class Writer:
         self.compact_revision = meta["compact_revision"]
         self._cursor = meta["compact_cursor"]
         self._failed: BaseException | None = None
+        self._committed_compact_revision = self.compact_revision
 
     def start(self) -> None:
         self._thread.start()
@@ -121,13 +120,9 @@ class Writer:
             self._drain_after_stop()
 
     def _loop_forever(self, conn: sqlite3.Connection) -> None:
-        batches_since_step = 0
         while True:
-            if self._cursor < self.compact_revision and (
-                self._queue.empty() or batches_since_step >= COMPACT_EVERY
-            ):
+            if self._cursor < self.compact_revision and self._queue.empty():
                 self._compact_step(conn)
-                batches_since_step = 0
                 continue
             first = self._queue.get()
             if first is None:
@@ -144,7 +139,6 @@ class Writer:
                     break
                 batch.append(op)
             self._apply(conn, batch)
-            batches_since_step += 1
             if stop:
                 return
 
@@ -177,7 +171,7 @@ class Writer:
         events: list[Event] = []
         expiries: list[tuple[str, int, float]] = []
         revision = self.revision
-        compact_revision = self.compact_revision
+        compact_revision = self._committed_compact_revision = self.compact_revision
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
@@ -206,10 +200,17 @@ class Writer:
                 if expiry is not None:
                     expiries.append((op.key, revision, expiry))
             conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
+            cursor = self._cursor
+            if cursor < compact_revision:
+                # Compaction rides along in the same commit, examining at least twice as
+                # many revisions as the batch wrote, so it keeps up under any write load.
+                self.compact_revision = compact_revision
+                cursor = self._compact_rows(conn, min(4 * COMPACT_STEP, 2 * len(batch) + 64))
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.compact_revision = self._committed_compact_revision
             log.error("SQLite write batch of %d failed: %s", len(batch), e)
             failure = StoreUnavailable(f"SQLite write failed: {e}")
             failure.__cause__ = e
@@ -217,6 +218,7 @@ class Writer:
             return
         self.revision = revision
         self.compact_revision = compact_revision
+        self._cursor = cursor
         self._post(results, events, expiries)
 
     def _write(
@@ -265,23 +267,31 @@ class Writer:
         )
         return kv, Event(EventType.PUT, kv, current), expires_at
 
-    def _compact_step(self, conn: sqlite3.Connection) -> None:
-        """Delete the rows superseded at or before the compact revision, a few at a time:
-        a row is dead once a later row of its key (at or before the compact revision)
-        names it as `prev_rev`, and a tombstone is dead as soon as it is compacted."""
+    def _compact_rows(self, conn: sqlite3.Connection, limit: int) -> int:
+        """Inside the caller's transaction, delete the rows that compaction made dead among
+        the next `limit` revisions after the cursor; return the new cursor.
+
+        A row is dead once a later row of its key (at or before the compact revision)
+        names it as `prev_rev`; a tombstone is dead as soon as it is compacted.
+        """
         target = self.compact_revision
+        rows = conn.execute(
+            "SELECT rev, deleted, prev_rev FROM log WHERE rev > ? AND rev <= ? "
+            "ORDER BY rev LIMIT ?",
+            (self._cursor, target, limit),
+        ).fetchall()
+        dead = [(prev,) for _, _, prev in rows if prev]
+        dead += [(rev,) for rev, deleted, _ in rows if deleted]
+        conn.executemany("DELETE FROM log WHERE rev = ?", dead)
+        cursor: int = rows[-1][0] if len(rows) == limit else target
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'compact_cursor'", (cursor,))
+        return cursor
+
+    def _compact_step(self, conn: sqlite3.Connection) -> None:
+        """One compaction step in its own short transaction, when no writes are waiting."""
         try:
             conn.execute("BEGIN IMMEDIATE")
-            rows = conn.execute(
-                "SELECT rev, deleted, prev_rev FROM log WHERE rev > ? AND rev <= ? "
-                "ORDER BY rev LIMIT ?",
-                (self._cursor, target, COMPACT_STEP),
-            ).fetchall()
-            dead = [(prev,) for _, _, prev in rows if prev]
-            dead += [(rev,) for rev, deleted, _ in rows if deleted]
-            conn.executemany("DELETE FROM log WHERE rev = ?", dead)
-            cursor = rows[-1][0] if len(rows) == COMPACT_STEP else target
-            conn.execute("UPDATE meta SET value = ? WHERE name = 'compact_cursor'", (cursor,))
+            cursor = self._compact_rows(conn, COMPACT_STEP)
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             if conn.in_transaction:
