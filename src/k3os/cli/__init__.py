@@ -14,6 +14,7 @@ from k3os.cli.logs import LEVELS, resolve_level, setup_logging
 
 # name -> (module:attribute, one-line help). Listed here so `--help` needs no imports.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("k3os.cli.server:command", "Serve the Kubernetes API on the datastore."),
     "version": ("k3os.cli.version:version", "Print the k3os version."),
     "config": ("k3os.cli.config:config", "Show, diff and apply the node OS config."),
     "image": ("k3os.cli.image:image", "Make signing keys, build and verify system bundles."),

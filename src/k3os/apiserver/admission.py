@@ -1,0 +1,97 @@
+"""The checks every write goes through before storage: schema, defaults, metadata rules,
+the namespace's existence, and the finalizer bookkeeping of objects being deleted.
+
+Shared by create, update, patch and the subresources, so a body is judged the same way
+whichever verb carried it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k3os.apiserver.context import ApiContext
+from k3os.apiserver.defaults import apply_defaults
+from k3os.apiserver.errors import BadRequest, Forbidden, NotFound
+from k3os.apiserver.registry import ResourceType
+from k3os.apiserver.request import ApiRequest
+from k3os.apiserver.validation import check_object, raise_for
+
+__all__ = ["check_body", "field_validation", "require_namespace"]
+
+Obj = dict[str, Any]
+_MODES = ("Strict", "Warn", "Ignore")
+
+
+def field_validation(req: ApiRequest) -> str:
+    mode = req.query.get("fieldValidation") or "Warn"
+    if mode not in _MODES:
+        raise BadRequest(
+            f"fieldValidation parameter unsupported: {mode}; use one of Ignore, Warn, Strict"
+        )
+    return mode
+
+
+def _check_type(rt: ResourceType, body: Any, expect_kind: str, expect_gv: str) -> None:
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body of a {expect_kind} request must be a JSON object")
+    kind = body.get("kind")
+    gv = body.get("apiVersion")
+    if kind not in (None, "") and kind != expect_kind:
+        raise BadRequest(
+            f"the API version in the data ({gv}) does not match the expected API version "
+            f"({expect_gv})"
+            if gv not in (None, "", expect_gv)
+            else f'Object kind "{kind}" does not match the kind "{expect_kind}" of this resource'
+        )
+    if gv not in (None, "") and gv != expect_gv:
+        raise BadRequest(
+            f"the API version in the data ({gv}) does not match the expected API version "
+            f"({expect_gv})"
+        )
+
+
+def check_body(
+    ctx: ApiContext, req: ApiRequest, body: Any, *, definition: str = "", kind: str = ""
+) -> tuple[Obj, list[str]]:
+    """Type-check, prune and default `body`; the pruned object and warnings to send."""
+    rt = req.rt
+    kind = kind or rt.kind
+    gv = rt.group_version
+    if definition and definition != rt.definition:
+        sub = rt.subresource(req.subresource)
+        gv = f"{sub.group}/{sub.version}" if sub and sub.group else gv
+    _check_type(rt, body, kind, gv)
+    checked = check_object(ctx.definitions, definition or rt.definition, body)
+    name = str((body.get("metadata") or {}).get("name") or req.name)
+    warnings = raise_for(
+        checked,
+        kind=kind,
+        name=name,
+        group=rt.group,
+        version=rt.version,
+        mode=field_validation(req),
+    )
+    obj: Obj = checked.obj
+    if not definition or definition == rt.definition:
+        apply_defaults(rt.group, rt.kind, obj)
+    return obj, warnings
+
+
+async def require_namespace(ctx: ApiContext, rt: ResourceType, namespace: str) -> None:
+    """Namespaced objects go only into namespaces that exist and are not terminating."""
+    if not rt.namespaced:
+        return
+    ns_type = ctx.registry.lookup("", "v1", "namespaces")
+    assert ns_type is not None
+    try:
+        ns = await ctx.objects.get(ns_type, "", namespace)
+    except NotFound:
+        raise NotFound("namespaces", namespace) from None
+    if (ns.get("status") or {}).get("phase") == "Terminating" or ns["metadata"].get(
+        "deletionTimestamp"
+    ):
+        raise Forbidden(
+            f"unable to create new content in namespace {namespace} because it is being terminated",
+            resource=rt.plural,
+            group=rt.group,
+        )

@@ -1,0 +1,326 @@
+"""The ASGI application: routes, authentication and authorization, content negotiation,
+and `Status` answers for every error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from k3os.apiserver import deletion, discovery, reads, watch, writes
+from k3os.apiserver.auth import PEER_CERT_STATE_KEY
+from k3os.apiserver.context import ApiContext
+from k3os.apiserver.errors import (
+    APIError,
+    Forbidden,
+    InternalError,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    Unauthorized,
+)
+from k3os.apiserver.eviction import evict
+from k3os.apiserver.negotiation import Wanted, decode_body, encode, parse_accept
+from k3os.apiserver.openapi import Documents
+from k3os.apiserver.output import render_list, render_object
+from k3os.apiserver.patching import patch
+from k3os.apiserver.request import ApiRequest, parse_resource_path
+from k3os.security.authn import Credentials, UserInfo, is_public_path
+from k3os.security.authz import forbidden_reason, request_attributes
+
+__all__ = ["build_app"]
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+Endpoint = Callable[[Request], Awaitable[Response]]
+_TABLE_OR_META = ("Table", "PartialObjectMetadata", "PartialObjectMetadataList")
+
+
+def _json(body: Any, status: int = 200, wanted: Wanted | None = None,
+          headers: dict[str, str] | None = None) -> Response:  # fmt: skip
+    raw, media = encode(body, wanted or Wanted())
+    return Response(raw, status_code=status, media_type=media, headers=headers)
+
+
+def _status_response(err: APIError) -> Response:
+    headers = {}
+    retry = err.details.get("retryAfterSeconds") if err.details else None
+    if retry:
+        headers["Retry-After"] = str(retry)
+    return _json(err.to_status(), err.code, headers=headers)
+
+
+def _warning_headers(warnings: list[str]) -> dict[str, str]:
+    if not warnings:
+        return {}
+    return {"Warning": ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)}
+
+
+class _Api:
+    def __init__(self, ctx: ApiContext, server_address: str) -> None:
+        self.ctx = ctx
+        self.server_address = server_address
+        self.docs = Documents(ctx.registry)
+
+    # --- the gate every request passes ----------------------------------------------
+
+    def guarded(self, endpoint: Endpoint) -> Endpoint:
+        async def run(request: Request) -> Response:
+            try:
+                self.admit(request)
+                return await endpoint(request)
+            except APIError as e:
+                return _status_response(e)
+            except Exception as e:  # an answer, never a dropped connection
+                log.exception("internal error serving %s %s", request.method, request.url.path)
+                return _status_response(InternalError(f"{type(e).__name__}: {e}"))
+
+        return run
+
+    def admit(self, request: Request) -> None:
+        path = request.url.path
+        authn = self.ctx.authenticator
+        if authn is None:
+            user: UserInfo | None = UserInfo("system:admin", "", ("system:masters",))
+        else:
+            der = request.scope.get("state", {}).get(PEER_CERT_STATE_KEY)
+            creds = Credentials.from_request(path, request.headers.get("authorization"), der)
+            user = authn.authenticate(creds)
+            if user is None:
+                if is_public_path(path):
+                    return
+                raise Unauthorized()
+        assert user is not None
+        attrs = request_attributes(user, request.method, path, dict(request.query_params))
+        decision = self.ctx.authorizer.authorize(attrs)
+        if not decision.allowed:
+            raise Forbidden(
+                forbidden_reason(attrs, decision),
+                resource=attrs.resource,
+                group=attrs.api_group,
+                name=attrs.name,
+            )
+
+    # --- health, version, discovery, openapi ----------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(self, request: Request) -> Response:
+        if not self.ctx.ready.is_set():
+            return PlainTextResponse("[-]store not ready\nreadyz check failed", 500)
+        return PlainTextResponse("ok")
+
+    async def version(self, request: Request) -> Response:
+        git = self.ctx.settings.git_version
+        major, minor = git.lstrip("v").split(".")[:2]
+        return _json(
+            {
+                "major": major,
+                "minor": minor,
+                "emulationMajor": major,
+                "emulationMinor": minor,
+                "gitVersion": git,
+                "gitCommit": "",
+                "gitTreeState": "clean",
+                "buildDate": "1970-01-01T00:00:00Z",
+                "goVersion": "python",
+                "compiler": "cpython",
+                "platform": "linux/amd64",
+            }
+        )
+
+    def _discovery(self, request: Request, core: bool) -> Response:
+        wanted = parse_accept(request.headers.get("accept"), allowed_as=("APIGroupDiscoveryList",))
+        if wanted.as_kind == "APIGroupDiscoveryList":
+            version = wanted.version if wanted.version in ("v2", "v2beta1") else "v2"
+            doc = discovery.aggregated(self.ctx.registry, core=core, version=version)
+            raw, _ = encode(doc, Wanted())
+            media = discovery.AGGREGATED_CONTENT_TYPE.format(v=version)
+            return Response(raw, media_type=media)
+        if core:
+            return _json(discovery.api_versions(self.server_address), wanted=wanted)
+        return _json(discovery.api_group_list(self.ctx.registry), wanted=wanted)
+
+    async def api_root(self, request: Request) -> Response:
+        return self._discovery(request, core=True)
+
+    async def apis_root(self, request: Request) -> Response:
+        return self._discovery(request, core=False)
+
+    async def core_v1(self, request: Request) -> Response:
+        doc = discovery.resource_list(self.ctx.registry, "", "v1")
+        return _json(doc)
+
+    async def group(self, request: Request) -> Response:
+        doc = discovery.api_group(self.ctx.registry, request.path_params["group"])
+        if doc is None:
+            raise _page_not_found()
+        return _json(doc)
+
+    async def group_version(self, request: Request) -> Response:
+        p = request.path_params
+        doc = discovery.resource_list(self.ctx.registry, p["group"], p["version"])
+        if doc is None:
+            raise _page_not_found()
+        return _json(doc)
+
+    async def openapi_v2(self, request: Request) -> Response:
+        accept = request.headers.get("accept") or "application/json"
+        if not any(
+            part.split(";")[0].strip() in ("application/json", "*/*", "application/*")
+            for part in accept.split(",")
+        ):
+            raise NotAcceptable(["application/json"])
+        raw, etag = self.docs.v2()
+        return _cached(request, raw, etag)
+
+    async def openapi_v3_index(self, request: Request) -> Response:
+        return _json(self.docs.v3_index())
+
+    async def openapi_v3(self, request: Request) -> Response:
+        found = self.docs.v3(request.path_params["key"])
+        if found is None:
+            raise _page_not_found()
+        raw, etag = found
+        return _cached(request, raw, etag)
+
+    # --- resources --------------------------------------------------------------------
+
+    async def core_resource(self, request: Request) -> Response:
+        return await self.resource(request, "", "v1", request.path_params["rest"])
+
+    async def group_resource(self, request: Request) -> Response:
+        p = request.path_params
+        return await self.resource(request, p["group"], p["version"], p["rest"])
+
+    async def resource(self, request: Request, group: str, version: str, rest: str) -> Response:
+        query = dict(request.query_params)
+        req = parse_resource_path(self.ctx.registry, group, version, rest, query)
+        method = request.method
+        ua = request.headers.get("user-agent", "")
+        ctx = self.ctx
+        if method == "GET":
+            if reads_watch(query):
+                return await self.watch(request, req)
+            wanted = parse_accept(request.headers.get("accept"), allowed_as=_TABLE_OR_META)
+            include = query.get("includeObject", "")
+            if req.name:
+                obj = await reads.get(ctx, req)
+                if req.subresource and req.subresource != "status":
+                    raise MethodNotAllowed(req.rt.plural, "GET", group=req.rt.group)
+                return _json(
+                    render_object(req.rt, obj, wanted, ctx.clock(), include), wanted=wanted
+                )
+            listing = await reads.list_objects(ctx, req)
+            return _json(render_list(req.rt, listing, wanted, ctx.clock(), include), wanted=wanted)
+        wanted = parse_accept(request.headers.get("accept"))
+        raw = await request.body()
+        if method == "POST":
+            if req.subresource == "eviction":
+                body, _ = decode_body(raw, request.headers.get("content-type"))
+                return _json(await evict(ctx, req, body), 201, wanted)
+            if req.subresource:
+                raise MethodNotAllowed(req.rt.plural, "POST", group=req.rt.group)
+            body, _ = decode_body(raw, request.headers.get("content-type"))
+            obj, warnings = await writes.create(ctx, req, body, ua)
+            return _json(obj, 201, wanted, _warning_headers(warnings))
+        if method == "PUT":
+            body, _ = decode_body(raw, request.headers.get("content-type"))
+            obj, warnings = await writes.update(ctx, req, body, ua)
+            return _json(obj, 200, wanted, _warning_headers(warnings))
+        if method == "PATCH":
+            content_type = request.headers.get("content-type", "")
+            decode_body(raw, content_type, patch=True)  # 415 / 400 before any read
+            obj, warnings = await patch(ctx, req, raw, content_type, ua)
+            return _json(obj, 200, wanted, _warning_headers(warnings))
+        if method == "DELETE":
+            body = json.loads(raw) if raw.strip() else None
+            opts = deletion.parse_delete_options(req, body)
+            if req.name:
+                return _json(await deletion.delete(ctx, req, opts), 200, wanted)
+            return _json(await deletion.delete_collection(ctx, req, opts), 200, wanted)
+        raise MethodNotAllowed(req.rt.plural, method, group=req.rt.group)
+
+    async def watch(self, request: Request, req: ApiRequest) -> Response:
+        wanted = parse_accept(request.headers.get("accept"), allowed_as=_TABLE_OR_META)
+        now = self.ctx.clock
+        include = req.query.get("includeObject", "")
+
+        def render(kind: str, obj: Obj) -> Obj:
+            if wanted.as_kind:
+                return render_object(req.rt, obj, wanted, now(), include)
+            return obj
+
+        lines = await watch.watch_events(self.ctx, req, render)
+        return StreamingResponse(
+            _guard_stream(lines),
+            media_type="application/json",
+            headers={"Transfer-Encoding": "chunked"},
+        )
+
+
+async def _guard_stream(lines: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for line in lines:
+            yield line
+    except APIError as e:
+        yield json.dumps({"type": "ERROR", "object": e.to_status()}).encode() + b"\n"
+
+
+def reads_watch(query: dict[str, str]) -> bool:
+    return query.get("watch", "").lower() in ("1", "true")
+
+
+def _cached(request: Request, raw: bytes, etag: str) -> Response:
+    tag = f'"{etag}"'
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"ETag": tag})
+    return Response(
+        raw,
+        media_type="application/json",
+        headers={"ETag": tag, "Cache-Control": "no-cache, private"},
+    )
+
+
+def _page_not_found() -> NotFound:
+    err = NotFound("", "")
+    err.message = "the server could not find the requested resource"
+    err.details = {}
+    return err
+
+
+def build_app(ctx: ApiContext, *, server_address: str = "127.0.0.1:6443") -> Starlette:
+    api = _Api(ctx, server_address)
+    g = api.guarded
+    verbs = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    routes = [
+        Route("/healthz", g(api.healthz)),
+        Route("/livez", g(api.healthz)),
+        Route("/readyz", g(api.readyz)),
+        Route("/version", g(api.version)),
+        Route("/api", g(api.api_root)),
+        Route("/apis", g(api.apis_root)),
+        Route("/api/v1", g(api.core_v1)),
+        Route("/apis/{group}", g(api.group)),
+        Route("/apis/{group}/{version}", g(api.group_version)),
+        Route("/openapi/v2", g(api.openapi_v2)),
+        Route("/openapi/v3", g(api.openapi_v3_index)),
+        Route("/openapi/v3/{key:path}", g(api.openapi_v3)),
+        Route("/api/v1/{rest:path}", g(api.core_resource), methods=verbs),
+        Route("/apis/{group}/{version}/{rest:path}", g(api.group_resource), methods=verbs),
+    ]
+    app = Starlette(routes=routes)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _status_response(_page_not_found())
+
+    app.add_exception_handler(404, not_found)
+    return app

@@ -1,0 +1,43 @@
+"""What every handler is given: the store, the resource registry, schemas, clock, auth."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from k3os.apiserver.auth import MastersAuthorizer
+from k3os.apiserver.objects import Clock, utc_now
+from k3os.apiserver.registry import Registry
+from k3os.apiserver.schemas import normalized
+from k3os.apiserver.storage import ObjectStore
+from k3os.security.authn import Authenticator
+from k3os.security.authz import Authorizer
+from k3os.store import Store
+
+__all__ = ["ApiContext", "Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    bookmark_interval: float = 60.0  # seconds between watch bookmarks
+    max_watch_timeout: float = 1800.0  # a watch without timeoutSeconds ends within this
+    git_version: str = "v1.36.0-k3os"
+
+
+@dataclass
+class ApiContext:
+    store: Store
+    registry: Registry = field(default_factory=Registry)
+    authenticator: Authenticator | None = None  # None: no authentication (in-process tests)
+    clock: Clock = utc_now
+    authorizer: Authorizer = field(default_factory=MastersAuthorizer)
+    settings: Settings = field(default_factory=Settings)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.objects = ObjectStore(self.store)
+
+    @property
+    def definitions(self) -> dict[str, Any]:
+        return normalized(tuple(sorted(rt.definition for rt in self.registry)))

@@ -1,0 +1,64 @@
+"""managedFields for the server's writes: which schema a kind's field sets are taken
+over, and which top-level fields each endpoint ignores.
+
+The field-set algebra itself is apply.py's; this module is the glue the verbs call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from k3os.apiserver.apply import server_side_apply, update_managed_fields
+from k3os.apiserver.fieldschema import UNTYPED, Node, builtin_root
+from k3os.apiserver.registry import ResourceType
+
+__all__ = ["apply_config", "record_update", "schema_root"]
+
+Obj = dict[str, Any]
+
+
+@functools.cache
+def schema_root(api_version: str, kind: str) -> Node:
+    return builtin_root(api_version, kind) or UNTYPED
+
+
+def _reset_fields(rt: ResourceType, subresource: str) -> tuple[str, ...]:
+    if subresource == "status":
+        return ("spec",)
+    return ("status",) if rt.has_status() else ()
+
+
+def record_update(
+    rt: ResourceType, obj: Obj, old: Obj | None, manager: str, now: dt.datetime,
+    subresource: str = "",
+) -> Obj:  # fmt: skip
+    """`obj` with `manager`'s Update entry refreshed in its managedFields."""
+    return update_managed_fields(
+        old,
+        obj,
+        manager=manager,
+        root=schema_root(rt.group_version, rt.kind),
+        api_version=rt.group_version,
+        now=now,
+        subresource=subresource,
+        reset_fields=_reset_fields(rt, subresource),
+    )
+
+
+def apply_config(
+    rt: ResourceType, live: Obj | None, config: Any, manager: str, now: dt.datetime, *,
+    force: bool, subresource: str = "",
+) -> Obj:  # fmt: skip
+    """Server-side apply of `config` by `manager` onto `live` (None: a create)."""
+    return server_side_apply(
+        live,
+        config,
+        manager=manager,
+        root=schema_root(rt.group_version, rt.kind),
+        now=now,
+        force=force,
+        subresource=subresource,
+        reset_fields=_reset_fields(rt, subresource),
+    )

@@ -1,0 +1,92 @@
+"""The PATCH verb: apply the body (patch.py / strategic.py / apply.py) to the current
+object, then store the result through the same checks as an update.
+
+A patch that carries a resourceVersion must match the stored one (409 otherwise);
+without one it is reapplied to a fresh read when a concurrent write wins the race.
+Server-side apply creates the object when it does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from k3os.apiserver.admission import check_body
+from k3os.apiserver.context import ApiContext
+from k3os.apiserver.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
+from k3os.apiserver.managed import apply_config
+from k3os.apiserver.negotiation import decode_body, parse_media_type
+from k3os.apiserver.patch import APPLY_PATCH, patch_object
+from k3os.apiserver.request import ApiRequest
+from k3os.apiserver.writes import create, field_manager, persist_update
+
+__all__ = ["patch"]
+
+Obj = dict[str, Any]
+
+
+async def patch(
+    ctx: ApiContext, req: ApiRequest, raw: bytes, content_type: str, user_agent: str = ""
+) -> tuple[Obj, list[str]]:
+    rt = req.rt
+    if not req.name:
+        raise MethodNotAllowed(rt.plural, "PATCH", group=rt.group)
+    media = parse_media_type(content_type or "").type
+    if media == APPLY_PATCH:
+        return await _server_side_apply(ctx, req, raw, user_agent)
+    manager = field_manager(req, user_agent)
+    warnings: list[str] = []
+
+    async def mutate(current: Obj) -> Obj:
+        patched = patch_object(
+            content_type, current, raw, api_version=rt.group_version, kind=rt.kind
+        )
+        pinned = str((patched.get("metadata") or {}).get("resourceVersion") or "")
+        if pinned and pinned != current["metadata"]["resourceVersion"]:
+            raise Conflict(rt.plural, req.name, group=rt.group)
+        obj, found = check_body(ctx, req, patched)
+        warnings[:] = found
+        return obj
+
+    return await persist_update(ctx, req, mutate, manager=manager), warnings
+
+
+async def _server_side_apply(
+    ctx: ApiContext, req: ApiRequest, raw: bytes, user_agent: str
+) -> tuple[Obj, list[str]]:
+    rt = req.rt
+    manager = req.query.get("fieldManager") or ""
+    if not manager:
+        raise BadRequest(
+            "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests"
+        )
+    force = req.query.get("force", "").lower() == "true"
+    config, _ = decode_body(raw, APPLY_PATCH, patch=True)
+    if not isinstance(config, dict):
+        raise BadRequest("an apply configuration must be an object")
+    meta = config.get("metadata") or {}
+    if meta.get("name") not in (None, req.name):
+        raise BadRequest(
+            f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+            f"({req.name})"
+        )
+    try:
+        await ctx.objects.get_kv(rt, req.namespace, req.name)
+    except NotFound:
+        fresh = apply_config(rt, None, config, manager, ctx.clock(), force=force)
+        fresh.setdefault("metadata", {})["name"] = req.name
+        return await create(ctx, _as_create(req), fresh, manager, managed=False)
+    warnings: list[str] = []
+
+    async def mutate(current: Obj) -> Obj:
+        result = apply_config(
+            rt, current, config, manager, ctx.clock(), force=force, subresource=req.subresource
+        )
+        obj, found = check_body(ctx, req, result)
+        warnings[:] = found
+        return obj
+
+    return await persist_update(ctx, req, mutate, manager=manager, operation="Apply"), warnings
+
+
+def _as_create(req: ApiRequest) -> ApiRequest:
+    return ApiRequest(req.rt, req.namespace, "", "", req.query)

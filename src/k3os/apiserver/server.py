@@ -1,0 +1,141 @@
+"""Run the API: open the store, seed the system namespaces, serve HTTPS with client
+certificates on one port, and stop cleanly on SIGTERM/SIGINT.
+
+TLS is uvicorn's (the serving certificate, the cluster CA for client certificates,
+`CERT_OPTIONAL` so health checks work without one). Uvicorn does not expose the peer
+certificate to the app, so `PeerCertH11Protocol` reads it from the connection's SSL
+object once per connection and puts it in the ASGI scope's `state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from k3os.apiserver.app import build_app
+from k3os.apiserver.auth import PEER_CERT_STATE_KEY
+from k3os.apiserver.context import ApiContext
+from k3os.apiserver.defaults import apply_defaults
+from k3os.apiserver.errors import AlreadyExists
+from k3os.apiserver.objects import prepare_create
+from k3os.security.authn import ClientCertAuthenticator
+from k3os.security.bootstrap import ServerPKI
+from k3os.store import Store, open_store
+
+__all__ = ["PeerCertH11Protocol", "ServeOptions", "seed", "serve"]
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class PeerCertH11Protocol(H11Protocol):
+    """h11 protocol that hands the verified client certificate (DER) to the app."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        self.app_state = {**self.app_state, PEER_CERT_STATE_KEY: der}
+
+
+class _Server(uvicorn.Server):
+    """Signals are ours (the loop's handlers), so a SIGTERM ends serve() and nothing more."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 6443
+    datastore: str = ""
+    pki: ServerPKI | None = None  # None: plain HTTP without authentication (tests only)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def seed(ctx: ApiContext) -> None:
+    """Create the system namespaces if they are missing."""
+    ns = ctx.registry.lookup("", "v1", "namespaces")
+    assert ns is not None
+    for name in SYSTEM_NAMESPACES:
+        obj: dict[str, Any] = {"metadata": {"name": name}}
+        apply_defaults("", "Namespace", obj)
+        try:
+            await ctx.objects.create(ns, prepare_create(ns, obj, "", ctx.clock()))
+        except AlreadyExists:
+            continue
+
+
+def _uvicorn_config(app: Any, opts: ServeOptions) -> uvicorn.Config:
+    kwargs: dict[str, Any] = {
+        "host": opts.host,
+        "port": opts.port,
+        "lifespan": "off",
+        "log_config": None,
+        "access_log": False,
+        "http": PeerCertH11Protocol,
+        "timeout_graceful_shutdown": 2,
+        "timeout_keep_alive": 30,
+        "server_header": False,
+    }
+    if opts.pki is not None:
+        kwargs.update(
+            ssl_certfile=str(opts.pki.serving.cert_path),
+            ssl_keyfile=str(opts.pki.serving.key_path),
+            ssl_ca_certs=str(opts.pki.ca.cert_path),
+            ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        )
+    return uvicorn.Config(app, **kwargs)
+
+
+async def serve(opts: ServeOptions, store: Store | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or cancellation); the store is closed on the way out."""
+    own_store = store is None
+    if store is None:
+        store = await open_store(opts.datastore)
+    authenticator = None
+    if opts.pki is not None:
+        authenticator = ClientCertAuthenticator([opts.pki.ca.cert])
+    ctx = ApiContext(store, authenticator=authenticator)
+    host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
+    app = build_app(ctx, server_address=f"{host}:{opts.port}")
+    server = _Server(_uvicorn_config(app, opts))
+    loop = asyncio.get_running_loop()
+    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in stop_signals:
+        loop.add_signal_handler(sig, _request_exit, server, sig)
+    try:
+        await seed(ctx)
+        ctx.ready.set()
+        log.info("serving the API on %s:%d", opts.host, opts.port)
+        await server.serve()
+    finally:
+        for sig in stop_signals:
+            loop.remove_signal_handler(sig)
+        if own_store:
+            await store.close()
+        log.info("API server stopped")
+
+
+def _request_exit(server: uvicorn.Server, sig: signal.Signals) -> None:
+    log.info("received %s, stopping", sig.name)
+    server.should_exit = True
+
+
+def default_datastore(data_dir: Path) -> str:
+    db = data_dir / "server" / "db"
+    db.mkdir(parents=True, exist_ok=True)
+    return f"sqlite://{(db / 'state.db').resolve()}"

@@ -1,0 +1,202 @@
+"""Check a request body against its kind's schema: wrong types, missing required fields,
+unknown fields (which are dropped, and reported as the request's `fieldValidation` asks).
+
+Upstream decodes typed bodies first (a wrong type is a 400 decoding error; an unknown
+field is dropped, or refused under `fieldValidation=Strict`) and validates after (a
+missing required field is a 422 with one cause per field). We do both in one walk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from k3os.apiserver.errors import BadRequest, FieldError, Invalid
+from k3os.apiserver.schemas import resolve
+
+__all__ = ["Checked", "check_object", "validate_name"]
+
+_TYPE_NAMES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "object": "object",
+    "array": "array",
+}
+
+
+@dataclass
+class Checked:
+    """The pruned object and what the walk found."""
+
+    obj: Any
+    type_errors: list[str] = field(default_factory=list)
+    required: list[FieldError] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "number"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class _Walker:
+    def __init__(self, defs: dict[str, Any]) -> None:
+        self.defs = defs
+        self.out = Checked(None)
+
+    def bad_type(self, path: str, value: Any, expected: str) -> None:
+        self.out.type_errors.append(
+            f"{path or '<root>'}: expected {expected}, got {_type_of(value)}"
+        )
+
+    def walk(self, schema: dict[str, Any], value: Any, path: str) -> Any:
+        schema = resolve(self.defs, schema)
+        if value is None:
+            return None
+        kind = schema.get("type")
+        if schema.get("format") == "int-or-string":
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                self.bad_type(path, value, "an integer or a string")
+            return value
+        if kind == "object" or (kind is None and "properties" in schema):
+            return self.walk_object(schema, value, path)
+        if kind == "array":
+            if not isinstance(value, list):
+                self.bad_type(path, value, "array")
+                return value
+            items = schema.get("items") or {}
+            return [self.walk(items, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if kind == "string":
+            if not isinstance(value, str):
+                self.bad_type(path, value, "string")
+            elif schema.get("format") == "byte":
+                try:
+                    base64.b64decode(value, validate=True)
+                except (binascii.Error, ValueError):
+                    self.out.type_errors.append(f"{path}: illegal base64 data")
+        elif kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int):
+                if not (isinstance(value, float) and value.is_integer()):
+                    self.bad_type(path, value, "integer")
+                else:
+                    return int(value)
+        elif kind == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.bad_type(path, value, "number")
+        elif kind == "boolean" and not isinstance(value, bool):
+            self.bad_type(path, value, "boolean")
+        return value
+
+    def walk_object(self, schema: dict[str, Any], value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            self.bad_type(path, value, "object")
+            return value
+        props: dict[str, Any] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        keep_unknown = bool(schema.get("x-kubernetes-preserve-unknown-fields")) or (
+            not props and extra is None
+        )
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            sub = props.get(key)
+            if sub is None and isinstance(extra, dict):
+                sub = extra
+            if sub is None:
+                if keep_unknown:
+                    out[key] = item
+                else:
+                    self.out.unknown.append(_join(path, key))
+                continue
+            out[key] = self.walk(sub, item, _join(path, key))
+        for key in schema.get("required") or ():
+            if value.get(key) is None and key in props:
+                self.out.required.append(FieldError.required(_join(path, key)))
+        return out
+
+
+def check_object(defs: dict[str, Any], definition: str, obj: Any) -> Checked:
+    """Walk `obj` against the named definition; nothing is raised here."""
+    walker = _Walker(defs)
+    walker.out.obj = walker.walk({"$ref": "#/definitions/" + definition}, obj, "")
+    return walker.out
+
+
+def raise_for(
+    checked: Checked, *, kind: str, name: str, group: str, version: str, mode: str
+) -> list[str]:
+    """Raise the errors `checked` holds as upstream would; return warnings to send.
+
+    `mode` is the request's fieldValidation: Strict, Warn (the default) or Ignore.
+    """
+    gv = f"{group}/{version}" if group else version
+    if checked.type_errors:
+        raise BadRequest(
+            f'{kind} in version "{gv}" cannot be handled as a {kind}: '
+            + "; ".join(checked.type_errors)
+        )
+    warnings: list[str] = []
+    if checked.unknown and mode != "Ignore":
+        texts = [f'unknown field "{p}"' for p in checked.unknown]
+        if mode == "Strict":
+            raise BadRequest("strict decoding error: " + ", ".join(texts))
+        warnings.extend(texts)
+    if checked.required:
+        raise Invalid(kind, name, checked.required, group=group)
+    return warnings
+
+
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def validate_name(
+    name: str, *, label: bool = False, path: str = "metadata.name"
+) -> list[FieldError]:
+    """Object names: DNS-1123 subdomains (labels for namespaces), as upstream checks them."""
+    if label:
+        if len(name) > 63:
+            return [FieldError.invalid(path, name, "must be no more than 63 characters")]
+        if not _DNS1123_LABEL.match(name):
+            return [
+                FieldError.invalid(
+                    path,
+                    name,
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric "
+                    "characters or '-', and must start and end with an alphanumeric character",
+                )
+            ]
+        return []
+    if len(name) > 253:
+        return [FieldError.invalid(path, name, "must be no more than 253 characters")]
+    if not _DNS1123_SUBDOMAIN.match(name):
+        return [
+            FieldError.invalid(
+                path,
+                name,
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                "characters, '-' or '.', and must start and end with an alphanumeric character",
+            )
+        ]
+    return []

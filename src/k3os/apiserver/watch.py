@@ -1,0 +1,156 @@
+"""watch: a chunked stream of `{"type", "object"}` lines from a resourceVersion on.
+
+Without a resourceVersion (or with "0") the stream starts with synthetic ADDED events
+for what exists. Selectors turn objects moving in or out of the selection into ADDED and
+DELETED events. Bookmarks (`allowWatchBookmarks`) carry only the last revision seen; a
+compacted start revision ends the stream with an ERROR event holding a 410 Expired
+Status; `timeoutSeconds` ends it quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from k3os.apiserver.context import ApiContext
+from k3os.apiserver.errors import APIError, BadRequest, Expired, Timeout
+from k3os.apiserver.reads import matcher, parse_revision
+from k3os.apiserver.request import ApiRequest, query_bool, query_int
+from k3os.apiserver.storage import ObjectStore
+from k3os.store import Compacted, Event, EventType, FutureRevision, StoreClosed, StoreUnavailable
+
+__all__ = ["watch_events"]
+
+Obj = dict[str, Any]
+Render = Callable[[str, Obj], Obj]
+
+
+def _line(kind: str, obj: Any) -> bytes:
+    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def _translate(
+    req: ApiRequest, event: Event, keep: Callable[[Obj], bool] | None
+) -> tuple[str, Obj] | None:
+    rt = req.rt
+    new = ObjectStore.decode(rt, event.kv) if event.type is EventType.PUT else None
+    old = ObjectStore.decode(rt, event.prev_kv) if event.prev_kv is not None else None
+    old_in = old is not None and (keep is None or keep(old))
+    if event.type is EventType.DELETE:
+        if old is None or not old_in:
+            return None
+        old["metadata"]["resourceVersion"] = str(event.revision)
+        return "DELETED", old
+    assert new is not None
+    new_in = keep is None or keep(new)
+    if new_in:
+        return ("MODIFIED" if old_in else "ADDED"), new
+    if old_in:
+        return "DELETED", new
+    return None
+
+
+def _bookmark(req: ApiRequest, revision: int, *, initial_end: bool = False) -> Obj:
+    meta: Obj = {"resourceVersion": str(revision)}
+    if initial_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return {"kind": req.rt.kind, "apiVersion": req.rt.group_version, "metadata": meta}
+
+
+async def watch_events(ctx: ApiContext, req: ApiRequest, render: Render) -> AsyncIterator[bytes]:
+    """The stream's lines. Raises (before the first line) for bad parameters."""
+    q = dict(req.query)
+    if req.name:
+        q["fieldSelector"] = ",".join(
+            s for s in (q.get("fieldSelector", ""), f"metadata.name={req.name}") if s
+        )
+    keep = matcher(req.rt, q)
+    rv = parse_revision(q.get("resourceVersion"))
+    bookmarks = query_bool(q, "allowWatchBookmarks")
+    initial = q.get("sendInitialEvents", "")
+    if initial and q.get("resourceVersionMatch") != "NotOlderThan":
+        raise BadRequest(
+            "sendInitialEvents is forbidden unless resourceVersionMatch is NotOlderThan"
+        )
+    send_initial = initial.lower() == "true" or (not initial and not rv)
+    timeout = float(query_int(q, "timeoutSeconds"))
+    if timeout <= 0:
+        limit = ctx.settings.max_watch_timeout
+        timeout = limit * (1 + random.random()) / 2  # spread reconnects, as upstream does
+    return _stream(ctx, req, keep, rv, send_initial, bool(initial), bookmarks, timeout, render)
+
+
+async def _stream(
+    ctx: ApiContext,
+    req: ApiRequest,
+    keep: Callable[[Obj], bool] | None,
+    rv: int | None,
+    send_initial: bool,
+    initial_end_bookmark: bool,
+    bookmarks: bool,
+    lifetime: float,
+    render: Render,
+) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + lifetime
+    rt = req.rt
+    prefix = rt.prefix(req.namespace)
+    try:
+        if send_initial:
+            page = await ctx.objects.list(rt, req.namespace, keep=keep)
+            last = page.revision
+            for obj in page.items:
+                yield _line("ADDED", render("ADDED", obj))
+            if initial_end_bookmark and bookmarks:
+                yield _line("BOOKMARK", _bookmark(req, last, initial_end=True))
+        else:
+            last = rv or await ctx.objects.current_revision()
+        watch = await ctx.store.watch(prefix, start_revision=last + 1)
+    except (Compacted, Expired) as e:
+        status = Expired.too_old(rv or 0, getattr(e, "compact_revision", 0)).to_status()
+        yield _line("ERROR", status)
+        return
+    except FutureRevision as e:
+        yield _line("ERROR", Timeout.too_large_resource_version(e.revision, e.current_revision)
+                    .to_status())  # fmt: skip
+        return
+    except APIError as e:
+        yield _line("ERROR", e.to_status())
+        return
+    async with watch:
+        next_bookmark = loop.time() + ctx.settings.bookmark_interval
+        pending: asyncio.Task[Event] | None = None
+        try:
+            while True:
+                now = loop.time()
+                if now >= deadline:
+                    if bookmarks:
+                        yield _line("BOOKMARK", _bookmark(req, last))
+                    return
+                if pending is None:
+                    pending = asyncio.ensure_future(watch.__anext__())
+                wait = min(deadline, next_bookmark if bookmarks else deadline) - now
+                done, _ = await asyncio.wait({pending}, timeout=max(wait, 0))
+                if not done:
+                    if bookmarks and loop.time() >= next_bookmark:
+                        yield _line("BOOKMARK", _bookmark(req, last))
+                        next_bookmark = loop.time() + ctx.settings.bookmark_interval
+                    continue
+                task, pending = pending, None
+                try:
+                    event = task.result()
+                except Compacted as e:
+                    yield _line("ERROR", Expired.too_old(last, e.compact_revision).to_status())
+                    return
+                except (StoreClosed, StoreUnavailable, StopAsyncIteration):
+                    return
+                last = event.revision
+                out = _translate(req, event, keep)
+                if out is not None:
+                    yield _line(out[0], render(out[0], out[1]))
+        finally:
+            if pending is not None:
+                pending.cancel()

@@ -1,0 +1,66 @@
+"""`k3os server`: the Kubernetes-compatible API over HTTPS on the datastore."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+@click.command("server")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/var/lib/k3os"),
+    show_default=True,
+    help="Where certificates, the datastore and kubeconfig.yaml live.",
+)
+@click.option(
+    "--bind-address", default="127.0.0.1", show_default=True, help="Address to listen on."
+)
+@click.option("--https-listen-port", type=click.IntRange(0, 65535), default=6443, show_default=True)
+@click.option(
+    "--datastore-endpoint",
+    default="",
+    help="sqlite:///path, etcd://host:2379[,host:2379], http(s)://... or memory:// "
+    "(default: SQLite in <data-dir>/server/db/state.db).",
+)
+@click.option("--tls-san", multiple=True, help="Extra name or IP for the serving certificate.")
+@click.option("--token", default=None, help="Node join token secret (default: generated).")
+@click.option("--disable-agent", is_flag=True, help="Do not run a node agent in this process.")
+def command(
+    data_dir: Path,
+    bind_address: str,
+    https_listen_port: int,
+    datastore_endpoint: str,
+    tls_san: tuple[str, ...],
+    token: str | None,
+    disable_agent: bool,
+) -> None:
+    """Serve the Kubernetes API (HTTPS, client certificates) until SIGTERM."""
+    from k3os.apiserver.server import ServeOptions, default_datastore, serve
+    from k3os.security.bootstrap import ensure_server_pki
+    from k3os.store import InvalidStoreURL, StoreUnavailable
+
+    data_dir = data_dir.resolve()
+    pki = ensure_server_pki(data_dir, bind_address=bind_address, tls_sans=tls_san, token=token)
+    host = "127.0.0.1" if bind_address in ("0.0.0.0", "::", "") else bind_address
+    url_host = f"[{host}]" if ":" in host else host
+    kubeconfig = pki.write_admin_kubeconfig(f"https://{url_host}:{https_listen_port}")
+    log.info("wrote admin kubeconfig", extra={"path": str(kubeconfig)})
+    if disable_agent:
+        log.debug("node agent disabled")
+    opts = ServeOptions(
+        host=bind_address,
+        port=https_listen_port,
+        datastore=datastore_endpoint or default_datastore(data_dir),
+        pki=pki,
+    )
+    try:
+        asyncio.run(serve(opts))
+    except (InvalidStoreURL, StoreUnavailable) as e:
+        raise click.ClickException(f"datastore: {e}") from e
