@@ -13,6 +13,9 @@ this project serves:
 - `system:node`: what a kubelet-like node needs, kept as a reference role and bound to no
   one, as upstream does: nodes are authorized by the Node authorizer (`node.py`).
 - `system:node-bootstrapper`: lets the join token holder create CSRs.
+- `k3os:node-joiner`: POST to the join endpoints (`/v1-k3os/*`) for join-token holders
+  (`system:bootstrappers`) and nodes renewing their certificate (`system:nodes`); the
+  endpoint itself then checks which node name the caller may ask for (`join.check_caller`).
 Every object carries the `kubernetes.io/bootstrapping: rbac-defaults` label and the
 `rbac.authorization.kubernetes.io/autoupdate: "true"` annotation; the server reconciles
 them at start (create if missing, never delete what an operator added).
@@ -217,6 +220,7 @@ def cluster_roles() -> list[Obj]:
             [_urls(["get"], ["/healthz", "/livez", "/readyz", "/version", "/version/"])],
         ),
         _role("system:node", _node_reference_rules()),
+        _role("k3os:node-joiner", [_urls(["get", "post"], ["/v1-k3os/*"])]),
         _role(
             "system:node-bootstrapper",
             [
@@ -244,6 +248,7 @@ def cluster_role_bindings() -> list[Obj]:
             "system:unauthenticated",
         ),
         _binding("system:node-bootstrapper", "system:node-bootstrapper", "system:bootstrappers"),
+        _binding("k3os:node-joiner", "k3os:node-joiner", "system:bootstrappers", "system:nodes"),
         node,
     ]
 

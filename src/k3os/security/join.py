@@ -44,6 +44,7 @@ from k3os.security.node import NODE_USER_PREFIX, NODES_GROUP, node_name_of
 from k3os.security.pki import KeyPair, issue, new_key
 
 __all__ = [
+    "CA_ENDPOINT",
     "JOIN_ENDPOINT",
     "PASSWORD_NAMESPACE",
     "JoinError",
@@ -63,6 +64,9 @@ __all__ = [
 ]
 
 JOIN_ENDPOINT = "/v1-k3os/node-certificate"
+# Served without credentials: the agent fetches the CA here and checks it against the
+# token's hash before it sends anything secret.
+CA_ENDPOINT = "/cacerts"
 PASSWORD_NAMESPACE = "kube-system"
 PASSWORD_KEY = "hash"
 # RFC 1123 subdomain, as Kubernetes requires of Node names.

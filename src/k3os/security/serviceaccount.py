@@ -124,6 +124,10 @@ class TokenSigner:
         self.issuer = issuer
         self.key_id = key_id(key.public_key())
 
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._key.public_key()
+
     def issue(
         self,
         namespace: str,

@@ -289,6 +289,8 @@ CASES = [
     (NOBODY, "GET", "/metrics", False),
     (JOINER, "POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests", True),
     (JOINER, "GET", "/api/v1/nodes", False),
+    (JOINER, "POST", "/v1-k3os/node-certificate", True),
+    (NOBODY, "POST", "/v1-k3os/node-certificate", False),
 ]
 
 
@@ -304,6 +306,8 @@ def test_nodes_get_nothing_from_rbac(policy: RBACAuthorizer) -> None:
     node = UserInfo("system:node:n1", groups=("system:nodes", AUTHENTICATED))
     assert not policy.authorize(request_attributes(node, "GET", "/api/v1/nodes")).allowed
     assert policy.authorize(request_attributes(node, "GET", "/api")).allowed
+    renew = request_attributes(node, "POST", "/v1-k3os/node-certificate")
+    assert policy.authorize(renew).allowed
 
 
 def test_bootstrap_objects_are_well_formed() -> None:
