@@ -295,3 +295,35 @@ def test_record_round_trip_and_bad_shapes() -> None:
     ):
         with pytest.raises((TypeError, KeyError)):
             BootRecord.from_dict(bad)
+
+
+def test_public_surface() -> None:
+    import k3os.image
+
+    assert k3os.image.__all__ == [
+        "BootDecision",
+        "BootRecord",
+        "BootView",
+        "BundleError",
+        "ChecksumError",
+        "ConfigFileError",
+        "DownloadError",
+        "HealthSpec",
+        "ImageError",
+        "InstallError",
+        "KeyFileError",
+        "SignatureError",
+        "StateArea",
+        "StateError",
+        "UntrustedKeyError",
+        "VerifiedBundle",
+        "build_bundle",
+        "build_from_rootfs",
+        "confirm",
+        "rollback",
+        "select_boot",
+        "upgrade",
+        "verify_bundle",
+    ]
+    for name in k3os.image.__all__:
+        assert getattr(k3os.image, name) is not None
