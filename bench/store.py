@@ -1,0 +1,242 @@
+"""Store benchmark: the SQLite driver and etcd, beside a raw SQLite loop, in one run.
+
+Figures (one JSON line each):
+  raw-sqlite/put/1           one INSERT per transaction, WAL, same `synchronous` setting
+  {sqlite,etcd}/put/1        sequential creates through the Store API, 1 KiB values
+  {sqlite,etcd}/put/32       32 concurrent writers
+  {sqlite,etcd}/get/1        sequential gets of existing keys
+  {sqlite,etcd}/range/1000   one range read of a 1,000-key prefix
+  {sqlite,etcd}/watch/100    delivery latency p50/p99 to 100 watchers of one prefix
+  goal/...                   the issue's goals as ratios, with `met` (for range and watch
+                             the ratio is etcd's time over SQLite's: > 1 means SQLite is faster)
+
+etcd is Debian's /usr/bin/etcd, started here on free loopback ports in a temp dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import emit, machine, now, parse_args, percentile
+from k3os.store import Store, StoreOptions, open_store
+
+BENCH = "store"
+VALUE = b"v" * 1024
+SYNC = "FULL"
+
+
+class Sizes:
+    def __init__(self, quick: bool) -> None:
+        self.put1 = 100 if quick else 3000
+        self.put32 = 640 if quick else 20000
+        self.gets = 300 if quick else 20000
+        self.range_keys = 1000
+        self.ranges = 3 if quick else 50
+        self.watchers = 10 if quick else 100
+        self.watch_writes = 20 if quick else 300
+
+
+def raw_sqlite_put(path: Path, count: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {SYNC}")
+    conn.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB)")
+    start = now()
+    for i in range(count):
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO kv VALUES (?, ?)", (f"/raw/{i:08}", VALUE))
+        conn.execute("COMMIT")
+    elapsed = now() - start
+    conn.close()
+    return count / elapsed
+
+
+async def put_rate(store: Store, prefix: str, count: int, writers: int) -> float:
+    per_writer = count // writers
+
+    async def writer(w: int) -> None:
+        for i in range(per_writer):
+            await store.create(f"{prefix}{w:03}/{i:08}", VALUE)
+
+    start = now()
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    return per_writer * writers / (now() - start)
+
+
+async def get_rate(store: Store, keys: list[str], count: int) -> float:
+    start = now()
+    for i in range(count):
+        await store.get(keys[i % len(keys)])
+    return count / (now() - start)
+
+
+async def range_time(store: Store, prefix: str, keys: int, repeats: int) -> tuple[float, float]:
+    for i in range(keys):
+        await store.create(f"{prefix}{i:06}", VALUE)
+    samples = []
+    for _ in range(repeats):
+        start = now()
+        result = await store.range(prefix)
+        samples.append(now() - start)
+        assert len(result.items) == keys
+    return percentile(samples, 50) * 1000, repeats / sum(samples)
+
+
+async def watch_latency(store: Store, prefix: str, watchers: int, writes: int) -> list[float]:
+    latencies: list[float] = []
+    watches = [await store.watch(prefix) for _ in range(watchers)]
+
+    async def follow(index: int) -> None:
+        watch = watches[index]
+        for _ in range(writes):
+            event = await watch.__anext__()
+            latencies.append(now() - float(event.kv.value.decode()))
+
+    followers = [asyncio.create_task(follow(i)) for i in range(watchers)]
+    await asyncio.sleep(0.2)
+    for i in range(writes):
+        await store.create(f"{prefix}{i:06}", repr(now()).encode())
+        await asyncio.sleep(0.002)
+    await asyncio.wait_for(asyncio.gather(*followers), 120)
+    for watch in watches:
+        await watch.aclose()
+    return latencies
+
+
+async def measure_store(
+    name: str, store: Store, sizes: Sizes, baselines: dict[str, str]
+) -> dict[str, float]:
+    figures: dict[str, float] = {}
+
+    def put(case: str, metric: str, value: float, unit: str, **extra: object) -> None:
+        figures[case] = value
+        emit(BENCH, f"{name}/{case}", metric, value, unit, baselines.get(case), **extra)
+
+    put("put/1", "rate", await put_rate(store, "/bench/p1/", sizes.put1, 1), "ops/s")
+    put("put/32", "rate", await put_rate(store, "/bench/p32/", sizes.put32, 32), "ops/s")
+    keys = [f"/bench/p1/000/{i:08}" for i in range(sizes.put1)]
+    put("get/1", "rate", await get_rate(store, keys, sizes.gets), "ops/s")
+    p50, per_s = await range_time(store, "/bench/range/", sizes.range_keys, sizes.ranges)
+    put("range/1000", "p50", p50, "ms", ranges_per_s=round(per_s, 1))
+    latencies = await watch_latency(store, "/bench/watch/", sizes.watchers, sizes.watch_writes)
+    put(
+        f"watch/{sizes.watchers}",
+        "p50",
+        percentile(latencies, 50) * 1000,
+        "ms",
+        p99_ms=round(percentile(latencies, 99) * 1000, 3),
+        deliveries=len(latencies),
+    )
+    figures["watch/p99"] = percentile(latencies, 99) * 1000
+    return figures
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def etcd_server(workdir: Path) -> Iterator[str]:
+    client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    binary = shutil.which("etcd") or "/usr/bin/etcd"
+    log = (workdir / "etcd.log").open("wb")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--name=bench",
+            f"--data-dir={workdir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=bench={peer}",
+            "--log-level=error",
+            "--logger=zap",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(client + "/health", timeout=1) as r:
+                    if b'"true"' in r.read():
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("etcd did not start") from None
+                time.sleep(0.05)
+        yield "etcd://" + client.removeprefix("http://")
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def goal(case: str, value: float, target: float, baseline: str) -> None:
+    emit(BENCH, f"goal/{case}", "ratio", value, "x", baseline, target=target, met=value >= target)
+
+
+async def main() -> None:
+    args = parse_args(__doc__ or "")
+    sizes = Sizes(args.quick)
+    options = StoreOptions(compact_interval=0, synchronous=SYNC)
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        work = Path(tmp)
+        raw = raw_sqlite_put(work / "raw.db", sizes.put1)
+        emit(BENCH, "raw-sqlite/put/1", "rate", raw, "ops/s", None, synchronous=SYNC, **machine())
+        with etcd_server(work) as etcd_url:
+            etcd = await open_store(etcd_url, options)
+            try:
+                etcd_figures = await measure_store("etcd", etcd, sizes, {})
+            finally:
+                await etcd.close()
+        baselines = {
+            "put/1": "raw-sqlite/put/1",
+            "put/32": "raw-sqlite/put/1",
+            "get/1": "etcd/get/1",
+            "range/1000": "etcd/range/1000",
+            f"watch/{sizes.watchers}": f"etcd/watch/{sizes.watchers}",
+        }
+        sqlite = await open_store(f"sqlite://{work}/state.db", options)
+        try:
+            figures = await measure_store("sqlite", sqlite, sizes, baselines)
+        finally:
+            await sqlite.close()
+    goal("sqlite-put-1-vs-raw", figures["put/1"] / raw, 0.7, "raw-sqlite/put/1")
+    goal("sqlite-put-32-vs-raw", figures["put/32"] / raw, 3.0, "raw-sqlite/put/1")
+    for case in ("put/1", "put/32", "get/1"):
+        goal(f"sqlite-vs-etcd-{case}", figures[case] / etcd_figures[case], 1.0, f"etcd/{case}")
+    goal(
+        "sqlite-vs-etcd-range/1000-speed",
+        etcd_figures["range/1000"] / figures["range/1000"],
+        1.0,
+        "etcd/range/1000",
+    )
+    goal(
+        f"sqlite-vs-etcd-watch/{sizes.watchers}-p99-speed",
+        etcd_figures["watch/p99"] / figures["watch/p99"],
+        1.0,
+        f"etcd/watch/{sizes.watchers}",
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
