@@ -25,6 +25,7 @@ from k3os.host.actions import (
     Symlink,
     WriteFile,
 )
+from k3os.host.rootfs import Root
 
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 
@@ -121,7 +122,7 @@ def _snapshot(path: Path) -> tuple[bytes, int, int, int] | str | None:
         return None
 
 
-def _do(root: Path, change: Change) -> Callable[[], None]:
+def _do(root: Root, change: Change) -> Callable[[], None]:
     """Make one change; return how to undo it."""
     if isinstance(change, KernelWrite):
         proc = Path(change.path)
@@ -132,10 +133,10 @@ def _do(root: Path, change: Change) -> Callable[[], None]:
             proc.write_text(old)
 
         return undo_kernel
-    target = root / change.path.lstrip("/")
+    target = root.host_path(change.path, follow=isinstance(change, MakeDir))
     before = _snapshot(target)
     if isinstance(change, MakeDir):
-        if before is not None:
+        if target.is_dir() and not target.is_symlink():
             return lambda: None
         target.mkdir(mode=change.mode)
         os.chmod(target, change.mode)
@@ -160,7 +161,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def apply(plan: Plan, *, runner: Runner | None = None) -> ApplyReport:
     """Carry out `plan`; never raises for a failed change or command: see the report."""
     report = ApplyReport()
-    root = Path(plan.root)
+    root = Root(Path(plan.root))
     undo: list[tuple[str, Callable[[], None]]] = []
     for i, change in enumerate(plan.changes):
         try:

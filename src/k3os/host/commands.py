@@ -21,7 +21,7 @@ def plan(ctx: Context) -> list[Command]:
         return []
     if ctx.root.live:
         prefix = ["sh", "-c"]
-    elif ctx.root.host_path("/bin/sh").exists():
+    elif ctx.root.host_path("/bin/sh", follow=True).exists():
         prefix = ["chroot", str(ctx.root.path), "/bin/sh", "-c"]
     else:
         ctx.notes.append(f"{key}: {len(entries)} command(s) not run: the root has no /bin/sh")

@@ -53,7 +53,7 @@ class Context:
         parent = os.path.dirname(path)
         missing = []
         while parent not in ("/", "") and parent not in self.planned_dirs:
-            if self.root.host_path(parent).is_dir():
+            if self.root.host_path(parent, follow=True).is_dir():
                 break
             missing.append(parent)
             parent = os.path.dirname(parent)

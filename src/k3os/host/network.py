@@ -81,7 +81,7 @@ def plan(ctx: Context) -> None:
     files = wanted_files(ctx)
     for name, content in sorted(files.items()):
         ctx.want_file(CONCERN, f"{DIR}/{name}", content)
-    directory = ctx.root.host_path(DIR)
+    directory = ctx.root.host_path(DIR, follow=True)
     if directory.is_dir():
         for path in sorted(directory.iterdir()):
             if path.name.startswith(PREFIX) and path.name not in files:

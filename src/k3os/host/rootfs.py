@@ -54,24 +54,43 @@ class Root:
     def __post_init__(self) -> None:
         self.live = self.path == Path("/")
 
-    def host_path(self, path: str) -> Path:
-        """`/etc/hostname` inside the root, refusing `..` and symlinks that leave the root."""
+    def host_path(self, path: str, *, follow: bool = False) -> Path:
+        """`/etc/hostname` inside the root. Symlinks in the parent directories resolve as
+        they would after `chroot ROOT` (absolute targets start at the root, `..` stops
+        there), so no path can lead out of the root; the last component is followed only
+        with `follow=True`."""
         if not path.startswith("/") or ".." in path.split("/"):
             raise HostError(f"not an absolute, normalised path: {path}")
-        target = self.path / path.lstrip("/")
-        if self.live:
-            return target
-        probe = target.parent
-        while not probe.exists() and probe != self.path:
-            probe = probe.parent
-        real = Path(os.path.realpath(probe))
-        if real != self.path and self.path not in real.parents:
-            raise HostError(f"{path} leads outside the root {self.path} (through a symlink)")
-        if target.is_symlink():
-            real_target = Path(os.path.realpath(target))
-            if real_target != self.path and self.path not in real_target.parents:
-                raise HostError(f"{path} is a symlink out of the root {self.path}")
-        return target
+        parts = [p for p in path.split("/") if p]
+        if self.live or not parts:
+            return self.path / "/".join(parts)
+        if follow:
+            return self._resolve_dir(parts)
+        return self._resolve_dir(parts[:-1]) / parts[-1]
+
+    def _resolve_dir(self, parts: list[str]) -> Path:
+        resolved: list[str] = []
+        pending = list(parts)
+        hops = 0
+        while pending:
+            part = pending.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                resolved = resolved[:-1]
+                continue
+            candidate = self.path.joinpath(*resolved, part)
+            if candidate.is_symlink():
+                hops += 1
+                if hops > 40:
+                    raise HostError(f"too many symlinks under {self.path}")
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    resolved = []
+                pending = [p for p in target.split("/") if p] + pending
+                continue
+            resolved.append(part)
+        return self.path.joinpath(*resolved)
 
     def read(self, path: str) -> bytes | None:
         try:

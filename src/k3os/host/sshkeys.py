@@ -74,7 +74,7 @@ def plan_user(ctx: Context, user: str, entries: list[str]) -> None:
     _, old_block, _ = split_block(current or "")
     text = with_block(current or "", _body(ctx, f"{CONCERN} of {user}", entries, old_block))
     ssh_dir = f"{home.rstrip('/')}/.ssh"
-    if not ctx.root.host_path(ssh_dir).is_dir() and ssh_dir not in ctx.planned_dirs:
+    if not ctx.root.host_path(ssh_dir, follow=True).is_dir() and ssh_dir not in ctx.planned_dirs:
         ctx.want_dirs(CONCERN, ssh_dir)
         ctx.planned_dirs.add(ssh_dir)
         ctx.changes.append(MakeDir(CONCERN, ssh_dir, 0o700, (uid, gid)))

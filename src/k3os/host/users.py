@@ -138,7 +138,7 @@ def plan(ctx: Context) -> None:
         if len(row) >= 3 and row[2].isdigit():
             ctx.accounts.groups[row[0]] = int(row[2])
     for home, uid, gid in homes:
-        if not ctx.root.host_path(home).exists() and home not in ctx.planned_dirs:
+        if not ctx.root.host_path(home, follow=True).exists() and home not in ctx.planned_dirs:
             ctx.want_dirs(CONCERN, home)
             ctx.planned_dirs.add(home)
             ctx.changes.append(MakeDir(CONCERN, home, 0o750, (uid, gid)))
