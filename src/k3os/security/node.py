@@ -143,9 +143,13 @@ def pod_references(pod: Obj) -> set[tuple[str, str]]:
 
 @dataclass
 class PodGraph:
-    """A NodeGraph over pod objects; feed it every pod add/update/delete."""
+    """A NodeGraph over pod objects; feed it every pod add/update/delete.
 
-    _pods: dict[tuple[str, str], tuple[str, frozenset[tuple[str, str]]]] = field(
+    Indexed by node, so a lookup costs the number of pods on that node, not in the cluster.
+    """
+
+    _node_of: dict[tuple[str, str], str] = field(default_factory=dict)
+    _by_node: dict[str, dict[tuple[str, str], frozenset[tuple[str, str]]]] = field(
         default_factory=dict
     )
 
@@ -159,23 +163,27 @@ class PodGraph:
     def set_pod(self, pod: Obj) -> None:
         meta = pod.get("metadata") or {}
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        self.delete_pod(*key)
         node = str((pod.get("spec") or {}).get("nodeName") or "")
-        if not node:
-            self._pods.pop(key, None)
-            return
-        self._pods[key] = (node, frozenset(pod_references(pod)))
+        if node:
+            self._node_of[key] = node
+            self._by_node.setdefault(node, {})[key] = frozenset(pod_references(pod))
 
     def delete_pod(self, namespace: str, name: str) -> None:
-        self._pods.pop((namespace, name), None)
+        node = self._node_of.pop((namespace, name), None)
+        if node is not None:
+            pods = self._by_node[node]
+            del pods[(namespace, name)]
+            if not pods:
+                del self._by_node[node]
 
     def pod_node(self, namespace: str, name: str) -> str | None:
-        entry = self._pods.get((namespace, name))
-        return entry[0] if entry else None
+        return self._node_of.get((namespace, name))
 
     def node_uses(self, node: str, resource: str, namespace: str, name: str) -> bool:
         return any(
-            pod_node == node and pod_ns == namespace and (resource, name) in refs
-            for (pod_ns, _), (pod_node, refs) in self._pods.items()
+            pod_ns == namespace and (resource, name) in refs
+            for (pod_ns, _), refs in self._by_node.get(node, {}).items()
         )
 
 
