@@ -293,3 +293,42 @@ def test_interactive_install_can_be_cancelled(tmp_path: Path, keys: KeyPair) -> 
     term.expect("nothing was written")
     assert term.finish() == 1
     assert disk.read_bytes() == b"untouched"
+
+
+def test_install_refuses_a_disk_in_use(tmp_path: Path, keys: KeyPair) -> None:
+    disk = tmp_path / "busy.img"
+    with disk.open("wb") as f:
+        f.truncate(256 << 20)
+    v1 = bundle(tmp_path, keys, "v1")
+    loop = subprocess.run(
+        ["losetup", "--find", "--show", str(disk)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        done = k3os(
+            "install",
+            "--silent",
+            "--device",
+            str(disk),
+            "--image",
+            str(v1),
+            "--pubkey",
+            str(keys.pub),
+        )
+        assert done.returncode == 1
+        assert f"attached to a loop device ({loop})" in done.stderr
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
+    assert subprocess.run(["sfdisk", "-d", str(disk)], capture_output=True).returncode != 0
+
+
+def test_in_use_reads_mounts(tmp_path: Path) -> None:
+    from k3os.image.install import in_use
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/sdz1 /media/usb ext4 rw 0 0\nproc /proc proc rw 0 0\n")
+    assert (
+        in_use(Path("/dev/sdz"), mounts) == "/dev/sdz1 is mounted at /media/usb; unmount it first"
+    )
+    assert in_use(Path("/dev/sdy"), mounts) is None
+    assert in_use(Path("/dev/sd"), mounts) is None  # /dev/sdz1 is not a partition of /dev/sd
+    assert in_use(Path("/dev/sdy"), tmp_path / "missing") is None

@@ -305,6 +305,7 @@ def test_public_surface() -> None:
         "BootRecord",
         "BootView",
         "BundleError",
+        "BusyError",
         "ChecksumError",
         "ConfigFileError",
         "DownloadError",

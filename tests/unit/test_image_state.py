@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from k3os.image.bundle import verify_bundle
-from k3os.image.errors import ImageError, StateError
+from k3os.image.errors import BusyError, ImageError, StateError
 from k3os.image.fsutil import atomic_symlink, exchange
 from k3os.image.health import HealthSpec, confirm, run_checks
 from k3os.image.keys import load_trusted
@@ -154,14 +154,19 @@ def test_garbage_collection_never_removes_protected(
 
 def test_untrusted_bundle_changes_nothing(tmp_path: Path, state: StateArea) -> None:
     other = keypair(tmp_path / "other")
-    before = sorted(str(p.relative_to(state.path)) for p in state.path.rglob("*"))
+
+    def listing() -> list[str]:
+        return sorted(
+            str(p.relative_to(state.path)) for p in state.path.rglob("*") if p.name != ".lock"
+        )
+
+    before = listing()
     record = state.record_path.read_bytes()
     from k3os.image.errors import UntrustedKeyError
 
     with pytest.raises(UntrustedKeyError):
         upgrade(state, str(bundle(tmp_path, other, "v2")))
-    after = sorted(str(p.relative_to(state.path)) for p in state.path.rglob("*"))
-    assert before == after
+    assert listing() == before
     assert state.record_path.read_bytes() == record
 
 
@@ -280,3 +285,15 @@ def test_status_gather(tmp_path: Path, keys: KeyPair, state: StateArea) -> None:
     text = render_text(info)
     assert "trial:        v2 (1 boot attempt(s) left, falls back to v1)" in text
     json.dumps(info)
+
+
+def test_one_writer_at_a_time(tmp_path: Path, keys: KeyPair, state: StateArea) -> None:
+    v2 = str(bundle(tmp_path, keys, "v2", seed=2))
+    with state.locked("a test"):
+        with pytest.raises(BusyError, match="already running in another process"):
+            upgrade(state, v2)
+        with pytest.raises(BusyError):
+            rollback(state)
+        with pytest.raises(BusyError):
+            confirm(state, HEALTHY)
+    assert upgrade(state, v2).version == "v2"

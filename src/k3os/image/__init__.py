@@ -6,6 +6,7 @@ The public surface is small; the CLI and the agent use these names only.
 from k3os.image.bundle import VerifiedBundle, build_bundle, build_from_rootfs, verify_bundle
 from k3os.image.errors import (
     BundleError,
+    BusyError,
     ChecksumError,
     ConfigFileError,
     DownloadError,
@@ -26,6 +27,7 @@ __all__ = [
     "BootRecord",
     "BootView",
     "BundleError",
+    "BusyError",
     "ChecksumError",
     "ConfigFileError",
     "DownloadError",

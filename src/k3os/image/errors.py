@@ -43,6 +43,10 @@ class StateError(ImageError):
     """The state area cannot carry out the requested change."""
 
 
+class BusyError(StateError):
+    """Another process holds the state area's lock."""
+
+
 class DownloadError(ImageError):
     """Fetching a bundle failed (network, HTTP status, short body)."""
 

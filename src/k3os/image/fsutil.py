@@ -7,13 +7,17 @@ SIGKILL at a named step (set `K3OS_TEST_CRASH_AT=<name>`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-import errno
+import fcntl
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
+
+from k3os.image.errors import BusyError
 
 CRASH_ENV: Final = "K3OS_TEST_CRASH_AT"
 _RENAME_EXCHANGE: Final = 2
@@ -34,24 +38,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to `path` so readers see the old or the new content, never a mix."""
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
         os.fchmod(fd, mode)
         os.fsync(fd)
-    finally:
-        os.close(fd)
     os.rename(tmp, path)
     fsync_dir(path.parent)
 
@@ -89,10 +84,19 @@ def exchange(a: Path, b: Path) -> None:
 
 def remove_tree(path: Path) -> None:
     """Delete a directory tree; a missing tree is not an error."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError as e:  # pragma: no cover - only on odd file systems
-        if e.errno != errno.ENOENT:
-            raise
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path, what: str) -> Iterator[None]:
+    """Hold an flock on `lock_file`; fail at once if another process holds it."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise BusyError(f"{lock_file}: {what} is already running in another process") from e
+        yield
+    finally:
+        os.close(fd)

@@ -93,6 +93,16 @@ def confirm(
 ) -> tuple[Outcome, str]:
     """Commit the version on trial if it is healthy; otherwise record why it is not."""
     state.require()
+    with state.locked("a health check"):
+        return _confirm(state, spec, clock, sleep)
+
+
+def _confirm(
+    state: StateArea,
+    spec: HealthSpec,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> tuple[Outcome, str]:
     record = state.read_record()
     trial = record.trial
     if trial is None:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import stat
 import subprocess
 import tempfile
@@ -67,6 +68,26 @@ def device_size(device: Path) -> int:
     if stat.S_ISBLK(mode):
         return int(_run(["blockdev", "--getsize64", str(device)]).strip())
     raise InstallError(f"{device}: not a block device or a disk image file")
+
+
+def in_use(device: Path, mounts: Path = Path("/proc/mounts")) -> str | None:
+    """Why writing `device` now would destroy something in use, or None."""
+    if device.is_file():
+        attached = _run(["losetup", "-j", str(device)]).strip()
+        if attached:
+            return f"it is attached to a loop device ({attached.split(':')[0]}); detach it first"
+        return None
+    real = os.path.realpath(device)
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return None
+    ours = re.compile(re.escape(real) + r"(p?\d+)?")
+    for line in lines:
+        source, target, *_ = [*line.split(), "", ""]
+        if source.startswith("/dev/") and ours.fullmatch(os.path.realpath(source)):
+            return f"{source} is mounted at {target}; unmount it first"
+    return None
 
 
 def required_size(bundle: VerifiedBundle, efi_mib: int) -> int:
@@ -162,6 +183,9 @@ def install(
         with device.open("wb") as f:
             f.truncate(create_size)
     size = device_size(device)
+    busy = in_use(device)
+    if busy:
+        raise InstallError(f"{device}: refusing to install: {busy}")
     if size < needed:
         raise InstallError(f"{device}: {size} bytes is too small, need at least {needed} bytes")
     config_text = dump_config({k: v for k, v in config.items() if k != "install"})

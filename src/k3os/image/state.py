@@ -17,6 +17,7 @@ Every change is fsync + rename, so a power cut at any moment leaves a state in w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -33,12 +34,13 @@ from k3os.image.fsutil import (
     atomic_write,
     crash_point,
     exchange,
+    exclusive,
     fsync_dir,
     remove_link,
     remove_tree,
 )
 from k3os.image.keys import load_trusted
-from k3os.image.manifest import MANIFEST, PART_NAMES, SIGNATURE, Manifest, check_version
+from k3os.image.manifest import MANIFEST, SIGNATURE, Manifest, check_version
 from k3os.image.selection import (
     BootDecision,
     BootRecord,
@@ -111,6 +113,10 @@ class StateArea:
             d.mkdir(parents=True, exist_ok=True)
         for leftover in [*self.staging.iterdir(), *self.trash.iterdir()]:
             remove_tree(leftover)
+
+    def locked(self, what: str) -> contextlib.AbstractContextManager[None]:
+        """Only one process changes the state area at a time."""
+        return exclusive(self.path / ".lock", what)
 
     def require(self) -> None:
         if not self.system.is_dir():
@@ -265,7 +271,3 @@ class StateArea:
             remove_tree(self.trash / version)
             log.info("removed old version", extra={"version": version})
         return doomed
-
-
-def part_paths(state: StateArea, version: str) -> dict[str, Path]:
-    return {name: state.system / version / name for name in PART_NAMES}

@@ -76,6 +76,20 @@ def upgrade(
     if attempts < 1:
         raise ImageError(f"attempts must be at least 1, got {attempts}")
     state.require()
+    with state.locked("an upgrade or rollback"):
+        return _upgrade(state, source, extra_keys, reinstall, attempts, keep, progress, reboot)
+
+
+def _upgrade(
+    state: StateArea,
+    source: str,
+    extra_keys: Sequence[Path],
+    reinstall: bool,
+    attempts: int,
+    keep: int,
+    progress: Progress | None,
+    reboot: RebootHook | None,
+) -> UpgradeResult:
     state.init()
     crash_point("start")
     trusted = load_trusted([state.trusted_dir, *extra_keys])
@@ -128,6 +142,11 @@ def upgrade(
 def rollback(state: StateArea, *, reboot: RebootHook | None = None) -> tuple[str, str]:
     """Swap `current` and `previous`; the trial (if any) ends. Returns (from, to)."""
     state.require()
+    with state.locked("an upgrade or rollback"):
+        return _rollback(state, reboot)
+
+
+def _rollback(state: StateArea, reboot: RebootHook | None) -> tuple[str, str]:
     current, previous = state.pointer("current"), state.pointer("previous")
     if previous is None or not state.is_complete(previous):
         raise StateError(
