@@ -77,7 +77,7 @@ def test_layering_is_a_left_fold_and_later_wins(
     assert merge(a, b) == _reference(a, b)
     assert merge(a, a) == a
     assert merge({}, a) == a == merge(a, {})
-    data, prov = merge_layers([Layer("a", a), Layer("b", b), Layer("c", c)])
+    data, _ = merge_layers([Layer("a", a), Layer("b", b), Layer("c", c)])
     assert data == merge(merge(a, b), c)
 
 

@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -15,12 +16,12 @@ from k3os.config import (
     ConfigSchemaError,
     ConfigSyntaxError,
     DataSourceError,
+    datasources,
     explain,
     load_config,
     load_layers,
     parse_config_file,
 )
-from k3os.config import datasources
 
 
 def put(root: Path, path: str, text: str | bytes) -> Path:
@@ -171,7 +172,7 @@ def test_absent_sources_are_skipped(tmp_path: Path) -> None:
 
 
 class _Metadata(http.server.BaseHTTPRequestHandler):
-    routes: dict[str, tuple[int, bytes]] = {}
+    routes: ClassVar[dict[str, tuple[int, bytes]]] = {}
 
     def do_GET(self) -> None:
         status, body = self.routes.get(self.path, (404, b"not found"))
@@ -186,7 +187,7 @@ class _Metadata(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def metadata() -> Iterator[tuple[str, dict[str, tuple[int, bytes]]]]:
-    routes: dict[str, tuple[int, bytes]] = {}
+    routes: ClassVar[dict[str, tuple[int, bytes]]] = {}
     handler = type("Handler", (_Metadata,), {"routes": routes})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

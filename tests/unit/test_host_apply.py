@@ -276,8 +276,8 @@ def test_managed_ssh_keys(tmp_path: Path) -> None:
         f.write("ssh-ed25519 BYHAND admin\n")
     text = path.read_text()
     assert (
-        "ssh-ed25519 PLAIN1 a\n# from https://keys.test/alice\nssh-ed25519 REMOTE1 alice\nssh-rsa REMOTE2 alice\n"
-        in text
+        "ssh-ed25519 PLAIN1 a\n# from https://keys.test/alice\n"
+        "ssh-ed25519 REMOTE1 alice\nssh-rsa REMOTE2 alice\n" in text
     )
     # boot phase: no network; the keys fetched before are kept as they are
     boot = host.plan(config, tmp_path, "boot")
@@ -291,7 +291,7 @@ def test_managed_ssh_keys(tmp_path: Path) -> None:
     text = path.read_text()
     assert "PLAIN1" not in text and "REMOTE1" not in text
     assert "ssh-ed25519 PLAIN2 b" in text and "ssh-ed25519 BYHAND admin" in text
-    assert ["https://keys.test/alice"] == fetched[:1]
+    assert fetched[:1] == ["https://keys.test/alice"]
 
 
 def test_remote_keys_wait_for_runtime(tmp_path: Path) -> None:
@@ -329,9 +329,9 @@ def test_network_files_and_stale_removal(tmp_path: Path) -> None:
     net = tmp_path / "etc/systemd/network"
     names = sorted(p.name for p in net.iterdir())
     assert names == [
-        "50-k3os-bond0.netdev", "50-k3os-bond0.network", "50-k3os-eth0.network", "50-k3os-eth1.network",
-        "50-k3os-eth2.network", "50-k3os-eth9.network", "50-k3os-v10.netdev", "50-k3os-v10.network",
-        "50-k3os-wlan0.network",
+        f"50-k3os-{n}"
+        for n in ["bond0.netdev", "bond0.network", "eth0.network", "eth1.network", "eth2.network",
+                  "eth9.network", "v10.netdev", "v10.network", "wlan0.network"]
     ]  # fmt: skip
     eth0 = (net / "50-k3os-eth0.network").read_text()
     assert "MTUBytes=9000" in eth0 and "DHCP=no" in eth0 and "VLAN=v10" in eth0
