@@ -64,7 +64,13 @@ def test_resolve_root(tmp_path: Path) -> None:
     assert resolve_root(None, cmdline) == Path("/")
     assert resolve_root(tmp_path, cmdline) == tmp_path
     with pytest.raises(click.UsageError):
-        resolve_root(None, tmp_path / "missing")
+        resolve_root(None, tmp_path / "missing", tmp_path / "missing")
+    os_release = tmp_path / "os-release"
+    os_release.write_text('NAME="k3os"\nID=k3os\n')
+    assert resolve_root(None, tmp_path / "missing", os_release) == Path("/")
+    os_release.write_text("ID=debian\n")
+    with pytest.raises(click.UsageError):
+        resolve_root(None, tmp_path / "missing", os_release)
 
 
 def test_status_text_and_json(root: Path) -> None:

@@ -14,6 +14,7 @@ from k3os.image.errors import ImageError
 from k3os.image.state import CMDLINE, StateArea, booted_slot
 
 F = TypeVar("F", bound=Callable[..., Any])
+OS_RELEASE = Path("/etc/os-release")
 
 
 def root_option(func: F) -> F:
@@ -26,11 +27,23 @@ def root_option(func: F) -> F:
     )(func)
 
 
-def resolve_root(root: Path | None, cmdline: Path = CMDLINE) -> Path:
+def on_booted_k3os(cmdline: Path = CMDLINE, os_release: Path = OS_RELEASE) -> bool:
+    """Booted from a k3os boot entry (`k3os.slot=`), or an os-release that says ID=k3os
+    (the test the config engine uses too)."""
+    if booted_slot(cmdline) is not None:
+        return True
+    try:
+        lines = os_release.read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.strip() in ("ID=k3os", 'ID="k3os"') for line in lines)
+
+
+def resolve_root(root: Path | None, cmdline: Path = CMDLINE, os_release: Path = OS_RELEASE) -> Path:
     """The root to act on; the real / only on a booted k3os box or when asked for by name."""
     if root is not None:
         return root
-    if booted_slot(cmdline) is not None:
+    if on_booted_k3os(cmdline, os_release):
         return Path("/")
     raise click.UsageError(
         "refusing to touch this machine's real /: it is not a booted k3os system; "
