@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import ipaddress
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from k3os.store import Store, StoreOptions, open_store
+from k3os.store import InvalidStoreURL, Store, StoreOptions, StoreUnavailable, open_store
 from tests.unit.store.conformance import MakeStore, StoreConformance
-from tests.unit.store.etcd_server import EtcdServer, run_etcd
+from tests.unit.store.etcd_server import EtcdServer, free_port, run_etcd
 
 pytestmark = pytest.mark.integration
 
@@ -35,3 +44,121 @@ async def make_store(etcd: EtcdServer) -> AsyncIterator[MakeStore]:
 
 class TestEtcdConformance(StoreConformance):
     pass
+
+
+async def test_several_endpoints_fail_over(etcd: EtcdServer) -> None:
+    dead = free_port()
+    port = etcd.url.rsplit(":", 1)[1]
+    async with await open_store(f"etcd://127.0.0.1:{dead},127.0.0.1:{port}") as store:
+        kv = await store.create("/failover/a", b"x")
+        assert await store.get("/failover/a") == kv
+
+
+async def test_k3s_style_http_url(etcd: EtcdServer) -> None:
+    async with await open_store(etcd.client_url + "," + etcd.client_url) as store:
+        assert await store.current_revision() >= 1
+
+
+async def test_unreachable_etcd_is_unavailable() -> None:
+    with pytest.raises(StoreUnavailable, match="UNAVAILABLE"):
+        await open_store(f"etcd://127.0.0.1:{free_port()}")
+
+
+async def test_several_hostnames_are_refused() -> None:
+    with pytest.raises(InvalidStoreURL, match="must be IP addresses"):
+        await open_store("etcd://one.example:2379,two.example:2379")
+
+
+async def test_watch_ends_when_etcd_goes_away(tmp_path: Path) -> None:
+    with run_etcd(tmp_path) as server:
+        store = await open_store(server.url)
+        watch = await store.watch("/gone/")
+        server.process.terminate()
+        server.process.wait(10)
+        with pytest.raises(StoreUnavailable):
+            await asyncio.wait_for(anext(watch), 30)
+        with pytest.raises(StoreUnavailable):
+            await store.create("/gone/a", b"x")
+        await store.close()
+
+
+# -- TLS --------------------------------------------------------------------------------
+
+
+def _certificates(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def make(
+        name: str,
+        issuer_key: ec.EllipticCurvePrivateKey | None,
+        issuer: x509.Name | None,
+        **kw: Any,
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer or subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=kw.get("ca", False), path_length=None), True)
+        )
+        if "san" in kw:
+            builder = builder.add_extension(x509.SubjectAlternativeName(kw["san"]), False)
+        if "usage" in kw:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(kw["usage"]), False)
+        return key, builder.sign(issuer_key or key, hashes.SHA256())
+
+    ca_key, ca = make("test-ca", None, None, ca=True)
+    server_key, server = make(
+        "etcd",
+        ca_key,
+        ca.subject,
+        san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        usage=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+    )
+    client_key, client = make("k3os", ca_key, ca.subject, usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    files: dict[str, Path] = {}
+    for name, obj in [("ca", ca), ("cert", server), ("client-cert", client)]:
+        files[name] = directory / f"{name}.pem"
+        files[name].write_bytes(obj.public_bytes(serialization.Encoding.PEM))
+    for name, key in [("key", server_key), ("client-key", client_key)]:
+        files[name] = directory / f"{name}.pem"
+        files[name].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return files
+
+
+async def test_tls_with_client_certificates(tmp_path: Path) -> None:
+    pki = _certificates(tmp_path)
+    with run_etcd(tmp_path, tls={k: pki[k] for k in ("ca", "cert", "key")}) as server:
+        url = (
+            f"{server.client_url}?ca={pki['ca']}&cert={pki['client-cert']}&key={pki['client-key']}"
+        )
+        async with await open_store(url) as store:
+            kv = await store.create("/tls/a", b"secret")
+            assert await store.get("/tls/a") == kv
+        # The same through options, with the etcd:// form.
+        options = StoreOptions(
+            ca_file=str(pki["ca"]),
+            cert_file=str(pki["client-cert"]),
+            key_file=str(pki["client-key"]),
+        )
+        async with await open_store(server.url, options) as store:
+            assert (await store.get("/tls/a")) == kv
+        # Without a client certificate etcd refuses us.
+        with pytest.raises(StoreUnavailable):
+            await open_store(f"{server.client_url}?ca={pki['ca']}")
+    with pytest.raises(InvalidStoreURL, match="needs both cert and key"):
+        await open_store(f"https://127.0.0.1:1?ca={pki['ca']}&cert={pki['client-cert']}")
+    with pytest.raises(InvalidStoreURL, match=r"etcd TLS CA file /nonexistent\.pem"):
+        await open_store("https://127.0.0.1:1?ca=/nonexistent.pem")

@@ -213,3 +213,33 @@ async def test_reads_at_every_revision_match_the_memory_driver(tmp_path: Path, s
     finally:
         await memory.close()
         await sqlite.close()
+
+
+async def test_a_failing_write_fails_alone_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with await open_store(f"sqlite://{path}") as store:
+        await store.create("/before", b"x")
+        # Make SQLite itself refuse one key, as a full disk or an I/O error would.
+        conn = sqlite3.connect(path)
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON log WHEN NEW.key = '/boom' "
+            "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )
+        conn.commit()
+        conn.close()
+        results = await asyncio.gather(
+            store.create("/ok1", b"1"),
+            store.create("/boom", b"!"),
+            store.create("/ok2", b"2"),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], StoreUnavailable)
+        assert "injected failure" in str(results[1])
+        assert not isinstance(results[0], BaseException)
+        assert not isinstance(results[2], BaseException)
+        assert await store.get("/boom") is None
+        assert await store.current_revision() == 3
+        async with await store.watch("", start_revision=1) as watch:
+            events = await collect(watch, 3)
+        assert [e.kv.key for e in events] == ["/before", "/ok1", "/ok2"]
+        assert [e.revision for e in events] == [1, 2, 3]

@@ -211,7 +211,13 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self.compact_revision = self._committed_compact_revision
-            log.error("SQLite write batch of %d failed: %s", len(batch), e)
+            if len(batch) > 1:
+                # Find the culprit: apply the batch again one operation at a time, so
+                # only the operation that fails is refused.
+                for op in batch:
+                    self._apply(conn, [op])
+                return
+            log.error("SQLite write failed: %s", e)
             failure = StoreUnavailable(f"SQLite write failed: {e}")
             failure.__cause__ = e
             self._post([(op.future, failure) for op in batch], [], [])
