@@ -97,7 +97,7 @@ def union(*authorizers: Authorizer) -> Authorizer:
 
 def forbidden_reason(attrs: Attributes, decision: Decision | None = None) -> str:
     """The upstream wording: `User "u" cannot list resource "pods" in API group "" ...`."""
-    who = f"User {attrs.user.name!r}".replace("'", '"')
+    who = f'User "{attrs.user.name}"'
     if not attrs.is_resource_request:
         text = f'{who} cannot {attrs.verb} path "{attrs.path}"'
     else:
