@@ -13,7 +13,14 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, Literal
 
-__all__ = ["UNTYPED", "Node", "builtin_kinds", "builtin_root", "node_from_openapi"]
+__all__ = [
+    "UNTYPED",
+    "Node",
+    "builtin_kinds",
+    "builtin_root",
+    "custom_resource_root",
+    "node_from_openapi",
+]
 
 NodeKind = Literal["scalar", "any", "struct", "map", "list"]
 ListType = Literal["atomic", "set", "map"]
@@ -169,3 +176,15 @@ def node_from_openapi(schema: Mapping[str, Any] | None) -> Node:
     if kind is None:
         return UNTYPED
     return Node("scalar")
+
+
+def custom_resource_root(schema: Mapping[str, Any] | None) -> Node:
+    """The root node of a custom resource from its CRD version's ``openAPIV3Schema``:
+    ``metadata`` is always the built-in ObjectMeta, whatever the schema says of it."""
+    _, definitions = _builtin()
+    top = node_from_openapi(schema)
+    fields = dict(top.fields) if top.kind == "struct" else {}
+    fields["apiVersion"] = SCALAR
+    fields["kind"] = SCALAR
+    fields["metadata"] = _from_compact({"ref": "meta.v1.ObjectMeta"}, definitions)
+    return Node("struct", fields=fields)

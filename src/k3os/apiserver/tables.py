@@ -118,12 +118,9 @@ class Printer:
     row: RowFunction
 
 
-def _get(obj: Any, *path: str | int) -> Any:
+def _get(obj: Any, *path: str) -> Any:
     for key in path:
-        if isinstance(key, int):
-            obj = obj[key] if isinstance(obj, list) and len(obj) > key else None
-        else:
-            obj = obj.get(key) if isinstance(obj, Mapping) else None
+        obj = obj.get(key) if isinstance(obj, Mapping) else None
     return obj
 
 

@@ -117,6 +117,7 @@ pytestmark = pytest.mark.unit
         ),
         (e.APIError("raw"), 500, "InternalError", "raw", None),
         (e.ServiceUnavailable("starting"), 503, "ServiceUnavailable", "starting", None),
+        (e.Timeout("slow"), 504, "Timeout", "slow", None),
         (
             e.Timeout.too_large_resource_version(99, 10),
             504,

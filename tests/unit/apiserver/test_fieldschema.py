@@ -153,3 +153,33 @@ def test_node_from_openapi() -> None:
     assert spec.field("anything") is UNTYPED
     assert spec.field("count").kind == "scalar"
     assert node_from_openapi(None) is UNTYPED
+
+
+def test_custom_resource_root() -> None:
+    from k3os.apiserver.fieldschema import custom_resource_root
+
+    root = custom_resource_root(
+        {
+            "type": "object",
+            "properties": {
+                "metadata": {"type": "object"},
+                "spec": {
+                    "type": "object",
+                    "properties": {
+                        "nodes": {
+                            "type": "array",
+                            "x-kubernetes-list-type": "map",
+                            "x-kubernetes-list-map-keys": ["name"],
+                            "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                        }
+                    },
+                },
+            },
+        }
+    )
+    assert root.field("metadata").field("ownerReferences").keys == ("uid",)
+    assert root.field("spec").field("nodes").list_type == "map"
+    assert root.field("kind").kind == "scalar"
+    bare = custom_resource_root(None)
+    assert set(bare.fields) == {"apiVersion", "kind", "metadata"}
+    assert node_from_openapi({"description": "no type"}) is UNTYPED

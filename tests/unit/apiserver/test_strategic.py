@@ -161,6 +161,20 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         _with(["spec", "volumes"], [{"name": "data", "hostPath": {"path": "/x"}}]),
     ),
     (
+        "retainKeys with a null for a dropped field",
+        {"spec": {"volumes": [{"name": "data", "emptyDir": None, "$retainKeys": ["name"]}]}},
+        _with(["spec", "volumes"], [{"name": "data"}]),
+    ),
+    (
+        "element order of a list of objects without merge key",
+        {
+            "spec": {
+                "$setElementOrder/tolerations": [{"key": "k1", "operator": "Exists"}],
+            }
+        },
+        POD,
+    ),
+    (
         "tolerations are replaced (atomic)",
         {"spec": {"tolerations": [{"key": "k2", "operator": "Exists"}]}},
         _with(["spec", "tolerations"], [{"key": "k2", "operator": "Exists"}]),

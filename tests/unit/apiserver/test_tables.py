@@ -80,6 +80,7 @@ def test_node_columns_and_rows() -> None:
                 "node-role.kubernetes.io/control-plane": "true",
                 "node-role.kubernetes.io/master": "",
                 "kubernetes.io/role": "edge",
+                "topology.kubernetes.io/zone": "a",
             },
         },
         "spec": {"unschedulable": True},
@@ -122,6 +123,7 @@ def test_node_columns_and_rows() -> None:
         "<unknown>",
         "<unknown>",
     ]
+    assert printer.row({"metadata": {"labels": {"kubernetes.io/role": ""}}}, NOW)[2] == "<none>"
     not_ready = {
         "metadata": {"name": "n3"},
         "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]},
