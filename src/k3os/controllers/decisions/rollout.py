@@ -50,6 +50,8 @@ class RolloutDecision:
     states: dict[str, NodeState]
     start: tuple[str, ...] = ()
     """Start these now: add to status.applying, then record, cordon/drain, hand to the agent."""
+    resume: tuple[str, ...] = ()
+    """Reserved in status.applying but not recorded as applying: redo the start's later steps."""
     finish: tuple[str, ...] = ()
     """Label done, uncordon if we cordoned, drop from status.applying."""
     fail: tuple[NodeFailure, ...] = ()
@@ -90,26 +92,28 @@ def classify_node(
     record = read_record(dict(node.annotations), name)
     label = node.labels.get(done_label(name))
     in_status = node.name in applying
-    if (record is None and in_status) or (record is not None and record.phase == "Applying"):
-        return NodeState.APPLYING
-    if (
+    complete = record is not None and record.phase == "Complete" and record.hash == latest_hash
+    failed = (
         record is not None
-        and record.phase == "Complete"
-        and record.hash == latest_hash
-        and (label != latest_hash or in_status)
-    ):
+        and record.phase == "Failed"
+        and record.hash in (None, latest_hash)
+        and retry_token(dict(node.annotations), name) == record.retry
+    )
+    if record is not None and record.phase == "Applying":
+        return NodeState.APPLYING
+    if in_status:
+        # Reserved in status.applying: finished at this hash, or (re)starting.
+        if complete:
+            return NodeState.COMPLETE
+        return NodeState.FAILED if failed else NodeState.APPLYING
+    if complete and label != latest_hash:
         return NodeState.COMPLETE
     selector = plan.spec.node_selector
     if selector is None or not selector.matches(dict(node.labels)):
         return NodeState.IGNORED
     if label == DISABLED:
         return NodeState.DISABLED
-    if (
-        record is not None
-        and record.phase == "Failed"
-        and record.hash in (None, latest_hash)
-        and retry_token(dict(node.annotations), name) == record.retry
-    ):
+    if failed:
         return NodeState.FAILED
     if label == latest_hash:
         return NodeState.DONE
@@ -138,6 +142,11 @@ def _names(names: Iterable[str], limit: int = 5) -> str:
     items = sorted(names)
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _unrecorded(node: NodeView, plan_name: str) -> bool:
+    record = read_record(dict(node.annotations), plan_name)
+    return record is None or record.phase != "Applying"
 
 
 def _record_since(node: NodeView, plan_name: str) -> datetime | None:
@@ -227,6 +236,9 @@ def select_next_nodes(
             start = candidates[:slots] if pending else []
 
     new_applying = sorted(set(in_flight) - set(finish)) + start
+    resume = [
+        n for n in in_flight if states[n] is NodeState.APPLYING and _unrecorded(by_name[n], name)
+    ]
     complete = not (pending or in_flight or failed or having(NodeState.BLOCKED)) and not start
     if not reason or (reason == "CanaryWaiting" and not pending):
         reason, message = _progress(complete, new_applying, failed, done, states)
@@ -235,6 +247,7 @@ def select_next_nodes(
         latest_hash=latest,
         states=states,
         start=tuple(start),
+        resume=tuple(resume),
         finish=tuple(finish),
         fail=tuple(fail),
         applying=tuple(new_applying),

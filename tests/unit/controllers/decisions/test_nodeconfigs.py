@@ -1,0 +1,300 @@
+"""NodeConfig rendering (selection, priority, merge rules, reverts) and status aggregation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from k3os.apis import NodeConfig, RenderedNodeConfig, RenderedNodeConfigStatus, find_condition
+from k3os.controllers.decisions import (
+    config_hash,
+    matching_nodeconfigs,
+    merge_config,
+    node_apply_status,
+    nodeconfig_status,
+    render_node_config,
+)
+
+NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def nc(
+    name: str,
+    config: dict[str, Any],
+    *,
+    priority: int = 0,
+    selector: Any = None,
+    generation: int = 1,
+) -> NodeConfig:
+    spec: dict[str, Any] = {"config": config, "priority": priority}
+    if selector is not None:
+        spec["nodeSelector"] = selector
+    return NodeConfig.model_validate(
+        {"metadata": {"name": name, "generation": generation}, "spec": spec}
+    )
+
+
+# ---- merge rules ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base", "overlay", "merged"),
+    [
+        ({"hostname": "a"}, {"hostname": "b"}, {"hostname": "b"}),
+        (
+            {"k3os": {"ntp_servers": ["x"], "dns_nameservers": ["1.1.1.1"]}},
+            {"k3os": {"ntp_servers": ["y"]}},
+            {"k3os": {"ntp_servers": ["y"], "dns_nameservers": ["1.1.1.1"]}},
+        ),
+        (
+            {"k3os": {"labels": {"a": "1"}}},
+            {"k3os": {"labels": {"b": "2"}}},
+            {"k3os": {"labels": {"a": "1", "b": "2"}}},
+        ),
+        ({"run_cmd": ["a"]}, {"run_cmd": ["b"]}, {"run_cmd": ["b"]}),
+        ({"run_cmd": ["a"]}, {"run_cmd+": ["b"]}, {"run_cmd": ["a", "b"]}),
+        ({"run_cmd": "a"}, {"run_cmd+": ["b"]}, {"run_cmd": ["a", "b"]}),
+        ({}, {"run_cmd+": ["b"]}, {"run_cmd": ["b"]}),
+        ({"run_cmd": ["a"]}, {"run_cmd+": "b"}, {"run_cmd": ["a", "b"]}),
+        (
+            {"k3os": {"k3s_args": ["server"]}},
+            {"k3os": {"k3s_args+": ["--disable=traefik"]}},
+            {"k3os": {"k3s_args": ["server", "--disable=traefik"]}},
+        ),
+        ({"k3os": "oops"}, {"k3os": {"a": 1}}, {"k3os": {"a": 1}}),
+        ({"k3os": {"a": 1}}, {"k3os": None}, {"k3os": None}),
+        ({}, {"k3os": {"x+": [1]}}, {"k3os": {"x": [1]}}),
+        ({"+": 1}, {"+": 2}, {"+": 2}),
+    ],
+)
+def test_merge_rules(base: dict[str, Any], overlay: dict[str, Any], merged: dict[str, Any]) -> None:
+    before = repr((base, overlay))
+    assert merge_config(base, overlay) == merged
+    assert repr((base, overlay)) == before  # inputs untouched
+
+
+plain_keys = st.text("abcdefgh_", min_size=1, max_size=4)
+values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(plain_keys, inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+configs = st.dictionaries(plain_keys, values, max_size=5)
+
+
+@given(configs, configs)
+def test_merge_properties(a: dict[str, Any], b: dict[str, Any]) -> None:
+    merged = merge_config(a, b)
+    assert merge_config(merged, b) == merged  # layering the same thing twice changes nothing
+    assert merge_config(a, {}) == a
+    assert merge_config({}, a) == a
+    for key, value in b.items():
+        if not isinstance(value, Mapping):
+            assert merged[key] == value  # the upper layer's scalars and lists win
+    for key in a:
+        assert key in merged
+
+
+# ---- rendering --------------------------------------------------------------------------
+
+LOCAL = {
+    "hostname": "edge-1",
+    "ssh_authorized_keys": ["ssh-ed25519 LOCAL"],
+    "k3os": {"ntp_servers": ["pool.ntp.org"]},
+}
+BERLIN = {"matchLabels": {"site": "berlin"}}
+
+
+def test_local_config_alone() -> None:
+    rendering = render_node_config({"site": "berlin"}, LOCAL, [])
+    assert rendering.config == LOCAL
+    assert [s.kind for s in rendering.sources] == ["Local"]
+    assert rendering.hash == config_hash(LOCAL)
+    spec = rendering.spec("edge-1")
+    assert spec.node_name == "edge-1"
+    assert spec.hash == rendering.hash
+
+
+def test_matching_configs_merge_by_priority_then_name() -> None:
+    configs = [
+        nc("z-site", {"k3os": {"ntp_servers": ["ntp.berlin"]}}, priority=10, selector=BERLIN),
+        nc("a-fleet", {"k3os": {"ntp_servers": ["ntp.fleet"], "dns_nameservers": ["10.0.0.53"]}}),
+        nc("b-fleet", {"k3os": {"dns_nameservers": ["10.0.0.54"]}}),
+        nc(
+            "munich",
+            {"hostname": "nope"},
+            priority=99,
+            selector={"matchLabels": {"site": "munich"}},
+        ),
+    ]
+    rendering = render_node_config({"site": "berlin"}, LOCAL, configs)
+    assert rendering.config["k3os"] == {
+        "ntp_servers": ["ntp.berlin"],
+        "dns_nameservers": ["10.0.0.54"],
+    }
+    assert rendering.config["hostname"] == "edge-1"
+    assert [(s.kind, s.name, s.priority) for s in rendering.sources] == [
+        ("Local", "", 0),
+        ("NodeConfig", "a-fleet", 0),
+        ("NodeConfig", "b-fleet", 0),
+        ("NodeConfig", "z-site", 10),
+    ]
+    assert [c.metadata.name for c in matching_nodeconfigs({"site": "munich"}, configs)] == [
+        "a-fleet",
+        "b-fleet",
+        "munich",
+    ]
+
+
+def test_removing_a_nodeconfig_reverts_what_it_set_on_the_next_render() -> None:
+    keys = nc(
+        "keys", {"ssh_authorized_keys+": ["ssh-ed25519 OPS"], "k3os": {"ntp_servers": ["ntp.corp"]}}
+    )
+    sysctl = nc("sysctl", {"k3os": {"sysctl": {"vm.max_map_count": "262144"}}})
+    with_both = render_node_config({}, LOCAL, [keys, sysctl])
+    assert with_both.config["ssh_authorized_keys"] == ["ssh-ed25519 LOCAL", "ssh-ed25519 OPS"]
+    assert with_both.config["k3os"]["ntp_servers"] == ["ntp.corp"]
+    assert with_both.config["k3os"]["sysctl"] == {"vm.max_map_count": "262144"}
+    without_keys = render_node_config({}, LOCAL, [sysctl])
+    assert without_keys.config["ssh_authorized_keys"] == ["ssh-ed25519 LOCAL"]
+    assert without_keys.config["k3os"]["ntp_servers"] == ["pool.ntp.org"]
+    assert without_keys.hash != with_both.hash
+    back_to_local = render_node_config({}, LOCAL, [])
+    assert back_to_local.config == LOCAL
+    assert back_to_local.hash == config_hash(LOCAL)
+
+
+def test_a_label_change_moves_a_node_between_configs() -> None:
+    site = nc("site", {"k3os": {"ntp_servers": ["ntp.berlin"]}}, selector=BERLIN)
+    assert render_node_config({"site": "berlin"}, None, [site]).config == {
+        "k3os": {"ntp_servers": ["ntp.berlin"]}
+    }
+    moved = render_node_config({"site": "paris"}, None, [site])
+    assert moved.config == {}
+    assert moved.sources == ()
+
+
+def test_hash_ignores_key_order_but_not_content() -> None:
+    assert config_hash({"a": 1, "b": {"c": 2, "d": 3}}) == config_hash(
+        {"b": {"d": 3, "c": 2}, "a": 1}
+    )
+    assert config_hash({"a": 1}) != config_hash({"a": "1"})
+    assert len(config_hash({})) == 64
+
+
+def test_normalize_and_merge_hooks() -> None:
+    def snake(layer: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {
+            ("ssh_authorized_keys" if k == "sshAuthorizedKeys" else k): v for k, v in layer.items()
+        }
+
+    camel = nc("camel", {"sshAuthorizedKeys": ["ssh-ed25519 OPS"]})
+    rendering = render_node_config({}, LOCAL, [camel], normalize=snake)
+    assert rendering.config["ssh_authorized_keys"] == ["ssh-ed25519 OPS"]
+    assert "sshAuthorizedKeys" not in rendering.config
+    calls: list[tuple[Any, Any]] = []
+
+    def recording_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+        calls.append((dict(base), dict(overlay)))
+        return {**base, **overlay}
+
+    render_node_config({}, {"a": 1}, [camel], merge=recording_merge)
+    assert len(calls) == 2
+
+
+# ---- status -----------------------------------------------------------------------------
+
+
+def rendered(
+    node: str,
+    sources: list[tuple[str, int]],
+    *,
+    observed: str | None,
+    error: str | None = None,
+    hash_: str = "h",
+) -> RenderedNodeConfig:
+    obj = RenderedNodeConfig.model_validate(
+        {
+            "metadata": {"name": node},
+            "spec": {
+                "nodeName": node,
+                "hash": hash_,
+                "sources": [
+                    {"kind": "Local"},
+                    *({"kind": "NodeConfig", "name": n, "generation": g} for n, g in sources),
+                ],
+            },
+        }
+    )
+    if observed is None:
+        return obj
+    status = node_apply_status(RenderedNodeConfigStatus(), observed, error, NOW)
+    return obj.model_copy(update={"status": status})
+
+
+def test_status_counts_matched_updated_failed_pending() -> None:
+    site = nc("site", {}, selector=BERLIN, generation=4)
+    nodes = {
+        "ok": {"site": "berlin"},
+        "broken": {"site": "berlin"},
+        "new": {"site": "berlin"},
+        "stale": {"site": "berlin"},
+        "lagging": {"site": "berlin"},
+        "paris": {"site": "paris"},
+    }
+    objs = {
+        "ok": rendered("ok", [("site", 4)], observed="h"),
+        "broken": rendered(
+            "broken", [("site", 4)], observed="h", error="write_files[0]: permission denied"
+        ),
+        "stale": rendered("stale", [("site", 3)], observed="h"),
+        "lagging": rendered("lagging", [("site", 4)], observed="old"),
+        "paris": rendered("paris", [], observed="h"),
+    }
+    status = nodeconfig_status(site, nodes, objs, NOW)
+    assert (status.matched, status.updated, status.failed, status.pending) == (5, 1, 1, 3)
+    assert status.observed_generation == 4
+    degraded = find_condition(status.conditions, "Degraded")
+    assert degraded is not None
+    assert degraded.status == "True"
+    assert "broken: write_files[0]: permission denied" in degraded.message
+    updated = find_condition(status.conditions, "Updated")
+    assert updated is not None
+    assert (updated.status, updated.message) == ("False", "1 of 5 matched node(s) updated")
+
+
+def test_status_all_updated() -> None:
+    fleet = nc("fleet", {})
+    nodes = {"a": {}, "b": {"x": "y"}}
+    objs = {n: rendered(n, [("fleet", 1)], observed="h") for n in nodes}
+    status = nodeconfig_status(fleet, nodes, objs, NOW)
+    assert (status.matched, status.updated, status.failed, status.pending) == (2, 2, 0, 0)
+    assert {c.type: c.status for c in status.conditions} == {"Updated": "True", "Degraded": "False"}
+
+
+def test_status_of_a_node_applied_without_conditions_is_pending() -> None:
+    fleet = nc("fleet", {})
+    obj = rendered("a", [("fleet", 1)], observed=None)
+    obj = obj.model_copy(update={"status": RenderedNodeConfigStatus(observed_hash="h")})
+    assert nodeconfig_status(fleet, {"a": {}}, {"a": obj}, NOW).pending == 1
+
+
+def test_node_apply_status_flips_conditions_with_transition_times() -> None:
+    failed = node_apply_status(RenderedNodeConfigStatus(local_config={"a": 1}), "h1", "boom", NOW)
+    assert failed.observed_hash == "h1"
+    assert failed.local_config == {"a": 1}
+    assert {c.type: (c.status, c.message) for c in failed.conditions} == {
+        "Applied": ("False", "boom"),
+        "Degraded": ("True", "boom"),
+    }
+    later = NOW + timedelta(minutes=1)
+    fixed = node_apply_status(failed, "h2", None, later)
+    assert {c.type: c.status for c in fixed.conditions} == {"Applied": "True", "Degraded": "False"}
+    assert all(c.last_transition_time == later for c in fixed.conditions)
