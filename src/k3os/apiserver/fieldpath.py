@@ -38,10 +38,26 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
+# Key fields upstream defaults when they are left out, so that an applied element
+# without them still matches the stored (defaulted) element.
+_KEY_DEFAULTS = {"protocol": "TCP"}
+
+
+def _key_fields(item: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    found = {}
+    for k in keys:
+        if k in item:
+            found[k] = item[k]
+        elif k in _KEY_DEFAULTS:
+            found[k] = _KEY_DEFAULTS[k]
+    return found
+
+
 def item_element(item: Any, node: Node, index: int) -> str:
     """The path element of a list element (``k:``, ``v:`` or ``i:``)."""
     if node.list_type == "map" and isinstance(item, Mapping):
-        keys = {k: item[k] for k in node.keys if k in item}
+        # Defaults complete a key; they cannot make one up on their own.
+        keys = _key_fields(item, node.keys) if any(k in item for k in node.keys) else {}
         if keys:
             return "k:" + _compact(keys)
     if node.list_type == "set":
@@ -156,11 +172,7 @@ def _find_item(items: list[Any], element: str) -> int | None:
     for i, item in enumerate(items):
         if kind == "v:" and item == wanted:
             return i
-        if (
-            kind == "k:"
-            and isinstance(item, Mapping)
-            and all(item.get(k) == v for k, v in wanted.items())
-        ):
+        if kind == "k:" and isinstance(item, Mapping) and _key_fields(item, wanted) == wanted:
             return i
     return None
 

@@ -355,3 +355,17 @@ def test_apply_properties(
     for entry in obj["metadata"]["managedFields"]:
         owned |= {k[2:] for k in entry["fieldsV1"].get("f:data", {})}
     assert set(obj.get("data", {})) <= owned
+
+
+def test_reapply_matches_defaulted_key_fields() -> None:
+    pod = _root("v1", "Pod")
+    config = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]},
+    }
+    live = _apply(None, config, "kubectl", root=pod)
+    live["spec"]["containers"][0]["ports"][0]["protocol"] = "TCP"  # the server's defaulting
+    again = _apply(live, config, "kubectl", root=pod)
+    assert again["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]

@@ -169,3 +169,15 @@ def test_get_and_remove_path() -> None:
     assert not fp.remove_path(obj, ("f:metadata", "f:finalizers", 'v:"zz"'))
     assert not fp.remove_path(obj, ("f:gone", "f:deeper"))
     assert not fp.remove_path(obj, ())
+
+
+def test_defaulted_key_fields() -> None:
+    ports = _pod().field("spec").field("containers").item().field("ports")
+    assert fp.item_element({"containerPort": 80}, ports, 0) == (
+        'k:{"containerPort":80,"protocol":"TCP"}'
+    )
+    assert fp.item_element({"protocol": "UDP"}, ports, 2) == 'k:{"protocol":"UDP"}'
+    assert fp.item_element({"name": "x"}, ports, 2) == "i:2"
+    obj = {"ports": [{"containerPort": 80}]}
+    assert fp.remove_path(obj, ("f:ports", 'k:{"containerPort":80,"protocol":"TCP"}'))
+    assert obj == {"ports": []}
