@@ -223,26 +223,27 @@ class _Api:
             return _json(render_list(req.rt, listing, wanted, ctx.clock(), include), wanted=wanted)
         wanted = parse_accept(request.headers.get("accept"))
         raw = await request.body()
+        content_type = request.headers.get("content-type")
+        defs = ctx.definitions
         if method == "POST":
             if req.subresource == "eviction":
-                body, _ = decode_body(raw, request.headers.get("content-type"))
+                body, _ = decode_body(raw, content_type, definitions=defs)
                 return _json(await evict(ctx, req, body), 201, wanted)
             if req.subresource:
                 raise MethodNotAllowed(req.rt.plural, "POST", group=req.rt.group)
-            body, _ = decode_body(raw, request.headers.get("content-type"))
+            body, _ = decode_body(raw, content_type, definitions=defs)
             obj, warnings = await writes.create(ctx, req, body, ua)
             return _json(obj, 201, wanted, _warning_headers(warnings))
         if method == "PUT":
-            body, _ = decode_body(raw, request.headers.get("content-type"))
+            body, _ = decode_body(raw, content_type, definitions=defs)
             obj, warnings = await writes.update(ctx, req, body, ua)
             return _json(obj, 200, wanted, _warning_headers(warnings))
         if method == "PATCH":
-            content_type = request.headers.get("content-type", "")
             decode_body(raw, content_type, patch=True)  # 415 / 400 before any read
-            obj, warnings = await patch(ctx, req, raw, content_type, ua)
+            obj, warnings = await patch(ctx, req, raw, content_type or "", ua)
             return _json(obj, 200, wanted, _warning_headers(warnings))
         if method == "DELETE":
-            body = json.loads(raw) if raw.strip() else None
+            body = decode_body(raw, content_type, definitions=defs)[0] if raw.strip() else None
             opts = deletion.parse_delete_options(req, body)
             if req.name:
                 return _json(await deletion.delete(ctx, req, opts), 200, wanted)

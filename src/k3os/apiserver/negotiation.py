@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from k3os.apiserver.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from k3os.apiserver.protobuf import PROTOBUF, decode_kubernetes_protobuf
 
 __all__ = [
     "JSON",
@@ -28,7 +29,6 @@ __all__ = [
 
 JSON = "application/json"
 YAML = "application/yaml"
-PROTOBUF = "application/vnd.kubernetes.protobuf"
 SERVED = [JSON, YAML, "application/json;stream=watch"]
 PATCH_TYPES = (
     "application/json-patch+json",
@@ -108,10 +108,19 @@ def encode(body: Any, wanted: Wanted) -> tuple[bytes, str]:
     return json.dumps(body, separators=(",", ":")).encode(), JSON
 
 
-def decode_body(raw: bytes, content_type: str | None, *, patch: bool = False) -> tuple[Any, str]:
-    """The decoded body and its media type. Patches must name a patch type."""
+def decode_body(
+    raw: bytes,
+    content_type: str | None,
+    *,
+    patch: bool = False,
+    definitions: dict[str, Any] | None = None,
+) -> tuple[Any, str]:
+    """The decoded body and its media type. Patches must name a patch type; protobuf
+    bodies are decoded when `definitions` (the schemas) are given."""
     mt = parse_media_type(content_type or JSON)
     kind = mt.type
+    if kind == PROTOBUF and definitions is not None and not patch:
+        return decode_kubernetes_protobuf(raw, definitions), kind
     if patch:
         if kind not in PATCH_TYPES:
             raise UnsupportedMediaType(list(PATCH_TYPES))

@@ -37,6 +37,7 @@ _COMMON = (
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList",
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup",
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIVersions",
+    "io.k8s.api.policy.v1.Eviction",
 )
 
 
