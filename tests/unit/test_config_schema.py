@@ -188,8 +188,8 @@ users: [{name: alice, groups: [wheel], password: "$6$x$y"}]
         ("network: {interfaces: {waytoolonginterfacename: {}}}\n", "network", "15 characters"),
         ("users: [{name: root}]\n", "users[0].name", "built in"),
         ("users: [{name: Bad}]\n", "users[0].name", "user name"),
-        ("users: [{name: a}, {name: a}]\n", "(top level)", "more than once"),
-        ("write_files: [{path: /a}, {path: /a}]\n", "(top level)", "more than once"),
+        ("users: [{name: a}, {name: a}]\n", "users", "user a is listed more than once"),
+        ("write_files: [{path: /a}, {path: /a}]\n", "write_files", "/a is listed more than once"),
     ],
 )
 def test_schema_errors_name_path_and_expectation(text: str, path: str, expected: str) -> None:

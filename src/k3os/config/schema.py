@@ -400,13 +400,20 @@ class NodeConfig(_Model):
     def _hostname(cls, value: str | None) -> str | None:
         return _check_hostname(value)
 
-    @model_validator(mode="after")
-    def _unique(self) -> NodeConfig:
-        paths = [f.path for f in self.write_files]
+    @field_validator("write_files")
+    @classmethod
+    def _unique_paths(cls, value: list[WriteFile]) -> list[WriteFile]:
+        paths = [f.path for f in value]
         dupes = sorted({p for p in paths if paths.count(p) > 1})
         if dupes:
-            raise ValueError(f"write_files lists {dupes[0]} more than once")
-        names = [u.name for u in self.users]
-        if len(set(names)) != len(names):
-            raise ValueError("users lists a name more than once")
-        return self
+            raise ValueError(f"{dupes[0]} is listed more than once")
+        return value
+
+    @field_validator("users")
+    @classmethod
+    def _unique_names(cls, value: list[User]) -> list[User]:
+        names = [u.name for u in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"user {dupes[0]} is listed more than once")
+        return value
