@@ -79,6 +79,8 @@ def test_failed_health_check_falls_back_and_is_not_retried(
     outcome, message = confirm(state, HealthSpec(extra=[lambda: "k3s is down"], timeout=0))
     assert outcome == "failed"
     assert "k3s is down" in message
+    # A failed trial is not committed by a later, passing check: it falls back.
+    assert confirm(state, HEALTHY)[0] == "failed"
     decision = state.boot("current")
     assert (decision.version, decision.reboot) == ("v1", True)
     record = state.read_record()
@@ -297,3 +299,13 @@ def test_one_writer_at_a_time(tmp_path: Path, keys: KeyPair, state: StateArea) -
         with pytest.raises(BusyError):
             confirm(state, HEALTHY)
     assert upgrade(state, v2).version == "v2"
+
+
+def test_reinstalling_the_fallback_during_a_trial(
+    tmp_path: Path, keys: KeyPair, state: StateArea
+) -> None:
+    boot(state)
+    upgrade(state, str(bundle(tmp_path, keys, "v2", seed=2)))
+    upgrade(state, str(bundle(tmp_path / "again", keys, "v1", seed=1)), reinstall=True)
+    assert state.read_record().trial == Trial("v1", None, 1)
+    assert (state.pointer("current"), state.pointer("previous")) == ("v1", "v1")

@@ -107,6 +107,11 @@ def _confirm(
     trial = record.trial
     if trial is None:
         return "no-trial", f"nothing on trial; {record.booted or 'no version'} is committed"
+    if trial.failure is not None:
+        return (
+            "failed",
+            f"{trial.version} already failed ({trial.failure}); the next boot falls back",
+        )
     if record.booted != trial.version:
         raise StateError(
             f"{trial.version} is on trial but has not been booted yet "

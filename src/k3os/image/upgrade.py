@@ -119,6 +119,8 @@ def _upgrade(
         fallback = record.trial.fallback
     else:
         fallback = current if current != version else previous
+    if fallback == version:
+        fallback = None  # never fall back to the very version on trial
     state.write_record(
         dataclasses.replace(record, trial=Trial(version, fallback, attempts_left=attempts))
     )
