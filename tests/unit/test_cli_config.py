@@ -61,6 +61,8 @@ def test_failures_exit_nonzero_with_one_line(root: Path) -> None:
     (root / "k3os/system/config.yaml").write_text("hostname: [oops\n")
     code, out = run("--root", str(root), "--cmdline", "", "--dump")
     assert code == 1 and f"Error: {root}/k3os/system/config.yaml:2:1: " in out
+    code, out = run("--root", str(root), "--cmdline", "", "--apply")
+    assert code == 1 and sorted(p.name for p in root.iterdir()) == ["k3os"]  # nothing changed
     (root / "k3os/system/config.yaml").write_text("run_cmd: ['exit 3']\n")
     (root / "bin").mkdir()
     (root / "bin/sh").write_text("")

@@ -143,6 +143,8 @@ def test_write_files_owner_mode_and_local_edits(tmp_path: Path) -> None:
 
 
 def test_unknown_owner_is_a_plan_error(tmp_path: Path) -> None:
+    early = host.plan(conf({"write_files": [{"path": "/a", "owner": "late"}]}), tmp_path, "initrd")
+    assert "/a: owner late does not exist yet; written at boot" in early.notes
     with pytest.raises(host.PlanError, match="no user 'nobody-here'"):
         host.plan(conf({"write_files": [{"path": "/a", "owner": "nobody-here"}]}), tmp_path, "boot")
     with pytest.raises(host.PlanError, match="no group 'nogroup'"):

@@ -10,6 +10,7 @@ whose entry is unchanged but whose content was edited on the node since is left 
 from __future__ import annotations
 
 from k3os.host.context import Context, digest
+from k3os.host.errors import PlanError
 
 CONCERN = "write_files"
 STATE = "write_files"
@@ -19,7 +20,18 @@ def plan(ctx: Context) -> None:
     recorded = ctx.load_state(STATE)
     state: dict[str, object] = {}
     for entry in ctx.config.write_files:
-        owner = ctx.accounts.owner(entry.owner)
+        try:
+            owner = ctx.accounts.owner(entry.owner)
+        except PlanError:
+            if ctx.phase != "initrd":
+                raise
+            # users are created in the boot phase; the file follows them there
+            ctx.notes.append(
+                f"{entry.path}: owner {entry.owner} does not exist yet; written at boot"
+            )
+            if entry.path in recorded:
+                state[entry.path] = recorded[entry.path]
+            continue
         content = entry.decoded()
         wanted = digest(content, entry.mode, owner[0], owner[1])
         state[entry.path] = wanted
