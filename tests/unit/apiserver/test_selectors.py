@@ -383,3 +383,27 @@ def test_custom_resource_fields() -> None:
     assert set(crds) == {"metadata.name"}
     defaulted = s.selectable_fields("example.com", "widgets")
     assert "metadata.namespace" in defaulted
+
+
+_requirements = st.builds(
+    lambda key, op, values: s.LabelRequirement(
+        key,
+        op,
+        tuple(sorted(set(values)))
+        if op in ("in", "notin")
+        else ((values[0],) if op in ("=", "!=") else ()),
+    ),
+    _label_keys,
+    st.sampled_from(["=", "!=", "in", "notin", "exists", "!"]),
+    st.lists(st.sampled_from(["x", "y", "z1"]), min_size=1, max_size=3),
+)
+
+
+@given(reqs=st.lists(_requirements, max_size=4), labels=st.dictionaries(_label_keys, _label_values))
+def test_label_selector_string_round_trip(
+    reqs: list[s.LabelRequirement], labels: dict[str, str]
+) -> None:
+    selector = s.LabelSelector(tuple(sorted(reqs, key=lambda r: r.key)))
+    parsed = s.parse_label_selector(str(selector))
+    assert parsed.matches(labels) == selector.matches(labels)
+    assert str(parsed) == str(selector)

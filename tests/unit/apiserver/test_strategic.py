@@ -6,9 +6,11 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from k3os.apiserver.fieldschema import Node, builtin_root
-from k3os.apiserver.patch import PatchError
+from k3os.apiserver.patch import PatchError, apply_merge_patch
 from k3os.apiserver.strategic import apply_strategic_merge_patch
 
 pytestmark = pytest.mark.unit
@@ -389,3 +391,45 @@ def test_strategic_merge_errors(patch: Any, fragment: str) -> None:
         apply_strategic_merge_patch(POD, patch, _root("v1", "Pod"))
     assert fragment in str(info.value)
     assert info.value.code == 400
+
+
+_text = st.text(alphabet="abc", max_size=2)
+_string_maps = st.dictionaries(_text, st.one_of(st.none(), _text), max_size=4)
+
+
+@given(
+    data=_string_maps,
+    labels=_string_maps,
+    patch_data=_string_maps,
+    patch_labels=_string_maps,
+)
+def test_maps_of_scalars_merge_like_a_merge_patch(
+    data: dict[str, Any],
+    labels: dict[str, Any],
+    patch_data: dict[str, Any],
+    patch_labels: dict[str, Any],
+) -> None:
+    clean = {k: v for k, v in data.items() if v is not None}
+    obj = {
+        "metadata": {"name": "c", "labels": {k: v for k, v in labels.items() if v}},
+        "data": clean,
+    }
+    patch = {"metadata": {"labels": patch_labels}, "data": patch_data}
+    assert apply_strategic_merge_patch(obj, patch, _root("v1", "ConfigMap")) == (
+        apply_merge_patch(obj, patch)
+    )
+
+
+@given(
+    names=st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4),
+    patch_names=st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), unique=True, max_size=4),
+)
+def test_containers_merge_by_name_properties(names: list[str], patch_names: list[str]) -> None:
+    pod = {"spec": {"containers": [{"name": n, "image": "old"} for n in names]}}
+    patch = {"spec": {"containers": [{"name": n, "image": "new"} for n in patch_names]}}
+    result = apply_strategic_merge_patch(pod, patch, _root("v1", "Pod"))
+    containers = result["spec"]["containers"]
+    # every name once, the live ones first in their order, then the new ones
+    assert [c["name"] for c in containers] == names + [n for n in patch_names if n not in names]
+    for c in containers:
+        assert c["image"] == ("new" if c["name"] in patch_names else "old")
