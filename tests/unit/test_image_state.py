@@ -173,8 +173,10 @@ def test_untrusted_bundle_changes_nothing(tmp_path: Path, state: StateArea) -> N
 
 
 def test_upgrade_argument_errors(tmp_path: Path, keys: KeyPair, state: StateArea) -> None:
-    with pytest.raises(ImageError, match="attempts must be"):
+    with pytest.raises(ImageError, match="at least 1"):
         upgrade(state, "x", attempts=0)
+    with pytest.raises(ImageError, match="at least 1"):
+        upgrade(state, "x", keep=0)
     with pytest.raises(ImageError, match="no such bundle"):
         upgrade(state, str(tmp_path / "nope"))
     empty = StateArea(tmp_path / "empty")

@@ -34,8 +34,16 @@ def announced_reboot(command: str) -> RebootHook:
 @click.option(
     "--reinstall", is_flag=True, help="Write the version again even if it is already on disk."
 )
-@click.option("--attempts", default=1, show_default=True, help="Trial boots before falling back.")
-@click.option("--keep", default=2, show_default=True, help="Versions to keep on disk.")
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Trial boots before falling back.",
+)
+@click.option(
+    "--keep", type=click.IntRange(min=1), default=2, show_default=True, help="Versions to keep."
+)
 @root_option
 @reboot_option
 @image_errors

@@ -73,8 +73,8 @@ def upgrade(
     reboot: RebootHook | None = None,
 ) -> UpgradeResult:
     """Install the bundle at `source` as the next version to try."""
-    if attempts < 1:
-        raise ImageError(f"attempts must be at least 1, got {attempts}")
+    if attempts < 1 or keep < 1:
+        raise ImageError(f"attempts and keep must be at least 1, got {attempts} and {keep}")
     state.require()
     with state.locked("an upgrade or rollback"):
         return _upgrade(state, source, extra_keys, reinstall, attempts, keep, progress, reboot)
