@@ -347,8 +347,11 @@ def test_network_files_and_stale_removal(tmp_path: Path) -> None:
     link = tmp_path / "etc/systemd/system/multi-user.target.wants/wpa_supplicant@wlan0.service"
     assert str(link.readlink()) == "/lib/systemd/system/wpa_supplicant@.service"
     (net / "00-hand-made.network").write_text("[Match]\nName=eth5\n")
+    (wpa.parent / "wpa_supplicant-wlan9.conf").write_text("by hand\n")
     converge(conf({"hostname": "x", "network": {"interfaces": {"eth0": {}}}}), tmp_path)
     assert sorted(p.name for p in net.iterdir()) == ["00-hand-made.network", "50-k3os-eth0.network"]
+    assert sorted(p.name for p in wpa.parent.iterdir()) == ["wpa_supplicant-wlan9.conf"]
+    assert not link.is_symlink()
 
 
 def test_phases(tmp_path: Path) -> None:
