@@ -1,9 +1,11 @@
 """The project's own resource types (NodeConfig, Plan, ...) and their CRDs.
 
 Pure data: pydantic models of the wire shapes, the label/annotation keys, and the CRD
-manifests generated from the models. Importable without any server or client code.
+manifests generated from the models. Importable without any server or client code; the
+only room it uses is k3os.config, to check NodeConfig's config with the engine's rules.
 """
 
+from k3os.apis.configcheck import canonical_config, check_config
 from k3os.apis.crds import crd_manifests, shipped_crds
 from k3os.apis.duration import Duration, format_duration, parse_duration
 from k3os.apis.errors import InvalidObject, load_object, load_objects
@@ -65,6 +67,8 @@ __all__ = [
     "SecretSpec",
     "TimeWindow",
     "Toleration",
+    "canonical_config",
+    "check_config",
     "crd_manifests",
     "find_condition",
     "format_duration",

@@ -242,4 +242,3 @@ def write_crd_files(directory: Path = CRD_DIR) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
-

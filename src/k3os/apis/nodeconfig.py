@@ -15,7 +15,8 @@ from pydantic import Field
 from k3os.apis.meta import ApiModel, Condition, LabelSelector, ObjectMeta
 
 CONFIG_SCHEMA: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-"""Schema of `spec.config`. Hook: replace by k3os.config's generated config.yaml schema."""
+"""Schema of `spec.config`: kept open on purpose, see k3os.apis.configcheck; the config
+engine checks it against docs/config-schema.json's rules when it is rendered."""
 
 APPLIED = "Applied"
 DEGRADED = "Degraded"
@@ -24,7 +25,8 @@ DEGRADED = "Degraded"
 class NodeConfigSpec(ApiModel):
     config: dict[str, Any] = Field(
         default_factory=dict,
-        description="A part of config.yaml (same keys and spelling), merged into matching nodes.",
+        description="A part of config.yaml (same keys and spelling, see docs/config-schema.json), "
+        "merged into matching nodes; checked by the config engine when rendered.",
         json_schema_extra=CONFIG_SCHEMA,
     )
     node_selector: LabelSelector | None = Field(

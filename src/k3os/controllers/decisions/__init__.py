@@ -4,7 +4,6 @@ The Plan and NodeConfig controllers read the cluster, call these, and carry out 
 return; the tests drive them with tables of cases.
 """
 
-from k3os.controllers.decisions.confmerge import merge_config
 from k3os.controllers.decisions.cordon import (
     cordon_owner,
     cordon_patch,
@@ -19,7 +18,12 @@ from k3os.controllers.decisions.drain import (
     drain_step,
     plan_drain,
 )
-from k3os.controllers.decisions.errors import ChannelError, DecisionError, MissingSecret
+from k3os.controllers.decisions.errors import (
+    ChannelError,
+    DecisionError,
+    InvalidNodeConfig,
+    MissingSecret,
+)
 from k3os.controllers.decisions.nodeconfigs import (
     Rendering,
     config_hash,
@@ -52,6 +56,7 @@ __all__ = [
     "DrainPlan",
     "DrainStep",
     "DrainVerdict",
+    "InvalidNodeConfig",
     "MissingSecret",
     "NodeFailure",
     "NodeState",
@@ -71,7 +76,6 @@ __all__ = [
     "health_problems",
     "in_window",
     "matching_nodeconfigs",
-    "merge_config",
     "next_window_start",
     "node_apply_status",
     "nodeconfig_status",

@@ -25,3 +25,11 @@ class MissingSecret(DecisionError):
         super().__init__(
             f"plan {plan}: secret {secret!r} in spec.secrets was not found in the plan's namespace"
         )
+
+
+class InvalidNodeConfig(DecisionError):
+    def __init__(self, layer: str, problem: str) -> None:
+        self.layer = layer
+        self.problem = problem
+        where = "" if problem.startswith(layer) else f"{layer}: "
+        super().__init__(f"cannot render: {where}{problem}")

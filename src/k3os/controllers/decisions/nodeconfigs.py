@@ -1,9 +1,11 @@
 """Rendering one node's config from the cluster's NodeConfigs, and summing up their status.
 
 A node's rendered config is its own local config, then every NodeConfig whose selector
-matches the node's labels, lowest priority first (ties by name), layered with the merge
-rules. It is rebuilt from scratch every time, so removing a NodeConfig reverts what it
-set on the next render. The hash is sha256 over the merged config in canonical JSON.
+matches the node's labels, lowest priority first (ties by name), layered with the config
+engine's own spelling rules and merge (k3os.config). It is rebuilt from scratch every
+time, so removing a NodeConfig reverts what it set on the next render. A layer that does
+not fit the schema stops the render (the node keeps what it has). The hash is sha256 over
+the merged canonical config in canonical JSON.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from k3os.apis.configcheck import canonical_config, check_config
 from k3os.apis.meta import Condition, find_condition, set_condition
 from k3os.apis.nodeconfig import (
     APPLIED,
@@ -26,11 +29,18 @@ from k3os.apis.nodeconfig import (
     RenderedNodeConfigSpec,
     RenderedNodeConfigStatus,
 )
-from k3os.controllers.decisions.confmerge import merge_config
+from k3os.config import ConfigError
+from k3os.config import merge as config_merge
+from k3os.controllers.decisions.errors import InvalidNodeConfig
 
 Config = dict[str, Any]
-MergeFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Config]
-NormalizeFn = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+MergeFn = Callable[[dict[str, Any], dict[str, Any]], Config]
+
+
+class NormalizeFn(Protocol):
+    """`(layer, *, source) -> canonical layer`; raises ConfigError when the layer is invalid."""
+
+    def __call__(self, config: Mapping[str, Any], *, source: str) -> dict[str, Any]: ...
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -68,35 +78,39 @@ def render_node_config(
     local_config: Mapping[str, Any] | None,
     nodeconfigs: Iterable[NodeConfig],
     *,
-    merge: MergeFn = merge_config,
-    normalize: NormalizeFn | None = None,
+    merge: MergeFn = config_merge,
+    normalize: NormalizeFn = canonical_config,
 ) -> Rendering:
     """Merge the node's local config and its matching NodeConfigs.
 
-    `normalize` (the config engine's spelling/alias normaliser, when available) is applied
-    to each layer first, so `sshAuthorizedKeys` in one layer replaces `ssh_authorized_keys`
-    in another.
+    Each layer is first brought to canonical spelling (so `sshAuthorizedKeys` in one layer
+    replaces `ssh_authorized_keys` in another) and checked. Raises InvalidNodeConfig
+    naming the layer, field and what was expected.
     """
-
-    def layer(data: Mapping[str, Any]) -> Mapping[str, Any]:
-        return normalize(data) if normalize is not None else data
-
-    config: Config = {}
-    sources: list[ConfigSource] = []
+    layers: list[tuple[str, Mapping[str, Any], ConfigSource]] = []
     if local_config is not None:
-        config = merge(config, layer(local_config))
-        sources.append(ConfigSource(kind="Local"))
+        layers.append(("local config", local_config, ConfigSource(kind="Local")))
     for nc in matching_nodeconfigs(node_labels, nodeconfigs):
-        config = merge(config, layer(nc.spec.config))
-        sources.append(
-            ConfigSource(
-                kind="NodeConfig",
-                name=nc.metadata.name,
-                priority=nc.spec.priority,
-                generation=nc.metadata.generation,
-            )
+        source = ConfigSource(
+            kind="NodeConfig",
+            name=nc.metadata.name,
+            priority=nc.spec.priority,
+            generation=nc.metadata.generation,
         )
-    return Rendering(config=config, hash=config_hash(config), sources=tuple(sources))
+        layers.append((f"NodeConfig/{nc.metadata.name}", nc.spec.config, source))
+    config: Config = {}
+    for label, data, _ in layers:
+        try:
+            canonical = normalize(data, source=label)
+        except ConfigError as e:
+            raise InvalidNodeConfig(label, str(e)) from e
+        config = merge(config, canonical)
+    try:
+        check_config(config)
+    except ConfigError as e:
+        raise InvalidNodeConfig("merged config", str(e)) from e
+    sources = tuple(source for _, _, source in layers)
+    return Rendering(config=config, hash=config_hash(config), sources=sources)
 
 
 def node_apply_status(

@@ -7,14 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from k3os.apis import NodeConfig, RenderedNodeConfig, RenderedNodeConfigStatus, find_condition
 from k3os.controllers.decisions import (
+    InvalidNodeConfig,
     config_hash,
     matching_nodeconfigs,
-    merge_config,
     node_apply_status,
     nodeconfig_status,
     render_node_config,
@@ -37,69 +35,6 @@ def nc(
     return NodeConfig.model_validate(
         {"metadata": {"name": name, "generation": generation}, "spec": spec}
     )
-
-
-# ---- merge rules ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("base", "overlay", "merged"),
-    [
-        ({"hostname": "a"}, {"hostname": "b"}, {"hostname": "b"}),
-        (
-            {"k3os": {"ntp_servers": ["x"], "dns_nameservers": ["1.1.1.1"]}},
-            {"k3os": {"ntp_servers": ["y"]}},
-            {"k3os": {"ntp_servers": ["y"], "dns_nameservers": ["1.1.1.1"]}},
-        ),
-        (
-            {"k3os": {"labels": {"a": "1"}}},
-            {"k3os": {"labels": {"b": "2"}}},
-            {"k3os": {"labels": {"a": "1", "b": "2"}}},
-        ),
-        ({"run_cmd": ["a"]}, {"run_cmd": ["b"]}, {"run_cmd": ["b"]}),
-        ({"run_cmd": ["a"]}, {"run_cmd+": ["b"]}, {"run_cmd": ["a", "b"]}),
-        ({"run_cmd": "a"}, {"run_cmd+": ["b"]}, {"run_cmd": ["a", "b"]}),
-        ({}, {"run_cmd+": ["b"]}, {"run_cmd": ["b"]}),
-        ({"run_cmd": ["a"]}, {"run_cmd+": "b"}, {"run_cmd": ["a", "b"]}),
-        (
-            {"k3os": {"k3s_args": ["server"]}},
-            {"k3os": {"k3s_args+": ["--disable=traefik"]}},
-            {"k3os": {"k3s_args": ["server", "--disable=traefik"]}},
-        ),
-        ({"k3os": "oops"}, {"k3os": {"a": 1}}, {"k3os": {"a": 1}}),
-        ({"k3os": {"a": 1}}, {"k3os": None}, {"k3os": None}),
-        ({}, {"k3os": {"x+": [1]}}, {"k3os": {"x": [1]}}),
-        ({"+": 1}, {"+": 2}, {"+": 2}),
-    ],
-)
-def test_merge_rules(base: dict[str, Any], overlay: dict[str, Any], merged: dict[str, Any]) -> None:
-    before = repr((base, overlay))
-    assert merge_config(base, overlay) == merged
-    assert repr((base, overlay)) == before  # inputs untouched
-
-
-plain_keys = st.text("abcdefgh_", min_size=1, max_size=4)
-values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3)),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(plain_keys, inner, max_size=3)
-    ),
-    max_leaves=10,
-)
-configs = st.dictionaries(plain_keys, values, max_size=5)
-
-
-@given(configs, configs)
-def test_merge_properties(a: dict[str, Any], b: dict[str, Any]) -> None:
-    merged = merge_config(a, b)
-    assert merge_config(merged, b) == merged  # layering the same thing twice changes nothing
-    assert merge_config(a, {}) == a
-    assert merge_config({}, a) == a
-    for key, value in b.items():
-        if not isinstance(value, Mapping):
-            assert merged[key] == value  # the upper layer's scalars and lists win
-    for key in a:
-        assert key in merged
 
 
 # ---- rendering --------------------------------------------------------------------------
@@ -189,24 +124,61 @@ def test_hash_ignores_key_order_but_not_content() -> None:
     assert len(config_hash({})) == 64
 
 
-def test_normalize_and_merge_hooks() -> None:
-    def snake(layer: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {
-            ("ssh_authorized_keys" if k == "sshAuthorizedKeys" else k): v for k, v in layer.items()
-        }
-
-    camel = nc("camel", {"sshAuthorizedKeys": ["ssh-ed25519 OPS"]})
-    rendering = render_node_config({}, LOCAL, [camel], normalize=snake)
+def test_layers_are_read_with_the_config_engines_spelling_and_coercions() -> None:
+    camel = nc(
+        "camel",
+        {"sshAuthorizedKeys": "ssh-ed25519 OPS", "k3os": {"sysctls": {"vm.swappiness": 10}}},
+    )
+    rendering = render_node_config({}, LOCAL, [camel])
     assert rendering.config["ssh_authorized_keys"] == ["ssh-ed25519 OPS"]
+    assert rendering.config["k3os"]["sysctl"] == {"vm.swappiness": "10"}
     assert "sshAuthorizedKeys" not in rendering.config
+    same = nc(
+        "snake",
+        {"ssh_authorized_keys": ["ssh-ed25519 OPS"], "k3os": {"sysctl": {"vm.swappiness": "10"}}},
+    )
+    assert render_node_config({}, LOCAL, [same]).hash == rendering.hash
+
+
+@pytest.mark.parametrize(
+    ("local", "layer", "message"),
+    [
+        (LOCAL, {"hostnmae": "x"}, "NodeConfig/bad: hostnmae: unknown key"),
+        (
+            LOCAL,
+            {"k3os": {"ntp_servers": [{"a": 1}]}},
+            "NodeConfig/bad: k3os.ntp_servers[0]: Input should be a valid string",
+        ),
+        (LOCAL, {"hostname+": ["x"]}, "NodeConfig/bad"),
+        ({"k3os": {"bogus": 1}}, {}, "local config"),
+    ],
+)
+def test_a_bad_layer_stops_the_render_and_says_where(
+    local: dict[str, Any], layer: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidNodeConfig) as caught:
+        render_node_config({}, local, [nc("bad", layer)])
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("cannot render: ")
+
+
+def test_the_merged_result_is_checked_too() -> None:
+    def loose(config: Mapping[str, Any], *, source: str) -> dict[str, Any]:
+        return dict(config)
+
+    with pytest.raises(InvalidNodeConfig, match="merged config"):
+        render_node_config({}, {"k3os": {"ntp_servers": [{"a": 1}]}}, [], normalize=loose)
+
+
+def test_merge_hook() -> None:
     calls: list[tuple[Any, Any]] = []
 
-    def recording_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    def recording_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
         calls.append((dict(base), dict(overlay)))
         return {**base, **overlay}
 
-    render_node_config({}, {"a": 1}, [camel], merge=recording_merge)
-    assert len(calls) == 2
+    render_node_config({}, {"hostname": "a"}, [nc("h", {"hostname": "b"})], merge=recording_merge)
+    assert calls == [({}, {"hostname": "a"}), ({"hostname": "a"}, {"hostname": "b"})]
 
 
 # ---- status -----------------------------------------------------------------------------
@@ -298,3 +270,12 @@ def test_node_apply_status_flips_conditions_with_transition_times() -> None:
     fixed = node_apply_status(failed, "h2", None, later)
     assert {c.type: c.status for c in fixed.conditions} == {"Applied": "True", "Degraded": "False"}
     assert all(c.last_transition_time == later for c in fixed.conditions)
+
+
+def test_appends_are_checked_after_merging() -> None:
+    server = {"k3os": {"k3s_args": ["server"]}}
+    extra = nc("extra", {"k3os": {"k3s_args+": ["--disable=traefik"]}})
+    rendering = render_node_config({}, server, [extra])
+    assert rendering.config["k3os"]["k3s_args"] == ["server", "--disable=traefik"]
+    with pytest.raises(InvalidNodeConfig, match=r"merged config: .*k3s_args"):
+        render_node_config({}, {}, [extra])
