@@ -526,15 +526,15 @@ def _find_unescaped(term: str, op: str) -> int:
 FieldGetter = Callable[[Mapping[str, Any]], str]
 
 
-def _path(*keys: str) -> FieldGetter:
+def _path(*keys: str, default: str = "") -> FieldGetter:
     def get(obj: Mapping[str, Any]) -> str:
         node: Any = obj
         for key in keys:
             if not isinstance(node, Mapping):
-                return ""
+                return default
             node = node.get(key)
         if node is None:
-            return ""
+            return default
         if isinstance(node, bool):
             return "true" if node else "false"
         return str(node)
@@ -549,10 +549,15 @@ _NAMESPACED_META: dict[str, FieldGetter] = {
 _CLUSTER_META: dict[str, FieldGetter] = {"metadata.name": _path("metadata", "name")}
 
 
+# Booleans upstream prints from Go zero values: unset reads as "false".
+_FALSE_WHEN_UNSET = {"spec.unschedulable", "spec.hostNetwork"}
+
+
 def _fields(base: Mapping[str, FieldGetter], *extra: str) -> dict[str, FieldGetter]:
     table = dict(base)
     for name in extra:
-        table[name] = _path(*name.split("."))
+        default = "false" if name in _FALSE_WHEN_UNSET else ""
+        table[name] = _path(*name.split("."), default=default)
     return table
 
 

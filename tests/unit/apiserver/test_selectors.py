@@ -351,7 +351,11 @@ def test_node_and_event_field_values() -> None:
     node_fields = s.selectable_fields("", "nodes")
     node = {"metadata": {"name": "n1"}, "spec": {"unschedulable": True}}
     assert s.field_set(node, node_fields) == {"metadata.name": "n1", "spec.unschedulable": "true"}
-    assert s.field_set({"metadata": {"name": "n2"}}, node_fields)["spec.unschedulable"] == ""
+    # An unset boolean reads as "false", as upstream prints the Go zero value.
+    assert s.field_set({"metadata": {"name": "n2"}}, node_fields)["spec.unschedulable"] == "false"
+    pod_fields = s.selectable_fields("", "pods")
+    assert s.field_set({"spec": {}}, pod_fields)["spec.hostNetwork"] == "false"
+    assert s.field_set({"spec": {}}, pod_fields)["spec.nodeName"] == ""
     event_fields = s.selectable_fields("", "events")
     event = {
         "metadata": {"name": "e", "namespace": "ns"},
