@@ -243,3 +243,20 @@ async def test_a_failing_write_fails_alone_and_changes_nothing(tmp_path: Path) -
             events = await collect(watch, 3)
         assert [e.kv.key for e in events] == ["/before", "/ok1", "/ok2"]
         assert [e.revision for e in events] == [1, 2, 3]
+
+
+async def test_head_revision_survives_compacting_a_deletion_at_the_head(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    async with await open_store(f"sqlite://{path}") as store:
+        await store.create("/a", b"x")
+        gone = await store.delete("/a")
+        await store.compact(gone.revision)
+        for _ in range(200):
+            if _log_rows(path) == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert _log_rows(path) == 0
+    async with await open_store(f"sqlite://{path}") as store:
+        assert await store.current_revision() == gone.revision
+        assert (await store.range("")).revision == gone.revision
+        assert (await store.create("/b", b"y")).mod_revision == gone.revision + 1

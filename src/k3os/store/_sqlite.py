@@ -44,6 +44,7 @@ from k3os.store._sqlite_schema import (
     PREV_COLUMNS,
     connect,
     create_schema,
+    read_meta,
     row_to_event,
     row_to_kv,
 )
@@ -121,8 +122,8 @@ class SqliteStore(Store):
         try:
             conn.execute("BEGIN")
             try:
-                meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-                head, compacted = meta["revision"], meta["compact_revision"]
+                meta = read_meta(conn)
+                head, compacted = meta["head"], meta["compact_revision"]
                 at = revision if revision else head
                 if at < compacted:
                     raise Compacted(at, compacted)

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta VALUES
-    ('schema', 1), ('revision', 0), ('compact_revision', 0), ('compact_cursor', 0);
+    ('schema', 1), ('compact_revision', 0), ('compact_cursor', 0);
 """
 
 #: Columns of a log row, in the order `row_to_kv` expects.
@@ -71,7 +71,12 @@ def create_schema(conn: sqlite3.Connection) -> None:
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT name, value FROM meta").fetchall())
+    """The meta rows plus `head`, the newest revision: the last log row, or the compact
+    revision when compaction removed a deletion at the very head."""
+    meta: dict[str, int] = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+    last = conn.execute("SELECT MAX(rev) FROM log").fetchone()[0] or 0
+    meta["head"] = max(last, meta["compact_revision"])
+    return meta
 
 
 def row_to_kv(row: tuple[Any, ...], offset: int = 0) -> KeyValue | None:

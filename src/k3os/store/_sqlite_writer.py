@@ -84,8 +84,8 @@ class Writer:
             meta = read_meta(meta_conn)
         finally:
             meta_conn.close()
-        self.revision = meta["revision"]
         self.compact_revision = meta["compact_revision"]
+        self.revision = max(meta["head"], self.compact_revision)
         self._cursor = meta["compact_cursor"]
         self._failed: BaseException | None = None
         self._committed_compact_revision = self.compact_revision
@@ -199,7 +199,6 @@ class Writer:
                 events.append(event)
                 if expiry is not None:
                     expiries.append((op.key, revision, expiry))
-            conn.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
             cursor = self._cursor
             if cursor < compact_revision:
                 # Compaction rides along in the same commit, examining at least twice as
