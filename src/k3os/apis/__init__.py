@@ -8,7 +8,7 @@ only room it uses is k3os.config, to check NodeConfig's config with the engine's
 from k3os.apis.configcheck import canonical_config, check_config
 from k3os.apis.crds import crd_manifests, shipped_crds
 from k3os.apis.duration import Duration, format_duration, parse_duration
-from k3os.apis.errors import InvalidObject, load_object, load_objects
+from k3os.apis.manifests import InvalidObject, load_object, load_objects
 from k3os.apis.meta import (
     Condition,
     LabelSelector,
