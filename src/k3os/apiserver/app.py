@@ -240,8 +240,8 @@ class _Api:
             return _json(obj, 200, wanted, _warning_headers(warnings))
         if method == "PATCH":
             decode_body(raw, content_type, patch=True)  # 415 / 400 before any read
-            obj, warnings = await patch(ctx, req, raw, content_type or "", ua)
-            return _json(obj, 200, wanted, _warning_headers(warnings))
+            obj, warnings, code = await patch(ctx, req, raw, content_type or "", ua)
+            return _json(obj, code, wanted, _warning_headers(warnings))
         if method == "DELETE":
             body = decode_body(raw, content_type, definitions=defs)[0] if raw.strip() else None
             opts = deletion.parse_delete_options(req, body)

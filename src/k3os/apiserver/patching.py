@@ -26,7 +26,8 @@ Obj = dict[str, Any]
 
 async def patch(
     ctx: ApiContext, req: ApiRequest, raw: bytes, content_type: str, user_agent: str = ""
-) -> tuple[Obj, list[str]]:
+) -> tuple[Obj, list[str], int]:
+    """The patched object, warnings, and the HTTP status (201 when apply created it)."""
     rt = req.rt
     if not req.name:
         raise MethodNotAllowed(rt.plural, "PATCH", group=rt.group)
@@ -47,12 +48,12 @@ async def patch(
         warnings[:] = found
         return obj
 
-    return await persist_update(ctx, req, mutate, manager=manager), warnings
+    return await persist_update(ctx, req, mutate, manager=manager), warnings, 200
 
 
 async def _server_side_apply(
     ctx: ApiContext, req: ApiRequest, raw: bytes, user_agent: str
-) -> tuple[Obj, list[str]]:
+) -> tuple[Obj, list[str], int]:
     rt = req.rt
     manager = req.query.get("fieldManager") or ""
     if not manager:
@@ -74,7 +75,8 @@ async def _server_side_apply(
     except NotFound:
         fresh = apply_config(rt, None, config, manager, ctx.clock(), force=force)
         fresh.setdefault("metadata", {})["name"] = req.name
-        return await create(ctx, _as_create(req), fresh, manager, managed=False)
+        made, created_warnings = await create(ctx, _as_create(req), fresh, manager, managed=False)
+        return made, created_warnings, 201
     warnings: list[str] = []
 
     async def mutate(current: Obj) -> Obj:
@@ -85,7 +87,8 @@ async def _server_side_apply(
         warnings[:] = found
         return obj
 
-    return await persist_update(ctx, req, mutate, manager=manager, operation="Apply"), warnings
+    updated = await persist_update(ctx, req, mutate, manager=manager, operation="Apply")
+    return updated, warnings, 200
 
 
 def _as_create(req: ApiRequest) -> ApiRequest:
