@@ -61,7 +61,7 @@ KINDS: tuple[CrdInfo, ...] = (
         "Cluster",
         ("nc",),
         (
-            _column("Priority", "integer", ".spec.priority"),
+            _column("Priority", "integer", ".spec.priority", priority=1),
             _column("Matched", "integer", ".status.matched"),
             _column("Updated", "integer", ".status.updated"),
             _column("Failed", "integer", ".status.failed"),
