@@ -185,8 +185,8 @@ async def test_eviction_allowed_by_the_budget_spends_it() -> None:
         ok = await api.http.post(f"{PODS}/a/eviction", json=EVICT)
         assert ok.status_code == 201 and ok.json()["status"] == "Success"
         assert (await api.http.get(f"{PODS}/a")).status_code == 404
-        status = (await api.http.get(
-            "/apis/policy/v1/namespaces/default/poddisruptionbudgets/pdb")).json()["status"]  # fmt: skip
+        pdb_url = "/apis/policy/v1/namespaces/default/poddisruptionbudgets/pdb"
+        status = (await api.http.get(pdb_url)).json()["status"]
         assert status["disruptedPods"] == {"a": "2026-01-02T03:04:05Z"}
         # an unready pod may go while the healthy ones meet the budget
         assert (await api.http.post(f"{PODS}/sick/eviction", json=EVICT)).status_code == 201
@@ -202,7 +202,7 @@ async def test_two_budgets_on_one_pod_is_an_error() -> None:
     async with api_server() as api:
         await _make_running(api, _running("a", {"app": "e"}))
         for name in ("one", "two"):
-            pdb = {"metadata": {"name": name},
-                   "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "e"}}}}  # fmt: skip
+            selector = {"matchLabels": {"app": "e"}}
+            pdb = {"metadata": {"name": name}, "spec": {"maxUnavailable": 1, "selector": selector}}
             await api.create("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb)
         assert (await api.http.post(f"{PODS}/a/eviction", json=EVICT)).status_code == 500
