@@ -1,0 +1,120 @@
+"""watch: events from a resourceVersion, selector transitions, bookmarks, 410 after
+compaction, initial events, and the watch of one named object."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from k3os.apiserver.request import ApiRequest
+from k3os.apiserver.watch import watch_events
+from tests.unit.apiserver._api import api_server, cm
+
+CMS = "/api/v1/namespaces/default/configmaps"
+
+
+async def test_watch_from_a_resource_version_sees_every_change() -> None:
+    async with api_server() as api:
+        start = (await api.http.get(CMS)).json()["metadata"]["resourceVersion"]
+        made = (await api.create(CMS, cm("w", a="1"))).json()
+        made["data"] = {"a": "2"}
+        await api.http.put(f"{CMS}/w", json=made)
+        await api.http.delete(f"{CMS}/w")
+        events = await api.lines(CMS, resourceVersion=start, timeoutSeconds="1")
+        assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
+            ("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w"),
+        ]  # fmt: skip
+        rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+        assert rvs == sorted(rvs) and len(set(rvs)) == 3
+
+
+async def test_watch_without_a_version_starts_with_what_exists() -> None:
+    async with api_server() as api:
+        await api.create(CMS, cm("old"))
+        events = await api.lines(CMS, timeoutSeconds="1", allowWatchBookmarks="true")
+        assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+        bookmark = events[-1]["object"]
+        assert bookmark["kind"] == "ConfigMap" and bookmark["metadata"]["resourceVersion"]
+        streaming = await api.lines(
+            CMS, sendInitialEvents="true", resourceVersionMatch="NotOlderThan",
+            allowWatchBookmarks="true", timeoutSeconds="1",
+        )  # fmt: skip
+        marker = streaming[1]["object"]["metadata"]["annotations"]
+        assert marker == {"k8s.io/initial-events-end": "true"}
+        refused = await api.http.get(CMS, params={"watch": "1", "sendInitialEvents": "true"})
+        assert refused.status_code == 400
+
+
+async def test_selectors_turn_moves_into_added_and_deleted() -> None:
+    async with api_server() as api:
+        start = (await api.http.get(CMS)).json()["metadata"]["resourceVersion"]
+        made = (await api.create(CMS, cm("s"))).json()
+        made["metadata"]["labels"] = {"pick": "me"}
+        made = (await api.http.put(f"{CMS}/s", json=made)).json()
+        made["metadata"]["labels"] = {}
+        await api.http.put(f"{CMS}/s", json=made)
+        await api.create(CMS, cm("other"))
+        events = await api.lines(
+            CMS, resourceVersion=start, labelSelector="pick=me", timeoutSeconds="1"
+        )
+        assert [e["type"] for e in events] == ["ADDED", "DELETED"]
+        named = await api.lines(f"{CMS}/other", resourceVersion=start, timeoutSeconds="1")
+        assert [e["object"]["metadata"]["name"] for e in named] == ["other"]
+
+
+async def test_compacted_start_is_an_error_event() -> None:
+    async with api_server() as api:
+        for i in range(3):
+            await api.create(CMS, cm(f"c{i}"))
+        await api.store.compact(await api.store.current_revision())
+        events = await api.lines(CMS, resourceVersion="1")
+        assert len(events) == 1 and events[0]["type"] == "ERROR"
+        status = events[0]["object"]
+        assert status["code"] == 410 and status["reason"] == "Expired"
+        future = await api.lines(CMS, resourceVersion="999")
+        assert future[0]["type"] == "ERROR" and future[0]["object"]["code"] == 504
+
+
+async def test_watch_as_table_rows() -> None:
+    async with api_server() as api:
+        await api.create(CMS, cm("t", a="1"))
+        resp = await api.http.get(
+            CMS, params={"watch": "1", "timeoutSeconds": "1"},
+            headers={"accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        )  # fmt: skip
+        event = json.loads(resp.text.splitlines()[0])
+        assert event["object"]["kind"] == "Table"
+        assert event["object"]["rows"][0]["cells"][0] == "t"
+
+
+async def test_live_events_and_periodic_bookmarks() -> None:
+    async with api_server(bookmark_interval=0.05) as api:
+        start = await api.store.current_revision()
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        query = {"resourceVersion": str(start), "allowWatchBookmarks": "true",
+                 "timeoutSeconds": "5"}  # fmt: skip
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query), _same)
+        got: list[dict[str, Any]] = []
+
+        async def consume() -> None:
+            async for line in lines:
+                got.append(json.loads(line))
+                if any(e["type"] == "ADDED" for e in got) and got[-1]["type"] == "BOOKMARK":
+                    return
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        await api.create(CMS, cm("live"))
+        await asyncio.wait_for(task, 5)
+        await lines.aclose()  # type: ignore[attr-defined]
+        added = next(e for e in got if e["type"] == "ADDED")
+        assert added["object"]["metadata"]["name"] == "live"
+        assert int(got[-1]["object"]["metadata"]["resourceVersion"]) >= int(
+            added["object"]["metadata"]["resourceVersion"]
+        )
+
+
+def _same(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return obj
