@@ -32,6 +32,13 @@ from k3os.controllers.decisions.nodeconfigs import (
     nodeconfig_status,
     render_node_config,
 )
+from k3os.controllers.decisions.nodepatches import (
+    complete_patch,
+    fail_patch,
+    finish_patch,
+    merge_patches,
+    start_patch,
+)
 from k3os.controllers.decisions.nodes import NodeView, Taint, untolerated_taints
 from k3os.controllers.decisions.planhash import (
     effective_image,
@@ -66,16 +73,20 @@ __all__ = [
     "RolloutDecision",
     "Taint",
     "classify_node",
+    "complete_patch",
     "config_hash",
     "cordon_owner",
     "cordon_patch",
     "cordoned_by",
     "drain_step",
     "effective_image",
+    "fail_patch",
+    "finish_patch",
     "hash_inputs",
     "health_problems",
     "in_window",
     "matching_nodeconfigs",
+    "merge_patches",
     "next_window_start",
     "node_apply_status",
     "nodeconfig_status",
@@ -85,6 +96,7 @@ __all__ = [
     "resolve_channel_version",
     "resolved_version",
     "select_next_nodes",
+    "start_patch",
     "uncordon_patch",
     "untolerated_taints",
 ]

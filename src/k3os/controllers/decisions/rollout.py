@@ -19,7 +19,7 @@ from enum import StrEnum
 from k3os.apis.keys import CANARY_APPROVED, DISABLED, done_label, retry_key
 from k3os.apis.meta import Condition, set_condition
 from k3os.apis.noderecord import read_record, retry_token
-from k3os.apis.plan import HealthGate, Plan
+from k3os.apis.plan import HealthGate, Plan, PlanStatus
 from k3os.controllers.decisions.nodes import NodeView, untolerated_taints
 from k3os.controllers.decisions.window import in_window, next_window_start
 
@@ -81,6 +81,16 @@ class RolloutDecision:
         )
         out = set_condition(list(old), complete, now)
         return set_condition(out, halted, now)
+
+    def plan_status(self, old: PlanStatus, latest_version: str, now: datetime) -> PlanStatus:
+        """The Plan's status after carrying this decision out."""
+        return PlanStatus(
+            latest_version=latest_version,
+            latest_hash=self.latest_hash,
+            applying=list(self.applying),
+            failed=list(self.failed),
+            conditions=self.conditions(old.conditions, now),
+        )
 
 
 def classify_node(
