@@ -16,6 +16,7 @@ from k3os.cli.logs import LEVELS, resolve_level, setup_logging
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "server": ("k3os.cli.server:command", "Serve the Kubernetes API on the datastore."),
     "version": ("k3os.cli.version:version", "Print the k3os version."),
+    "kubectl": ("k3os.cli.kubectl:kubectl", "Run kubectl with this server's admin kubeconfig."),
     "config": ("k3os.cli.config:config", "Show, diff and apply the node OS config."),
     "image": ("k3os.cli.image:image", "Make signing keys, build and verify system bundles."),
     "install": ("k3os.cli.install:install", "Install k3os to a disk or disk image file."),
