@@ -70,6 +70,10 @@ class _Walker:
         )
 
     def walk(self, schema: dict[str, Any], value: Any, path: str) -> Any:
+        if str(schema.get("$ref", "")).endswith(".resource.Quantity"):
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                self.bad_type(path, value, "a quantity (string or number)")
+            return value
         schema = resolve(self.defs, schema)
         if value is None:
             return None
