@@ -47,6 +47,22 @@ def record_update(
     )
 
 
+def _default_list_keys(rt: ResourceType, config: Any) -> Any:
+    """Fill list-map key fields that have a schema default (a container port's
+    `protocol`), so an applied item matches the live one defaulting already completed."""
+    if rt.group or rt.kind != "Pod" or not isinstance(config, dict):
+        return config
+    spec = config.get("spec")
+    if not isinstance(spec, dict):
+        return config
+    for key in ("containers", "initContainers"):
+        for container in spec.get(key) or ():
+            for port in (container.get("ports") or ()) if isinstance(container, dict) else ():
+                if isinstance(port, dict) and "protocol" not in port:
+                    port["protocol"] = "TCP"
+    return config
+
+
 def apply_config(
     rt: ResourceType, live: Obj | None, config: Any, manager: str, now: dt.datetime, *,
     force: bool, subresource: str = "",
@@ -54,7 +70,7 @@ def apply_config(
     """Server-side apply of `config` by `manager` onto `live` (None: a create)."""
     return server_side_apply(
         live,
-        config,
+        _default_list_keys(rt, config),
         manager=manager,
         root=schema_root(rt.group_version, rt.kind),
         now=now,

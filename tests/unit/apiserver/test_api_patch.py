@@ -206,3 +206,17 @@ async def test_two_budgets_on_one_pod_is_an_error() -> None:
             pdb = {"metadata": {"name": name}, "spec": {"maxUnavailable": 1, "selector": selector}}
             await api.create("/apis/policy/v1/namespaces/default/poddisruptionbudgets", pdb)
         assert (await api.http.post(f"{PODS}/a/eviction", json=EVICT)).status_code == 500
+
+
+async def test_applied_ports_match_their_defaulted_live_items() -> None:
+    async with api_server() as api:
+        cfg = (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: ports}\nspec:\n  containers:\n"
+            "  - name: c\n    image: img:1\n    ports: [{containerPort: 80}]\n"
+        ).encode()
+        for _ in range(2):
+            r = await _patch(api, f"{PODS}/ports", cfg, "apply-patch+yaml", fieldManager="m")
+            assert r.is_success, r.text
+        ports = r.json()["spec"]["containers"][0]["ports"]
+        assert ports == [{"containerPort": 80, "protocol": "TCP"}]
+        assert r.json()["metadata"]["generation"] == 1
