@@ -211,9 +211,9 @@ async def test_two_budgets_on_one_pod_is_an_error() -> None:
 async def test_applied_ports_match_their_defaulted_live_items() -> None:
     async with api_server() as api:
         cfg = (
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: ports}\nspec:\n  containers:\n"
-            "  - name: c\n    image: img:1\n    ports: [{containerPort: 80}]\n"
-        ).encode()
+            b"apiVersion: v1\nkind: Pod\nmetadata: {name: ports}\nspec:\n  containers:\n"
+            b"  - name: c\n    image: img:1\n    ports: [{containerPort: 80}]\n"
+        )
         for _ in range(2):
             r = await _patch(api, f"{PODS}/ports", cfg, "apply-patch+yaml", fieldManager="m")
             assert r.is_success, r.text
