@@ -2,7 +2,8 @@
 
 A window is a daily span from startTime to endTime in its time zone, on the listed days.
 A span that ends before it starts crosses midnight and belongs to the day it started on;
-equal start and end mean the whole day. Work already started may finish outside it.
+equal start and end mean 24 hours from the start (the whole day with the defaults,
+00:00-00:00). Work already started may finish outside it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ def in_window(window: TimeWindow | None, now: datetime) -> bool:
     days = window.weekdays()
     today, yesterday = local.weekday(), (local.weekday() - 1) % 7
     clock = local.time().replace(tzinfo=None)
-    if start == end:
-        return today in days
     if start < end:
         return today in days and start <= clock < end
     return (today in days and clock >= start) or (yesterday in days and clock < end)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from k3os.apis import NodeConfig, RenderedNodeConfig, RenderedNodeConfigStatus, find_condition
 from k3os.controllers.decisions import (
@@ -279,3 +281,29 @@ def test_appends_are_checked_after_merging() -> None:
     assert rendering.config["k3os"]["k3s_args"] == ["server", "--disable=traefik"]
     with pytest.raises(InvalidNodeConfig, match=r"merged config: .*k3s_args"):
         render_node_config({}, {}, [extra])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    layers=st.lists(
+        st.tuples(
+            st.integers(-2, 2),
+            st.sampled_from(["ntp_servers", "dns_nameservers", "modules"]),
+            st.lists(st.sampled_from(["a", "b", "c"]), max_size=2),
+            st.booleans(),
+        ),
+        max_size=6,
+    ),
+    data=st.data(),
+)
+def test_render_depends_on_priorities_and_names_not_on_list_order(
+    layers: list[tuple[int, str, list[str], bool]], data: st.DataObject
+) -> None:
+    configs = [
+        nc(f"nc-{i}", {"k3os": {key + ("+" if append else ""): values}}, priority=priority)
+        for i, (priority, key, values, append) in enumerate(layers)
+    ]
+    shuffled = data.draw(st.permutations(configs))
+    one = render_node_config({}, {"hostname": "h"}, configs)
+    two = render_node_config({}, {"hostname": "h"}, shuffled)
+    assert one == two
