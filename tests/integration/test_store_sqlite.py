@@ -177,7 +177,11 @@ async def test_reads_at_every_revision_match_the_memory_driver(tmp_path: Path, s
     sqlite = await open_store(f"sqlite://{tmp_path}/state.db")
     try:
         keys = [f"/r/{c}" for c in "abcdefghij"] + ["/r/sub/x", "/r/sub/y", "/other"]
-        for _ in range(300):
+        for step in range(300):
+            if step == 150:  # compact in the middle of the history too
+                middle = await memory.current_revision() // 2
+                await memory.compact(middle)
+                await sqlite.compact(middle)
             key = rng.choice(keys)
             current = await memory.get(key)
             if current is None:

@@ -154,11 +154,21 @@ class SqliteStore(Store):
 
     @staticmethod
     def _get_at(conn: sqlite3.Connection, key: str, at: int) -> KeyValue | None:
-        row = conn.execute(
-            f"SELECT {LOG_COLUMNS} FROM log l WHERE l.key = ? AND l.rev <= ? "
-            "ORDER BY l.rev DESC LIMIT 1",
-            (key, at),
+        """The key as of `at`: walk its chain back from its newest row. Only rows newer
+        than `at` are passed, and compaction keeps all of those."""
+        newest = conn.execute(
+            "SELECT rev FROM current WHERE key = ? "
+            "UNION ALL SELECT rev FROM graveyard WHERE key = ?",
+            (key, key),
         ).fetchone()
+        rev = newest[0] if newest is not None else 0
+        while rev > at:
+            link = conn.execute("SELECT prev_rev FROM log WHERE rev = ?", (rev,)).fetchone()
+            rev = link[0] if link is not None else 0
+        if rev == 0:
+            return None
+        row = conn.execute(f"SELECT {LOG_COLUMNS} FROM log l WHERE l.rev = ?", (rev,)).fetchone()
+        # A missing row was a deletion removed by compaction: the key was absent.
         return row_to_kv(row) if row is not None else None
 
     async def range(

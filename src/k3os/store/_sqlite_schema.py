@@ -1,12 +1,20 @@
 """The SQLite file's layout, connection settings and row decoding.
 
-log      one row per revision, the whole retained history. `prev_rev` points at the
-         key's previous row (0 on creation), so compaction finds superseded rows by
-         walking revisions, and a watch event's prev_kv is one primary-key lookup.
-current  one row per live key -> its latest log row, plus its TTL deadline. Reads at
-         the head go through it: O(result), never a scan of history.
-meta     the head revision, the compact revision and the compaction cursor, updated
-         in the same transaction as the writes they describe.
+    log        one row per revision, the whole retained history. `prev_rev` links each row
+               to the key's previous row (a deletion included; 0 for the first), so
+               history is a chain per key: compaction finds superseded rows by walking
+               revisions, a watch event's prev_kv is one primary-key lookup, and a read at
+               an old revision walks back from the key's newest row.
+    current    one row per live key -> its newest log row, plus its TTL deadline. Reads
+               at the head go through it: O(result), never a scan of history.
+    graveyard  one row per deleted key whose deletion is not yet compacted -> that
+               deletion, so reads at older revisions still find the key's chain.
+    meta       the compact revision and the compaction cursor, updated in the same
+               transaction as the writes they describe. The head revision is the last log
+               row (or the compact revision, if compaction removed a deletion at the head).
+
+A write touches the log and one of the two small tables, no secondary index: that keeps
+each commit to about as many pages as a bare INSERT into a keyed table.
 """
 
 from __future__ import annotations
@@ -29,13 +37,16 @@ CREATE TABLE IF NOT EXISTS log (
     prev_rev   INTEGER NOT NULL,
     value      BLOB
 );
-CREATE INDEX IF NOT EXISTS log_key_rev ON log (key, rev);
 CREATE TABLE IF NOT EXISTS current (
     key        TEXT    PRIMARY KEY,
     rev        INTEGER NOT NULL,
     expires_at REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS current_expiry ON current (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS graveyard (
+    key TEXT    PRIMARY KEY,
+    rev INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT    PRIMARY KEY,
     value INTEGER NOT NULL

@@ -241,13 +241,20 @@ class Writer:
             raise KeyNotFound(op.key)
         elif op.expected is not None and current.mod_revision != op.expected:
             raise Conflict(op.key, current)
-        prev_rev = current.mod_revision if current is not None else 0
+        if current is not None:
+            prev_rev = current.mod_revision
+        else:  # a creation: link it to the key's deletion, if that is still retained
+            grave = conn.execute("SELECT rev FROM graveyard WHERE key = ?", (op.key,)).fetchone()
+            prev_rev = grave[0] if grave is not None else 0
+            if grave is not None:
+                conn.execute("DELETE FROM graveyard WHERE key = ?", (op.key,))
         if op.kind == DELETE:
             assert current is not None
             conn.execute(
                 "INSERT INTO log VALUES (?, ?, 1, 0, 0, 0, ?, NULL)", (revision, op.key, prev_rev)
             )
             conn.execute("DELETE FROM current WHERE key = ?", (op.key,))
+            conn.execute("INSERT INTO graveyard VALUES (?, ?)", (op.key, revision))
             gone = KeyValue(op.key, b"", 0, revision, 0)
             return DeleteResult(current, revision), Event(EventType.DELETE, gone, current), None
         assert op.value is not None
@@ -277,17 +284,20 @@ class Writer:
         the next `limit` revisions after the cursor; return the new cursor.
 
         A row is dead once a later row of its key (at or before the compact revision)
-        names it as `prev_rev`; a tombstone is dead as soon as it is compacted.
+        names it as `prev_rev`; a deletion is dead as soon as it is compacted, and with it
+        the key's graveyard entry.
         """
         target = self.compact_revision
         rows = conn.execute(
-            "SELECT rev, deleted, prev_rev FROM log WHERE rev > ? AND rev <= ? "
+            "SELECT rev, key, deleted, prev_rev FROM log WHERE rev > ? AND rev <= ? "
             "ORDER BY rev LIMIT ?",
             (self._cursor, target, limit),
         ).fetchall()
-        dead = [(prev,) for _, _, prev in rows if prev]
-        dead += [(rev,) for rev, deleted, _ in rows if deleted]
+        dead = [(prev,) for _, _, _, prev in rows if prev]
+        tombstones = [(key, rev) for rev, key, deleted, _ in rows if deleted]
+        dead += [(rev,) for _, rev in tombstones]
         conn.executemany("DELETE FROM log WHERE rev = ?", dead)
+        conn.executemany("DELETE FROM graveyard WHERE key = ? AND rev = ?", tombstones)
         cursor: int = rows[-1][0] if len(rows) == limit else target
         conn.execute("UPDATE meta SET value = ? WHERE name = 'compact_cursor'", (cursor,))
         return cursor
