@@ -22,7 +22,7 @@ from k3os.apiserver.validation import validate_name
 __all__ = ["create", "persist_update", "update"]
 
 Obj = dict[str, Any]
-_RETRIES = 8
+_RETRIES = 64  # upstream retries unconditional writes until they land
 
 
 def field_manager(req: ApiRequest, user_agent: str) -> str:

@@ -1,0 +1,27 @@
+"""`scripts/bench api --quick` runs both datastores and prints well-formed figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bench_api_quick_prints_json_figures() -> None:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "bench"), "api", "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    cases = {row["case"] for row in rows}
+    for store in ("sqlite", "etcd"):
+        for case in ("create/1", "create/32", "get/1", "list/1000", "mutate/200", "watch/50"):
+            assert f"{store}/{case}" in cases
+    assert {row["baseline"] for row in rows} - {None} <= cases
+    assert {"goal/mutate-p99-ms", "goal/create32-per-s", "goal/watch-p99-ms"} <= cases
