@@ -82,6 +82,15 @@ def mounted_state(disk: Path) -> Iterator[StateArea]:
             subprocess.run(["umount", mnt], check=True)
 
 
+MTOOLS_ENV = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+
+
+def grub_script_check(text: str) -> None:
+    """GRUB's own parser accepts the config."""
+    done = subprocess.run(["grub-script-check"], input=text, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def blkid(device: str) -> dict[str, str]:
     out = subprocess.run(
         ["blkid", "-p", "-o", "export", device], capture_output=True, text=True, check=True
@@ -128,6 +137,15 @@ def test_silent_install_to_an_image_file(tmp_path: Path, keys: KeyPair) -> None:
             env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
         ).stdout
         assert "configfile ($root)/boot/grub/grub.cfg" in stub
+        grub_script_check(stub)
+        listing = subprocess.run(
+            ["mdir", "-b", "-i", efi, "::/EFI/BOOT"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=MTOOLS_ENV,
+        ).stdout
+        assert "BOOTX64.EFI" in listing  # a real GRUB EFI binary, built by grub-mkimage
     with partition_loop(disk, 1) as loop:
         assert blkid(loop)["LABEL"] == "K3OS_STATE" and blkid(loop)["TYPE"] == "ext4"
     with mounted_state(disk) as state:
@@ -137,6 +155,7 @@ def test_silent_install_to_an_image_file(tmp_path: Path, keys: KeyPair) -> None:
         assert written == {"hostname": "edge-1", "k3os": {"token": "secret"}}
         assert (state.path / "config.yaml").stat().st_mode & 0o777 == 0o600
         grub = (state.path / "boot/grub/grub.cfg").read_text()
+        grub_script_check(grub)
         for slot in ("current", "previous", "recovery"):
             assert f"k3os.slot={slot} console=ttyS0" in grub
         # The installed partition is a working state area: boot it, upgrade it, boot again.

@@ -84,3 +84,10 @@ def test_grub_config() -> None:
     )
     assert "k3os.slot=recovery console=ttyS0 k3os.mode=recovery" in cfg
     assert "configfile ($root)/boot/grub/grub.cfg" in efi_grub_cfg()
+
+
+def test_no_efi_binary_where_the_host_cannot_build_one(tmp_path: Path) -> None:
+    from k3os.image.grub import make_efi_binary
+
+    assert make_efi_binary("riscv64", tmp_path) is None  # no target for this architecture
+    assert make_efi_binary("x86_64", tmp_path, grub_lib=tmp_path / "no-grub") is None

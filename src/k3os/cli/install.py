@@ -129,6 +129,13 @@ def ask(config: dict[str, Any], had_config: bool) -> InstallAnswers:
 @click.option("--size", default=None, help="Create the image file with this size (e.g. 2G).")
 @click.option("--efi-size", default=64, show_default=True, help="EFI partition size in MiB.")
 @click.option("--cmdline", default="", help="Extra kernel command line for every boot entry.")
+@click.option(
+    "--grub-timeout",
+    type=click.IntRange(min=0),
+    default=5,
+    show_default=True,
+    help="Seconds the boot menu waits.",
+)
 @image_errors
 def install(
     device: Path | None,
@@ -139,6 +146,7 @@ def install(
     size: str | None,
     efi_size: int,
     cmdline: str,
+    grub_timeout: int,
 ) -> None:
     """Partition a disk, write the system and the config, and set up the boot menu."""
     create_size = parse_size(size) if size else None
@@ -187,6 +195,7 @@ def install(
         efi_mib=efi_size,
         create_size=create_size,
         cmdline=cmdline,
+        grub_timeout=grub_timeout,
         say=click.echo,
     )
     click.echo(f"done: {result.version} on {result.device}")

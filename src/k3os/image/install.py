@@ -25,7 +25,13 @@ from typing import Final
 from k3os.image.bundle import VerifiedBundle
 from k3os.image.errors import InstallError
 from k3os.image.fsutil import atomic_write
-from k3os.image.grub import EFI_LABEL, STATE_LABEL, efi_grub_cfg, state_grub_cfg
+from k3os.image.grub import (
+    EFI_LABEL,
+    STATE_LABEL,
+    efi_grub_cfg,
+    make_efi_binary,
+    state_grub_cfg,
+)
 from k3os.image.nodeconfig import dump_config
 from k3os.image.selection import BootRecord
 from k3os.image.state import StateArea
@@ -49,6 +55,7 @@ class InstallResult:
     version: str
     efi: Partition
     state: Partition
+    efi_binary: bool
 
 
 def _run(argv: Sequence[str], *, stdin: str | None = None) -> str:
@@ -146,6 +153,7 @@ def populate_state(
     config_text: str,
     trusted_pems: Sequence[bytes],
     cmdline: str,
+    grub_timeout: int = 5,
 ) -> None:
     """Lay out a fresh state area in the directory `tree`."""
     state = StateArea(tree)
@@ -157,7 +165,7 @@ def populate_state(
     state.write_record(BootRecord())
     atomic_write(tree / "config.yaml", config_text.encode(), mode=0o600)
     (tree / "boot/grub").mkdir(parents=True, exist_ok=True)
-    atomic_write(tree / "boot/grub/grub.cfg", state_grub_cfg(cmdline).encode())
+    atomic_write(tree / "boot/grub/grub.cfg", state_grub_cfg(cmdline, grub_timeout).encode())
 
 
 def install(
@@ -169,6 +177,7 @@ def install(
     efi_mib: int = 64,
     create_size: int | None = None,
     cmdline: str = "",
+    grub_timeout: int = 5,
     say: Callable[[str], None] = lambda _: None,
 ) -> InstallResult:
     """Partition `device`, format both partitions and write the system and the config."""
@@ -194,23 +203,27 @@ def install(
     with tempfile.TemporaryDirectory(prefix="k3os-install-") as tmp:
         stub = Path(tmp) / "grub.cfg"
         stub.write_text(efi_grub_cfg())
+        binary = make_efi_binary(bundle.manifest.arch, Path(tmp))
+        if binary is None:
+            say(f"no GRUB EFI binary for {bundle.manifest.arch} on this host: config only")
         with attach(device, efi) as loop:
             say(f"formatting EFI partition on {loop}")
             _run(["mkfs.vfat", "-n", EFI_LABEL, loop])
-            env_loop = ["-i", loop]
-            _mtools(["mmd", *env_loop, "::/EFI", "::/EFI/BOOT"])
-            _mtools(["mcopy", *env_loop, str(stub), "::/EFI/BOOT/grub.cfg"])
+            _mtools(["mmd", "-i", loop, "::/EFI", "::/EFI/BOOT"])
+            for path in (stub, binary):
+                if path is not None:
+                    _mtools(["mcopy", "-i", loop, str(path), f"::/EFI/BOOT/{path.name}"])
         tree = Path(tmp) / "state"
         tree.mkdir()
         say(f"writing system {bundle.manifest.version}")
-        populate_state(tree, bundle, config_text, trusted_pems, cmdline)
+        populate_state(tree, bundle, config_text, trusted_pems, cmdline, grub_timeout)
         with attach(device, state_part) as loop:
             say(f"formatting {STATE_LABEL} on {loop}")
             _run(["mkfs.ext4", "-q", "-F", "-L", STATE_LABEL, "-d", str(tree), loop])
     with contextlib.suppress(OSError):
         os.sync()
     say(f"installed {bundle.manifest.version} to {device}")
-    return InstallResult(device, bundle.manifest.version, efi, state_part)
+    return InstallResult(device, bundle.manifest.version, efi, state_part, binary is not None)
 
 
 def _mtools(argv: list[str]) -> None:
