@@ -35,9 +35,23 @@ def test_resume_with_range(tmp_path: Path) -> None:
         download(http.url("b"), dest, progress=lambda d, t: seen.append((d, t)))
         assert dest.read_bytes() == data
         assert http.requests[-1] == ("b", "bytes=100000-")
+        assert http.if_ranges[-1] is not None and http.if_ranges[-1].startswith('"')
         assert seen[-1] == (len(data), len(data))
         assert seen[0][0] > 100_000  # counting went on from the partial file
         assert not partial.exists()
+
+
+def test_weak_etag_is_not_used_for_if_range(tmp_path: Path) -> None:
+    data = b"w" * 200_000
+    with serve(Served(files={"b": data}, cut_after=70_000, weak_etag=True)) as http:
+        dest = tmp_path / "b.bundle"
+        with pytest.raises(DownloadError):
+            download(http.url("b"), dest)
+        http.cut_after = None
+        download(http.url("b"), dest)
+        assert dest.read_bytes() == data
+        assert http.requests[-1] == ("b", "bytes=70000-")
+        assert http.if_ranges[-1] is None
 
 
 def test_changed_file_restarts_from_zero(tmp_path: Path) -> None:
@@ -126,3 +140,4 @@ def test_cli_upgrade_refuses_a_tampered_download(tmp_path: Path, keys: KeyPair) 
     assert done.returncode == 1
     assert "sha256" in done.stderr
     assert state.versions() == ["v1"] and state.pointer("current") == "v1"
+    assert not list(state.downloads.iterdir())  # the bad download is dropped, not resumed

@@ -16,6 +16,8 @@ class Served:
     files: dict[str, bytes] = field(default_factory=dict)
     cut_after: int | None = None  # send only this many body bytes, then close
     requests: list[tuple[str, str | None]] = field(default_factory=list)
+    if_ranges: list[str | None] = field(default_factory=list)
+    weak_etag: bool = False
     port: int = 0
 
     def url(self, name: str) -> str:
@@ -31,11 +33,14 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
             name = self.path.lstrip("/")
             range_header = self.headers.get("Range")
             served.requests.append((name, range_header))
+            served.if_ranges.append(self.headers.get("If-Range"))
             data = served.files.get(name)
             if data is None:
                 self.send_error(404)
                 return
             etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+            if served.weak_etag:
+                etag = "W/" + etag
             start = 0
             match = re.match(r"bytes=(\d+)-$", range_header or "")
             if_range = self.headers.get("If-Range")

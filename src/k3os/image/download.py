@@ -69,7 +69,10 @@ def download(
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             mode = "wb"
-        validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        etag = response.headers.get("ETag")
+        # If-Range needs a strong validator: a weak ETag would never match.
+        strong = etag if etag and not etag.startswith("W/") else None
+        validator = strong or response.headers.get("Last-Modified")
         dest.parent.mkdir(parents=True, exist_ok=True)
         meta_path.write_text(json.dumps({"url": url, "validator": validator}))
         done = offset

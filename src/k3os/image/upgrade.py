@@ -19,7 +19,7 @@ from pathlib import Path
 
 from k3os.image.bundle import verify_bundle
 from k3os.image.download import Progress, download
-from k3os.image.errors import ImageError, StateError
+from k3os.image.errors import BundleError, ImageError, StateError
 from k3os.image.fsutil import crash_point
 from k3os.image.keys import load_trusted
 from k3os.image.selection import Trial
@@ -97,7 +97,12 @@ def _upgrade(
         raise ImageError(f"{state.trusted_dir}: no trusted keys; pass --pubkey")
     path = fetch(source, state, progress)
     crash_point("downloaded")
-    bundle = verify_bundle(path, trusted)
+    try:
+        bundle = verify_bundle(path, trusted)
+    except BundleError:
+        if path.parent == state.downloads:
+            path.unlink(missing_ok=True)  # a bad download is not resumed, it is fetched anew
+        raise
     crash_point("verified")
     version = bundle.manifest.version
     record = state.read_record()
