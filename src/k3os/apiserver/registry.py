@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["BUILTINS", "Registry", "ResourceType", "Subresource"]
 
@@ -44,6 +45,7 @@ class ResourceType:
     has_generation: bool = False
     ttl_seconds: int | None = None  # objects expire (events)
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    custom: Any = field(default=None, compare=False, hash=False)  # crd.CustomVersion of a CR
 
     @property
     def group_version(self) -> str:
@@ -150,6 +152,13 @@ BUILTINS: tuple[ResourceType, ...] = (
         _RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", False,
         "io.k8s.api.rbac.v1.ClusterRoleBinding",
     ),
+    ResourceType(
+        "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+        "customresourcedefinition", False,
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+        ("crd", "crds"), ("api-extensions",),
+        subresources=(_status("CustomResourceDefinition"),), has_generation=True,
+    ),
 )  # fmt: skip
 
 
@@ -158,11 +167,17 @@ class Registry:
 
     def __init__(self, types: Iterable[ResourceType] = BUILTINS) -> None:
         self._by_path: dict[tuple[str, str, str], ResourceType] = {}
+        self.revision = 0  # bumped on every change (OpenAPI documents are cached by it)
         for rt in types:
             self.add(rt)
 
     def add(self, rt: ResourceType) -> None:
         self._by_path[(rt.group, rt.version, rt.plural)] = rt
+        self.revision += 1
+
+    def remove(self, group: str, version: str, plural: str) -> None:
+        if self._by_path.pop((group, version, plural), None) is not None:
+            self.revision += 1
 
     def __iter__(self) -> Iterator[ResourceType]:
         return iter(self._by_path.values())

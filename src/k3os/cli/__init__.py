@@ -15,6 +15,10 @@ from k3os.cli.logs import LEVELS, resolve_level, setup_logging
 # name -> (module:attribute, one-line help). Listed here so `--help` needs no imports.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "server": ("k3os.cli.server:command", "Serve the Kubernetes API on the datastore."),
+    "controller-manager": (
+        "k3os.cli.controller_manager:command",
+        "Run the cluster's housekeeping controllers (leader-elected).",
+    ),
     "version": ("k3os.cli.version:version", "Print the k3os version."),
     "kubectl": ("k3os.cli.kubectl:kubectl", "Run kubectl with this server's admin kubeconfig."),
     "config": ("k3os.cli.config:config", "Show, diff and apply the node OS config."),

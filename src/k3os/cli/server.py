@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
+
+from k3os.cli.controller_manager import manager_options
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,10 @@ log = logging.getLogger(__name__)
 @click.option("--tls-san", multiple=True, help="Extra name or IP for the serving certificate.")
 @click.option("--token", default=None, help="Node join token secret (default: generated).")
 @click.option("--disable-agent", is_flag=True, help="Do not run a node agent in this process.")
+@click.option(
+    "--disable-controller-manager", is_flag=True, help="Do not run the controllers in-process."
+)
+@manager_options
 def command(
     data_dir: Path,
     bind_address: str,
@@ -40,6 +48,8 @@ def command(
     tls_san: tuple[str, ...],
     token: str | None,
     disable_agent: bool,
+    disable_controller_manager: bool,
+    **manager: Any,
 ) -> None:
     """Serve the Kubernetes API (HTTPS, client certificates) until SIGTERM."""
     from k3os.apiserver.server import ServeOptions, default_datastore, serve
@@ -60,7 +70,12 @@ def command(
         datastore=datastore_endpoint or default_datastore(data_dir),
         pki=pki,
     )
+    main: Coroutine[Any, Any, None] = serve(opts)
+    if not disable_controller_manager:
+        from k3os.cli.controller_manager import beside_server
+
+        main = beside_server(main, pki, f"https://{url_host}:{https_listen_port}", manager)
     try:
-        asyncio.run(serve(opts))
+        asyncio.run(main)
     except (InvalidStoreURL, StoreUnavailable) as e:
         raise click.ClickException(f"datastore: {e}") from e

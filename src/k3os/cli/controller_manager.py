@@ -1,0 +1,171 @@
+"""`k3os controller-manager`: the cluster's housekeeping controllers against any API server,
+and the options and hook `k3os server` uses to run the same manager in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from k3os.client import Kube
+    from k3os.controllers.manager import ManagerSettings
+    from k3os.security.bootstrap import ServerPKI
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from k3os.apis.duration import parse_duration
+
+    try:
+        seconds = parse_duration(value).total_seconds()
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    if seconds <= 0:
+        raise click.BadParameter(f"must be positive, got {value!r}")
+    return seconds
+
+
+def manager_options(func: F) -> F:
+    """The controller manager's options, shared by `server` and `controller-manager`."""
+    options = [
+        click.option(
+            "--event-ttl",
+            default="1h",
+            show_default=True,
+            callback=_seconds,
+            help="How long Events are kept after they were last recorded.",
+        ),
+        click.option(
+            "--node-monitor-grace-period",
+            default="40s",
+            show_default=True,
+            callback=_seconds,
+            help="A node not heartbeating this long turns Ready=Unknown and unreachable.",
+        ),
+        click.option(
+            "--leader-elect-lease-duration", default="15s", show_default=True, callback=_seconds
+        ),
+        click.option(
+            "--leader-elect-renew-deadline", default="10s", show_default=True, callback=_seconds
+        ),
+        click.option(
+            "--leader-elect-retry-period", default="2s", show_default=True, callback=_seconds
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def settings_from(options: dict[str, Any], ca_pem: str) -> ManagerSettings:
+    from k3os.client import LeaseSettings
+    from k3os.controllers.manager import ManagerSettings
+
+    try:
+        lease = LeaseSettings(
+            "k3os-controller-manager",
+            "kube-system",
+            lease_duration=options["leader_elect_lease_duration"],
+            renew_deadline=options["leader_elect_renew_deadline"],
+            retry_period=options["leader_elect_retry_period"],
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    return ManagerSettings(
+        ca_pem=ca_pem,
+        event_ttl=options["event_ttl"],
+        node_grace_period=options["node_monitor_grace_period"],
+        lease=lease,
+    )
+
+
+async def _run_manager(kube: Kube, settings: ManagerSettings) -> None:
+    from k3os.controllers.manager import ControllerManager
+
+    manager = ControllerManager(kube, settings)
+    log.info("controller manager started", extra={"identity": manager.identity})
+    try:
+        await manager.run()
+    finally:
+        await kube.aclose()
+
+
+async def beside_server(
+    server: Coroutine[Any, Any, None], pki: ServerPKI, url: str, options: dict[str, Any]
+) -> None:
+    """Run `server` with the controller manager beside it, calling the API over HTTPS
+    with the controller certificate; the manager stops when the server does."""
+    from k3os.client import connect
+    from k3os.security.bootstrap import ensure_controller_cert
+
+    pair = ensure_controller_cert(pki)
+    kube = connect(
+        url,
+        ca=pki.ca.cert_path,
+        cert=pair.cert_path,
+        key=pair.key_path,
+        field_manager="k3os-controller-manager",
+    )
+    settings = settings_from(options, pki.ca.cert_pem.decode())
+    manager = asyncio.create_task(_run_manager(kube, settings), name="controller-manager")
+    try:
+        await server
+    finally:
+        manager.cancel()
+        try:
+            await manager
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("controller manager failed")
+
+
+def _ca_pem(kube: Kube) -> str:
+    cluster = kube.config.cluster
+    data = getattr(cluster, "certificate_auth_data", None)
+    if data:
+        return base64.b64decode(data).decode()
+    path = getattr(cluster, "certificate_auth", None)
+    return Path(kube.config.abs_file(path)).read_text() if path else ""
+
+
+@click.command("controller-manager")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="How to reach the API server.",
+)
+@manager_options
+def command(kubeconfig: Path, **options: Any) -> None:
+    """Run the namespace, garbage collection, namespace defaults, event TTL and node
+    lifecycle controllers, on whichever candidate holds the leader Lease."""
+    from k3os.client import ClientError, connect_kubeconfig
+
+    try:
+        kube = connect_kubeconfig(kubeconfig, field_manager="k3os-controller-manager")
+    except (ClientError, OSError, ValueError) as e:
+        raise click.ClickException(f"{kubeconfig}: {e}") from e
+    settings = settings_from(options, _ca_pem(kube))
+
+    async def main() -> None:
+        task = asyncio.create_task(_run_manager(kube, settings), name="controller-manager")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

@@ -1,0 +1,313 @@
+"""The API client: one connection (TLS, credentials) and dict-level requests over it.
+
+Built on lightkube (pinned in pyproject.toml): its kubeconfig loader and the HTTP client it
+configures from one (server URL, CA, client certificate, bearer/exec credentials). The
+requests themselves are made here, on plain dicts, because the controllers handle every
+kind, custom ones included, and need things lightkube's typed API does not offer:
+watches with `allowWatchBookmarks` that tell a 410 Gone apart from a dropped connection,
+deletes with preconditions and a propagation policy in one call, subresources such as a
+namespace's `finalize`, and discovery. lightkube's typed client stays available on the same
+configuration (`Kube.typed()`) for code that wants its models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx2
+from lightkube.config import client_adapter
+from lightkube.config.kubeconfig import KubeConfig, SingleConfig
+from lightkube.config.models import Cluster, User
+
+from k3os.client.errors import ClientError, TransportError, status_error
+from k3os.client.resources import ResourceType
+
+__all__ = ["Kube", "ObjectList", "PatchType", "WatchEvent", "connect", "connect_kubeconfig"]
+
+Obj = dict[str, Any]
+PatchType = Literal["merge", "json", "strategic", "apply"]
+# httpx logs every request at INFO; a watch-heavy controller would drown the server's log.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
+
+_PATCH_CONTENT = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+ResourceTypes = list[ResourceType]
+EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: EventType
+    object: Obj
+
+    @property
+    def resource_version(self) -> str:
+        return str((self.object.get("metadata") or {}).get("resourceVersion") or "")
+
+
+@dataclass(frozen=True)
+class ObjectList:
+    items: list[Obj]
+    resource_version: str
+
+
+def connect_kubeconfig(
+    path: Path | str,
+    *,
+    context: str | None = None,
+    timeout: float = 10.0,
+    field_manager: str = "k3os",
+) -> Kube:
+    """A client for the cluster a kubeconfig file (and optionally a context in it) names."""
+    config = KubeConfig.from_file(path).get(context)
+    if config is None:
+        raise ClientError(f"{path}: no context {context or '(current-context)'}")
+    return Kube(config, timeout=timeout, field_manager=field_manager)
+
+
+def connect(
+    server: str,
+    *,
+    ca: Path | str,
+    cert: Path | str | None = None,
+    key: Path | str | None = None,
+    token: str | None = None,
+    timeout: float = 10.0,
+    field_manager: str = "k3os",
+) -> Kube:
+    """A client for `server` trusting `ca`, with a client certificate and/or a bearer token."""
+    user = User(
+        client_cert=str(cert) if cert else None,
+        client_key=str(key) if key else None,
+        token=token,
+    )
+    kc = KubeConfig.from_one(cluster=Cluster(server=server, certificate_auth=str(ca)), user=user)
+    config = kc.get()
+    assert config is not None
+    return Kube(config, timeout=timeout, field_manager=field_manager)
+
+
+class Kube:
+    """Requests on dicts against one API server. Close it with `aclose()`."""
+
+    def __init__(self, config: SingleConfig, *, timeout: float, field_manager: str) -> None:
+        self.config = config
+        self.field_manager = field_manager
+        self._timeout = timeout
+        params = client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
+        self._http = client_adapter.AsyncClient(config, params)
+
+    @property
+    def server(self) -> str:
+        return str(self.config.cluster.server)
+
+    def typed(self) -> Any:
+        """lightkube's own AsyncClient on the same configuration (typed models)."""
+        import lightkube
+
+        return lightkube.AsyncClient(self.config, field_manager=self.field_manager, trust_env=False)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        headers = {"Accept": "application/json"}
+        content = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            content = json.dumps(body).encode()
+        try:
+            resp = await self._http.request(
+                method, path, params=params or None, content=content, headers=headers
+            )
+        except httpx2.TransportError as e:
+            raise TransportError(f"{method} {path}: {e!r}") from e
+        if resp.status_code >= 400:
+            raise status_error(resp.status_code, resp.content)
+        data = resp.json() if resp.content else {}
+        return data if isinstance(data, dict) else {"items": data}
+
+    def _write_params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        params = {"fieldManager": self.field_manager} if self.field_manager else {}
+        params.update(extra or {})
+        return params
+
+    async def get(self, rt: ResourceType, name: str, namespace: str = "") -> Obj:
+        return await self.request("GET", rt.path(namespace, name))
+
+    async def list(
+        self,
+        rt: ResourceType,
+        namespace: str = "",
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        page_size: int = 500,
+    ) -> ObjectList:
+        """Every object (pages followed), with the list's resourceVersion."""
+        params = {"limit": str(page_size)}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        items: list[Obj] = []
+        while True:
+            page = await self.request("GET", rt.path(namespace), params=params)
+            meta = page.get("metadata") or {}
+            for item in page.get("items") or []:
+                # Lists leave out kind and apiVersion on items; watches carry them.
+                item.setdefault("kind", rt.kind)
+                item.setdefault("apiVersion", rt.api_version)
+                items.append(item)
+            cont = meta.get("continue")
+            if not cont:
+                return ObjectList(items, str(meta.get("resourceVersion") or ""))
+            params["continue"] = str(cont)
+
+    async def create(self, rt: ResourceType, obj: Obj, namespace: str = "") -> Obj:
+        ns = namespace or str((obj.get("metadata") or {}).get("namespace") or "")
+        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
+        return await self.request("POST", rt.path(ns), params=self._write_params(), body=body)
+
+    async def replace(self, rt: ResourceType, obj: Obj, *, subresource: str = "") -> Obj:
+        meta = obj.get("metadata") or {}
+        path = rt.path(str(meta.get("namespace") or ""), str(meta["name"]), subresource)
+        body = {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
+        return await self.request("PUT", path, params=self._write_params(), body=body)
+
+    async def patch(
+        self,
+        rt: ResourceType,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str = "",
+        patch_type: PatchType = "merge",
+        subresource: str = "",
+        force: bool = False,
+    ) -> Obj:
+        extra = {"force": "true"} if force and patch_type == "apply" else None
+        return await self.request(
+            "PATCH",
+            rt.path(namespace, name, subresource),
+            params=self._write_params(extra),
+            body=patch,
+            content_type=_PATCH_CONTENT[patch_type],
+        )
+
+    async def delete(
+        self,
+        rt: ResourceType,
+        name: str,
+        namespace: str = "",
+        *,
+        propagation: Literal["", "Background", "Foreground", "Orphan"] = "",
+        uid: str = "",
+        resource_version: str = "",
+        grace_period: int | None = None,
+    ) -> Obj:
+        """Delete (or mark for deletion); preconditions make it safe against a re-created
+        object of the same name (`uid`) or a concurrent change (`resource_version`)."""
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation:
+            body["propagationPolicy"] = propagation
+        pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if pre:
+            body["preconditions"] = pre
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        return await self.request("DELETE", rt.path(namespace, name), body=body)
+
+    async def watch(
+        self,
+        rt: ResourceType,
+        namespace: str = "",
+        *,
+        resource_version: str = "",
+        timeout_seconds: int = 300,
+        bookmarks: bool = True,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> AsyncIterator[WatchEvent]:
+        """One watch request's events; returns when the server ends the stream.
+
+        An ERROR event raises its Status as an error (GoneError for 410).
+        """
+        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        timeout = httpx2.Timeout(self._timeout, read=timeout_seconds + self._timeout)
+        try:
+            async with self._http.stream(
+                "GET", rt.path(namespace), params=params, timeout=timeout
+            ) as resp:
+                if resp.status_code >= 400:
+                    raise status_error(resp.status_code, await resp.aread())
+                async for line in resp.aiter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        raise status_error(int(obj.get("code") or 500), obj)
+                    yield WatchEvent(event["type"], obj)
+        except httpx2.TransportError as e:
+            raise TransportError(f"watch {rt}: {e!r}") from e
+
+    async def discover(self) -> ResourceTypes:
+        """Every top-level resource the server serves, at each group's preferred version."""
+        found: ResourceTypes = []
+        core = await self.request("GET", "/api/v1")
+        found += _resources("", "v1", core)
+        groups = await self.request("GET", "/apis")
+        for group in groups.get("groups") or []:
+            preferred = (group.get("preferredVersion") or {}).get("version")
+            if not preferred:
+                continue
+            listing = await self.request("GET", f"/apis/{group['name']}/{preferred}")
+            found += _resources(group["name"], preferred, listing)
+        return found
+
+
+def _resources(group: str, version: str, listing: Obj) -> list[ResourceType]:
+    return [
+        ResourceType(
+            group,
+            version,
+            r["name"],
+            r["kind"],
+            bool(r.get("namespaced")),
+            frozenset(r.get("verbs") or ()),
+        )
+        for r in listing.get("resources") or []
+        if "/" not in r["name"]
+    ]

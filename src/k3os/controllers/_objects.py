@@ -1,0 +1,49 @@
+"""Small helpers on object dicts shared by the controllers: metadata, timestamps, conditions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def meta(obj: Obj) -> Obj:
+    m = obj.get("metadata")
+    return m if isinstance(m, dict) else {}
+
+
+def is_deleting(obj: Obj) -> bool:
+    return bool(meta(obj).get("deletionTimestamp"))
+
+
+def finalizers(obj: Obj) -> list[str]:
+    return [str(f) for f in meta(obj).get("finalizers") or []]
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An RFC 3339 timestamp (Time or MicroTime) as aware UTC, or None if absent/invalid."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(conditions: list[Obj], new: Obj, now: dt.datetime) -> list[Obj]:
+    """`conditions` with `new` put in place of the one of its type; lastTransitionTime moves
+    only when the status changes."""
+    out = [c for c in conditions if c.get("type") != new["type"]]
+    old = next((c for c in conditions if c.get("type") == new["type"]), None)
+    cond = dict(new)
+    if old is not None and old.get("status") == new.get("status"):
+        cond.setdefault("lastTransitionTime", old.get("lastTransitionTime") or rfc3339(now))
+    else:
+        cond.setdefault("lastTransitionTime", rfc3339(now))
+    return [*out, cond]

@@ -1,0 +1,255 @@
+"""Garbage collection by ownerReferences, in the three modes upstream has.
+
+The collector watches every kind discovery lists (rediscovering now and then, for custom
+resources) and keeps a graph: object uid -> its owners, owner uid -> its dependents.
+A key is an object's uid; looking at one means:
+
+- Owned object, every owner gone (checked by a live read, uid compared, never from the
+  cache alone) or being deleted in the foreground: delete it (Background; Foreground if it
+  has dependents of its own). Some owners gone but one still solid: drop the dangling
+  references. (Background deletion.)
+- Object being deleted with the `orphan` finalizer: remove its references from every
+  dependent, then the finalizer. (Orphan.)
+- Object being deleted with the `foregroundDeletion` finalizer: its dependents are deleted
+  (as above); once none with `blockOwnerDeletion: true` is left, remove the finalizer and
+  the API lets the owner go. (Foreground.)
+
+Events are not collected (they expire by TTL instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from k3os.client import (
+    ClientError,
+    ConflictError,
+    Controller,
+    Informer,
+    Kube,
+    NotFoundError,
+    TemporaryError,
+)
+from k3os.client.clock import Clock, SystemClock
+from k3os.client.resources import ResourceType
+from k3os.controllers._objects import finalizers, is_deleting, meta
+
+__all__ = ["FOREGROUND", "ORPHAN", "GarbageCollector"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+ORPHAN = "orphan"
+FOREGROUND = "foregroundDeletion"
+OwnerState = Literal["solid", "dangling", "waiting"]
+
+
+@dataclass
+class _Node:
+    rt: ResourceType
+    namespace: str
+    name: str
+    owners: list[Obj] = field(default_factory=list)
+
+
+def _group(api_version: str) -> str:
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+class GarbageCollector:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        clock: Clock | None = None,
+        rediscover_every: float = 30.0,
+        workers: int = 2,
+    ) -> None:
+        self.kube = kube
+        self.clock: Clock = clock or SystemClock()
+        self.rediscover_every = rediscover_every
+        self.informers: dict[ResourceType, Informer] = {}
+        self.kinds: dict[tuple[str, str], ResourceType] = {}
+        self.nodes: dict[str, _Node] = {}
+        self.dependents: dict[str, set[str]] = {}
+        self.controller: Controller[str] = Controller(
+            "garbage-collector", self.reconcile, workers=workers
+        )
+        self.discovered = asyncio.Event()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.controller.run(), name="garbage-collector:workers")
+            while True:
+                try:
+                    await self._discover(tg)
+                except ClientError as e:
+                    log.warning("garbage collector: discovery failed: %s", e)
+                await self.clock.sleep(self.rediscover_every)
+
+    async def _discover(self, tg: asyncio.TaskGroup) -> None:
+        for rt in await self.kube.discover():
+            self.kinds[(rt.group, rt.kind)] = rt
+            if rt.kind == "Event" or not {"list", "watch", "delete"} <= rt.verbs:
+                continue
+            if rt in self.informers:
+                continue
+            informer = Informer(self.kube, rt, clock=self.clock)
+            informer.add_handler(self._handler(rt))
+            self.informers[rt] = informer
+            tg.create_task(informer.run(), name=f"garbage-collector:{informer.name}")
+        self.discovered.set()
+
+    def synced(self) -> bool:
+        return self.discovered.is_set() and all(i.synced.is_set() for i in self.informers.values())
+
+    # The graph, kept by informer events.
+
+    def _handler(self, rt: ResourceType) -> Any:
+        def on_change(change: str, obj: Obj, old: Obj | None) -> None:
+            m = meta(obj)
+            uid = str(m.get("uid") or "")
+            if not uid:
+                return
+            previous = self.nodes.get(uid)
+            if previous is not None:
+                for ref in previous.owners:
+                    self.dependents.get(str(ref.get("uid")), set()).discard(uid)
+            touched = {str(r.get("uid")) for r in (previous.owners if previous else [])}
+            if change == "DELETED":
+                self.nodes.pop(uid, None)
+                for dep in self.dependents.get(uid, ()):
+                    self.controller.queue.add(dep)
+            else:
+                owners = [r for r in m.get("ownerReferences") or [] if r.get("uid")]
+                self.nodes[uid] = _Node(rt, str(m.get("namespace") or ""), str(m["name"]), owners)
+                for ref in owners:
+                    self.dependents.setdefault(str(ref["uid"]), set()).add(uid)
+                    touched.add(str(ref["uid"]))
+                if owners:
+                    self.controller.queue.add(uid)
+                if is_deleting(obj):
+                    self.controller.queue.add(uid)
+                    for dep in self.dependents.get(uid, ()):
+                        self.controller.queue.add(dep)
+            for owner in touched:
+                if owner in self.nodes:
+                    self.controller.queue.add(owner)
+
+        return on_change
+
+    def _cached(self, uid: str) -> Obj | None:
+        node = self.nodes.get(uid)
+        if node is None:
+            return None
+        informer = self.informers.get(node.rt)
+        return informer.cache.get(node.name, node.namespace) if informer else None
+
+    # Reconciling one object.
+
+    async def reconcile(self, uid: str) -> float | None:
+        if not self.synced():
+            raise TemporaryError("the object graph is still syncing", delay=0.2)
+        obj = self._cached(uid)
+        if obj is None:
+            return None
+        node = self.nodes[uid]
+        if is_deleting(obj):
+            fins = finalizers(obj)
+            if ORPHAN in fins:
+                await self._orphan_dependents(uid)
+                await self._drop_finalizer(node, obj, ORPHAN)
+            elif FOREGROUND in fins:
+                await self._delete_dependents_first(uid, node, obj)
+            return None
+        if node.owners:
+            await self._check_owners(uid, node, obj)
+        return None
+
+    async def _check_owners(self, uid: str, node: _Node, obj: Obj) -> None:
+        states = [(ref, await self._owner_state(node, ref)) for ref in node.owners]
+        solid = [ref for ref, state in states if state == "solid"]
+        if solid:
+            stale = {str(ref["uid"]) for ref, state in states if state != "solid"}
+            if stale:
+                await self._remove_refs(node, obj, stale)
+            return
+        policy: Literal["Background", "Foreground"] = (
+            "Foreground" if self.dependents.get(uid) else "Background"
+        )
+        log.info("garbage collecting %s %s/%s (%s)", node.rt.kind, node.namespace, node.name,
+                 policy)  # fmt: skip
+        try:
+            await self.kube.delete(node.rt, node.name, node.namespace, propagation=policy, uid=uid)
+        except NotFoundError:
+            return
+
+    async def _owner_state(self, node: _Node, ref: Obj) -> OwnerState:
+        owner_uid = str(ref["uid"])
+        cached = self._cached(owner_uid)
+        if cached is not None:
+            return _state_of(cached)
+        group, kind = _group(str(ref.get("apiVersion") or "")), str(ref.get("kind") or "")
+        rt = self.kinds.get((group, kind))
+        if rt is None:
+            raise TemporaryError(f"owner kind {kind} in group {group!r} is not served", delay=5)
+        try:
+            live = await self.kube.get(
+                rt, str(ref.get("name")), node.namespace if rt.namespaced else ""
+            )
+        except NotFoundError:
+            return "dangling"
+        if meta(live).get("uid") != owner_uid:
+            return "dangling"
+        return _state_of(live)
+
+    async def _orphan_dependents(self, owner_uid: str) -> None:
+        for dep in sorted(self.dependents.get(owner_uid, ())):
+            node, obj = self.nodes.get(dep), self._cached(dep)
+            if node is not None and obj is not None:
+                await self._remove_refs(node, obj, {owner_uid})
+
+    async def _delete_dependents_first(self, uid: str, node: _Node, obj: Obj) -> None:
+        blocking = 0
+        for dep in sorted(self.dependents.get(uid, ())):
+            dep_node, dep_obj = self.nodes.get(dep), self._cached(dep)
+            if dep_node is None or dep_obj is None:
+                continue
+            ref = next((r for r in dep_node.owners if r.get("uid") == uid), {})
+            if ref.get("blockOwnerDeletion"):
+                blocking += 1
+            self.controller.queue.add(dep)
+        if blocking == 0:
+            await self._drop_finalizer(node, obj, FOREGROUND)
+
+    async def _remove_refs(self, node: _Node, obj: Obj, owner_uids: set[str]) -> None:
+        m = dict(meta(obj))
+        m["ownerReferences"] = [
+            r for r in m.get("ownerReferences") or [] if r.get("uid") not in owner_uids
+        ]
+        if not m["ownerReferences"]:
+            del m["ownerReferences"]
+        try:
+            await self.kube.replace(node.rt, {**obj, "metadata": m})
+        except NotFoundError:
+            return
+        except ConflictError as e:
+            raise TemporaryError(f"{node.name} changed; again", delay=0.1) from e
+
+    async def _drop_finalizer(self, node: _Node, obj: Obj, name: str) -> None:
+        m = dict(meta(obj))
+        m["finalizers"] = [f for f in m.get("finalizers") or [] if f != name]
+        try:
+            await self.kube.replace(node.rt, {**obj, "metadata": m})
+        except NotFoundError:
+            return
+        log.info("%s %s/%s: %s done", node.rt.kind, node.namespace, node.name, name)
+
+
+def _state_of(owner: Obj) -> OwnerState:
+    if is_deleting(owner) and FOREGROUND in finalizers(owner):
+        return "waiting"
+    return "solid"

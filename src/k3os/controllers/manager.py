@@ -1,0 +1,117 @@
+"""The controller manager: runs the cluster's housekeeping controllers on one leader.
+
+Candidates (each `k3os server`, or `k3os controller-manager`) compete for a Lease; the
+leader builds fresh informers and controllers and runs them as named tasks until it loses
+the Lease or is stopped, then everything is cancelled and the Lease released. A controller
+module is imported only when that controller is enabled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from k3os.client import InformerSet, Kube, LeaderElector, LeaseSettings, run_tasks
+from k3os.client.clock import Clock, SystemClock
+from k3os.client.resources import EVENTS, NAMESPACES
+
+__all__ = ["CONTROLLERS", "ControllerManager", "ManagerSettings"]
+
+log = logging.getLogger(__name__)
+
+CONTROLLERS = (
+    "namespace",
+    "garbage-collector",
+    "namespace-defaults",
+    "event-ttl",
+    "node-lifecycle",
+)
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    ca_pem: str = ""  # the cluster CA published in kube-root-ca.crt
+    event_ttl: float = 3600.0
+    node_grace_period: float = 40.0
+    lease: LeaseSettings = field(
+        default_factory=lambda: LeaseSettings("k3os-controller-manager", "kube-system")
+    )
+    identity: str | None = None
+    controllers: tuple[str, ...] = CONTROLLERS
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.controllers) - set(CONTROLLERS))
+        if unknown:
+            raise ValueError(
+                f"unknown controllers {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}"
+            )
+
+
+Runner = Coroutine[Any, Any, None]
+
+
+class ControllerManager:
+    def __init__(self, kube: Kube, settings: ManagerSettings, *, clock: Clock | None = None):
+        self.kube = kube
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.elector = LeaderElector(kube, settings.lease, settings.identity, clock=self.clock)
+
+    @property
+    def identity(self) -> str:
+        return self.elector.identity
+
+    async def run(self) -> None:
+        """Compete for the Lease and run the controllers while leading; until cancelled."""
+        await self.elector.run(self.lead)
+
+    async def lead(self) -> None:
+        informers = InformerSet(self.kube, clock=self.clock)
+        runners: dict[str, Runner] = {}
+        for name in self.settings.controllers:
+            runners[name] = _BUILDERS[name](self, informers)
+        log.info("leading: running %s", ", ".join(self.settings.controllers))
+        await run_tasks({**informers.coroutines(), **runners})
+
+
+def _namespace(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.namespaces import NamespaceController
+
+    return NamespaceController(m.kube, informers.get(NAMESPACES), clock=m.clock).run()
+
+
+def _gc(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.gc import GarbageCollector
+
+    return GarbageCollector(m.kube, clock=m.clock).run()
+
+
+def _defaults(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.defaults import NamespaceDefaultsController
+
+    return NamespaceDefaultsController(m.kube, informers, ca_pem=m.settings.ca_pem).run()
+
+
+def _event_ttl(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.eventttl import EventTTLController
+
+    ttl = m.settings.event_ttl
+    return EventTTLController(m.kube, informers.get(EVENTS), ttl=ttl, clock=m.clock).run()
+
+
+def _node_lifecycle(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.nodelifecycle import NodeLifecycleController
+
+    grace = m.settings.node_grace_period
+    return NodeLifecycleController(m.kube, informers, grace_period=grace, clock=m.clock).run()
+
+
+_BUILDERS: dict[str, Callable[[ControllerManager, InformerSet], Runner]] = {
+    "namespace": _namespace,
+    "garbage-collector": _gc,
+    "namespace-defaults": _defaults,
+    "event-ttl": _event_ttl,
+    "node-lifecycle": _node_lifecycle,
+}
