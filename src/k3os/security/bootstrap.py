@@ -4,6 +4,7 @@ Layout under `<data-dir>`:
     server/tls/ca.crt, ca.key            cluster CA (10 years)
     server/tls/serving.crt, serving.key  the API's serving certificate (1 year)
     server/tls/admin.crt, admin.key      system:admin in system:masters (1 year)
+    server/tls/controller.crt, .key      system:k3os-controller (the in-process controllers)
     server/tls/service-account.key       signs ServiceAccount tokens (EC P-256)
     server/node-token                    K10<sha256 of ca.crt>::server:<secret>
     kubeconfig.yaml                      the admin kubeconfig
@@ -120,3 +121,23 @@ def ensure_server_pki(
     join = _load_or_make_token(data_dir / "server" / "node-token", ca.cert_pem, token)
     sa_key = ensure_signing_key(tls / "service-account.key")
     return ServerPKI(data_dir, ca, serving, admin, join, sa_key)
+
+
+CONTROLLER_USER = "system:k3os-controller"
+
+
+def ensure_controller_cert(pki: ServerPKI, now: dt.datetime | None = None) -> KeyPair:
+    """The client certificate the server's own controllers use to call its API over HTTPS
+    (in system:masters for now; a narrower role can replace it)."""
+    pair, renewed = ensure_leaf(
+        pki.ca,
+        pki.data_dir / "server" / "tls",
+        "controller",
+        CONTROLLER_USER,
+        organizations=["system:masters"],
+        client=True,
+        now=now,
+    )
+    if renewed:
+        log.info("issued controller client certificate")
+    return pair
