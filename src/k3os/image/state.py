@@ -265,6 +265,7 @@ class StateArea:
         self.trash.mkdir(exist_ok=True)
         for version in doomed:
             # Rename out of system/ first: a half-deleted tree is never seen as a version.
+            remove_tree(self.trash / version)
             os.rename(self.system / version, self.trash / version)
             fsync_dir(self.system)
             crash_point("gc-moved")
