@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,17 @@ def test_serves_tls_health_discovery_and_stops_cleanly(tmp_path: Path, kubectl: 
             [str(kubectl), "create", "configmap", "kept", "--from-literal=a=b"],
             check=True, env=env, capture_output=True,
         )  # fmt: skip
-        assert server.stop() == 0
+        watcher = subprocess.Popen(
+            [str(kubectl), "get", "configmaps", "-w", "--request-timeout=0"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            time.sleep(1.0)  # let kubectl list and open its watch
+            assert server.stop() == 0  # an open watch does not hold the stop up
+        finally:
+            watcher.kill()
+            watcher.wait()
+        assert "Traceback" not in server.log.read_text()
     with running_server(data) as again:
         out = subprocess.run(
             [str(kubectl), "get", "configmap", "kept", "-o", "jsonpath={.data.a}"],

@@ -34,6 +34,7 @@ class ApiContext:
     authorizer: Authorizer = field(default_factory=MastersAuthorizer)
     settings: Settings = field(default_factory=Settings)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # watches end when set
 
     def __post_init__(self) -> None:
         self.objects = ObjectStore(self.store)

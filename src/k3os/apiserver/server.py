@@ -116,7 +116,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     for sig in stop_signals:
-        loop.add_signal_handler(sig, _request_exit, server, sig)
+        loop.add_signal_handler(sig, _request_exit, server, ctx, sig)
     try:
         await seed(ctx)
         ctx.ready.set()
@@ -130,8 +130,9 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         log.info("API server stopped")
 
 
-def _request_exit(server: uvicorn.Server, sig: signal.Signals) -> None:
+def _request_exit(server: uvicorn.Server, ctx: ApiContext, sig: signal.Signals) -> None:
     log.info("received %s, stopping", sig.name)
+    ctx.stopping.set()
     server.should_exit = True
 
 

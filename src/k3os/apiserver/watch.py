@@ -123,17 +123,22 @@ async def _stream(
     async with watch:
         next_bookmark = loop.time() + ctx.settings.bookmark_interval
         pending: asyncio.Task[Event] | None = None
+        stopping = asyncio.ensure_future(ctx.stopping.wait())
         try:
             while True:
                 now = loop.time()
-                if now >= deadline:
+                if now >= deadline or stopping.done():
                     if bookmarks:
                         yield _line("BOOKMARK", _bookmark(req, last))
                     return
                 if pending is None:
                     pending = asyncio.ensure_future(watch.__anext__())
                 wait = min(deadline, next_bookmark if bookmarks else deadline) - now
-                done, _ = await asyncio.wait({pending}, timeout=max(wait, 0))
+                done, _ = await asyncio.wait(
+                    {pending, stopping}, timeout=max(wait, 0), return_when=asyncio.FIRST_COMPLETED
+                )
+                if stopping.done():
+                    continue
                 if not done:
                     if bookmarks and loop.time() >= next_bookmark:
                         yield _line("BOOKMARK", _bookmark(req, last))
@@ -152,5 +157,6 @@ async def _stream(
                 if out is not None:
                     yield _line(out[0], render(out[0], out[1]))
         finally:
+            stopping.cancel()
             if pending is not None:
                 pending.cancel()

@@ -118,3 +118,20 @@ async def test_live_events_and_periodic_bookmarks() -> None:
 
 def _same(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
+
+
+async def test_open_watches_end_when_the_server_stops() -> None:
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        query = {"resourceVersion": "1", "allowWatchBookmarks": "true"}
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query), _same)
+
+        async def drain() -> list[bytes]:
+            return [line async for line in lines]
+
+        task = asyncio.create_task(drain())
+        await asyncio.sleep(0.05)
+        api.ctx.stopping.set()
+        got = await asyncio.wait_for(task, 5)
+        assert json.loads(got[-1])["type"] == "BOOKMARK"
