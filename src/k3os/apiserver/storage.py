@@ -39,6 +39,7 @@ from k3os.store import Conflict as StoreConflict
 __all__ = ["ListPage", "ObjectStore", "decode_continue", "encode_continue"]
 
 Obj = dict[str, Any]
+_CHUNK = 500  # store reads per round trip: bounds a read's size (etcd caps gRPC messages)
 
 
 def encode_continue(revision: int, start_after: str) -> str:
@@ -133,10 +134,10 @@ class ObjectStore:
         remaining: int | None = None
         try:
             while True:
-                want = (limit - len(items)) if limit else 0
-                batch = max(want, 64) if (limit and keep) else want
+                want = (limit - len(items)) if limit else _CHUNK
+                batch = min(max(want, 64) if keep else want, _CHUNK)
                 res = await self.store.range(
-                    prefix, revision=read_at, limit=batch or None, start_after=last_key
+                    prefix, revision=read_at, limit=batch, start_after=last_key
                 )
                 read_at = res.revision
                 for idx, kv in enumerate(res.items):

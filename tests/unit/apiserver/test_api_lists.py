@@ -162,3 +162,17 @@ async def test_table_and_metadata_only_answers() -> None:
             CMS, headers={"accept": "application/json;as=Table;v=v9;g=meta.k8s.io"}
         )
         assert bad.status_code == 406
+
+
+async def test_large_lists_are_read_in_chunks_at_one_revision() -> None:
+    async with api_server() as api:
+        for i in range(1203):
+            await api.ctx.objects.create(
+                api.ctx.registry.lookup("", "v1", "configmaps"),  # type: ignore[arg-type]
+                {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": f"n{i:04d}", "namespace": "default"}},
+            )  # fmt: skip
+        everything = (await api.http.get(CMS)).json()["items"]
+        assert len(everything) == 1203
+        page = (await api.http.get(CMS, params={"limit": "1100"})).json()
+        assert len(page["items"]) == 1100 and page["metadata"]["remainingItemCount"] == 103
