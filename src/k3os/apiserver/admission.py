@@ -11,9 +11,10 @@ from typing import Any
 
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.defaults import apply_defaults
-from k3os.apiserver.errors import BadRequest, Forbidden, NotFound
+from k3os.apiserver.errors import BadRequest, FieldError, Forbidden, Invalid, NotFound
 from k3os.apiserver.registry import ResourceType
 from k3os.apiserver.request import ApiRequest
+from k3os.apiserver.selectors import validate_label_selector
 from k3os.apiserver.validation import check_object, raise_for
 
 __all__ = ["check_body", "field_validation", "require_namespace"]
@@ -72,6 +73,13 @@ def check_body(
         mode=field_validation(req),
     )
     obj: Obj = checked.obj
+    labels = (obj.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict) and labels:
+        errors = validate_label_selector({"matchLabels": labels}, "metadata")
+        if errors:
+            fixed = [FieldError(e.type, e.field.replace("metadata.matchLabels", "metadata.labels"),
+                                e.value, e.detail) for e in errors]  # fmt: skip
+            raise Invalid(kind, name, fixed, group=rt.group)
     if not definition or definition == rt.definition:
         apply_defaults(rt.group, rt.kind, obj)
     return obj, warnings

@@ -200,3 +200,15 @@ async def test_rbac_required_fields_are_invalid() -> None:
         )
         assert bad.status_code == 422
         assert bad.json()["details"]["causes"][0]["field"] == "roleRef"
+
+
+async def test_label_keys_and_values_are_checked() -> None:
+    async with api_server() as api:
+        body = cm("l")
+        body["metadata"]["labels"] = {"bad key": "x", "ok": "no spaces allowed"}
+        bad = await api.create(CMS, body)
+        assert bad.status_code == 422
+        fields = {c["field"] for c in bad.json()["details"]["causes"]}
+        assert fields == {"metadata.labels"}
+        body["metadata"]["labels"] = {"example.com/tier": "front-1"}
+        assert (await api.create(CMS, body)).status_code == 201
