@@ -101,7 +101,7 @@ def blkid(device: str) -> dict[str, str]:
 def test_silent_install_to_an_image_file(tmp_path: Path, keys: KeyPair) -> None:
     disk = tmp_path / "disk.img"
     config = tmp_path / "config.yaml"
-    config.write_text("hostname: edge-1\nk3os:\n  token: secret\ninstall:\n  silent: true\n")
+    config.write_text("hostname: edge-1\nk3os:\n  token: secret\n  install:\n    silent: true\n")
     v1 = bundle(tmp_path, keys, "v1", seed=1, size=200_000)
     done = k3os(
         "install",

@@ -25,6 +25,9 @@ from k3os.image.nodeconfig import (
         ("ssh_authorized_keys: key\n", "field 'ssh_authorized_keys': expected a list"),
         ("k3os: 3\n", "field 'k3os': expected a mapping"),
         ("k3os:\n  wifi: x\n", "field 'k3os.wifi': expected a list"),
+        # the config engine's full schema, with the position of the bad value
+        ("hostname: a\nbogus: 1\n", r"c\.yaml:2:1: bogus: unknown key"),
+        ("k3os:\n  sysctl:\n    vm.swappiness: [1]\n", r"c\.yaml:3:\d+: .*sysctl"),
     ],
 )
 def test_parse_errors(text: str, match: str) -> None:

@@ -8,7 +8,8 @@ Public API (everything else in this package is private):
   `<root>/proc/cmdline`. Provenance maps each value's path (`("k3os", "labels", "site")`) to
   the `Origin` (source, file, line, column) that set it.
 - `load_layers(root, cmdline=None)`: the same sources as a list of `Layer`s, unmerged.
-- `parse_config_file(path) -> Layer`: one YAML file, canonicalized and checked.
+- `parse_config_file(path) -> Layer`: one YAML file, canonicalized and checked;
+  `layer_from_text(text, source=, file=)` does the same for text already read.
 - `merge(base, overlay) -> dict`: pure merge of canonical data (objects by key, scalars and
   lists replace, `key+` appends); `merge_layers(layers) -> (dict, Provenance)`.
 - `validate(data, provenance_or_layer) -> NodeConfig`.
@@ -28,7 +29,13 @@ from k3os.config.errors import (
     DataSourceError,
     Origin,
 )
-from k3os.config.load import load_config, load_layers, parse_config_file, validate
+from k3os.config.load import (
+    layer_from_text,
+    load_config,
+    load_layers,
+    parse_config_file,
+    validate,
+)
 from k3os.config.merge import Layer, Provenance, merge, merge_layers
 from k3os.config.render import dump_json, dump_yaml, explain, json_schema, json_schema_text
 from k3os.config.schema import (
@@ -72,6 +79,7 @@ __all__ = [
     "format_cmdline",
     "json_schema",
     "json_schema_text",
+    "layer_from_text",
     "load_config",
     "load_layers",
     "merge",

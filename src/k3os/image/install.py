@@ -197,7 +197,13 @@ def install(
         raise InstallError(f"{device}: refusing to install: {busy}")
     if size < needed:
         raise InstallError(f"{device}: {size} bytes is too small, need at least {needed} bytes")
-    config_text = dump_config({k: v for k, v in config.items() if k != "install"})
+    # `k3os.install` steers this installer; the installed box has no use for it.
+    k3os_section = {k: v for k, v in (config.get("k3os") or {}).items() if k != "install"}
+    config_text = dump_config(
+        {**config, "k3os": k3os_section}
+        if k3os_section
+        else {k: v for k, v in config.items() if k != "k3os"}
+    )
     say(f"partitioning {device} (GPT: EFI {efi_mib} MiB, {STATE_LABEL})")
     efi, state_part = partition(device, efi_mib)
     with tempfile.TemporaryDirectory(prefix="k3os-install-") as tmp:

@@ -1,7 +1,8 @@
 """The node config as the installer sees it: a YAML mapping, plus what the questions add.
 
-Only the shape the installer itself needs is checked here (a mapping; `k3os` a mapping;
-lists where k3OS has lists); the full schema lives with the config engine.
+The shape the installer itself needs is checked here (a mapping; `k3os` a mapping; lists
+where k3OS has lists), then the whole config against the config engine's schema, so a box
+is never installed with a config it would refuse at boot.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from k3os.config import ConfigError, layer_from_text
 from k3os.image.errors import ConfigFileError
 
 _LISTS = ("ssh_authorized_keys", "write_files", "run_cmd", "boot_cmd", "init_cmd")
@@ -43,6 +45,10 @@ def parse_config(text: str, source: str) -> dict[str, Any]:
     for key in _K3OS_LISTS:
         if key in k3os and not isinstance(k3os[key], list):
             raise ConfigFileError(f"{source}: field 'k3os.{key}': expected a list")
+    try:
+        layer_from_text(text, source=source, file=source)
+    except ConfigError as e:
+        raise ConfigFileError(str(e)) from e
     return doc
 
 
