@@ -74,9 +74,10 @@ class Informer:
         await self.synced.wait()
 
     async def run(self) -> None:
-        """List and watch until cancelled."""
+        """List and watch until cancelled. Run again after a stop, it resumes watching from
+        where it was (and lists again only if that version is gone)."""
         failures = 0
-        must_list = True
+        must_list = not self.resource_version
         while True:
             try:
                 if must_list:
