@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from k3os.apiserver.context import ApiContext
+from k3os.apiserver.customresources import check_body as check_custom_body
 from k3os.apiserver.defaults import apply_defaults
 from k3os.apiserver.errors import BadRequest, FieldError, Forbidden, Invalid, NotFound
 from k3os.apiserver.registry import ResourceType
@@ -56,6 +57,8 @@ def check_body(
 ) -> tuple[Obj, list[str]]:
     """Type-check, prune and default `body`; the pruned object and warnings to send."""
     rt = req.rt
+    if rt.custom is not None:  # a CRD-defined kind: its structural schema decides
+        return check_custom_body(req, body, field_validation(req))
     kind = kind or rt.kind
     gv = rt.group_version
     if definition and definition != rt.definition:

@@ -32,6 +32,7 @@ from k3os.apiserver.openapi import Documents
 from k3os.apiserver.output import render_list, render_object
 from k3os.apiserver.patching import patch
 from k3os.apiserver.request import ApiRequest, parse_resource_path
+from k3os.apiserver.scale import handle_scale
 from k3os.security.authn import Credentials, UserInfo, is_public_path
 from k3os.security.authz import forbidden_reason, request_attributes
 
@@ -207,6 +208,10 @@ class _Api:
         method = request.method
         ua = request.headers.get("user-agent", "")
         ctx = self.ctx
+        if req.subresource == "scale":  # custom resources' autoscaling/v1 Scale
+            body = await request.body()
+            media = request.headers.get("content-type") or ""
+            return _json(await handle_scale(ctx, req, method, body, media, ua))
         if method == "GET":
             if reads_watch(query):
                 return await self.watch(request, req)

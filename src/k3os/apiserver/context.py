@@ -41,4 +41,6 @@ class ApiContext:
 
     @property
     def definitions(self) -> dict[str, Any]:
-        return normalized(tuple(sorted(rt.definition for rt in self.registry)))
+        return normalized(
+            tuple(sorted(rt.definition for rt in self.registry if rt.custom is None))
+        )

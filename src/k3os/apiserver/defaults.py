@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from k3os.apiserver.crd import default_crd
+
 __all__ = ["apply_defaults"]
 
 
@@ -86,6 +88,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {
     ("", "Secret"): _secret,
     ("", "Node"): _node,
     ("policy", "PodDisruptionBudget"): _pdb,
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): default_crd,
 }
 
 

@@ -11,7 +11,7 @@ import functools
 from typing import Any
 
 from k3os.apiserver.apply import server_side_apply, update_managed_fields
-from k3os.apiserver.fieldschema import UNTYPED, Node, builtin_root
+from k3os.apiserver.fieldschema import UNTYPED, Node, builtin_root, custom_resource_root
 from k3os.apiserver.registry import ResourceType
 
 __all__ = ["apply_config", "record_update", "schema_root"]
@@ -22,6 +22,12 @@ Obj = dict[str, Any]
 @functools.cache
 def schema_root(api_version: str, kind: str) -> Node:
     return builtin_root(api_version, kind) or UNTYPED
+
+
+def _root(rt: ResourceType) -> Node:
+    if rt.custom is not None:  # a CRD-defined kind: list and map types from its schema
+        return custom_resource_root(rt.custom.schema)
+    return schema_root(rt.group_version, rt.kind)
 
 
 def _reset_fields(rt: ResourceType, subresource: str) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ def _table(rt: ResourceType, objs: list[Obj], list_meta: Obj, wanted: Wanted, no
         raise NotAcceptable(["application/json;as=Table;v=v1;g=meta.k8s.io"])
     table = build_table(
         objs,
-        printer_for(rt.group, rt.plural),
+        rt.custom.printer if rt.custom is not None else printer_for(rt.group, rt.plural),
         now=now,
         include_object=include or "Metadata",
         list_metadata=list_meta,

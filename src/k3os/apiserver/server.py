@@ -25,6 +25,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from k3os.apiserver.app import build_app
 from k3os.apiserver.auth import PEER_CERT_STATE_KEY
 from k3os.apiserver.context import ApiContext
+from k3os.apiserver.crds import CustomResourceDefinitions
 from k3os.apiserver.defaults import apply_defaults
 from k3os.apiserver.errors import AlreadyExists
 from k3os.apiserver.objects import prepare_create
@@ -117,14 +118,17 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     for sig in stop_signals:
         loop.add_signal_handler(sig, _request_exit, server, ctx, sig)
+    crds = CustomResourceDefinitions(ctx)
     try:
         await seed(ctx)
+        await crds.start()
         ctx.ready.set()
         log.info("serving the API on %s:%d", opts.host, opts.port)
         await server.serve()
     finally:
         for sig in stop_signals:
             loop.remove_signal_handler(sig)
+        await crds.stop()
         if own_store:
             await store.close()
         log.info("API server stopped")

@@ -80,6 +80,8 @@ class ObjectStore:
         stored["metadata"] = {k: v for k, v in meta.items() if k != "resourceVersion"}
         if rt.group == "events.k8s.io":
             stored = events_v1_to_core_event(stored)
+        if rt.custom is not None:  # custom resources are kept at their CRD's storage version
+            stored["apiVersion"] = f"{rt.group}/{rt.custom.storage_version}"
         return json.dumps(stored, separators=(",", ":")).encode()
 
     @staticmethod

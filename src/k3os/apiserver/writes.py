@@ -13,6 +13,7 @@ from typing import Any
 
 from k3os.apiserver.admission import check_body, require_namespace
 from k3os.apiserver.context import ApiContext
+from k3os.apiserver.customresources import validate_write
 from k3os.apiserver.errors import BadRequest, Conflict, Invalid, MethodNotAllowed
 from k3os.apiserver.managed import record_update
 from k3os.apiserver.objects import carry_over, prepare_create
@@ -43,6 +44,7 @@ async def create(
         raise MethodNotAllowed(rt.plural, "POST", group=rt.group)
     obj, warnings = check_body(ctx, req, body)
     obj = prepare_create(rt, obj, req.namespace, ctx.clock())
+    validate_write(rt, obj, None)
     await require_namespace(ctx, rt, obj["metadata"].get("namespace", ""))
     if managed:
         obj = record_update(rt, obj, None, field_manager(req, user_agent), ctx.clock())
@@ -68,6 +70,7 @@ async def persist_update(
         current, kv = await ctx.objects.get_kv(rt, req.namespace, req.name)
         proposed = await mutate(copy.deepcopy(current))
         new = carry_over(rt, current, proposed, req.namespace, subresource=req.subresource)
+        validate_write(rt, new, current)
         if new["metadata"].get("managedFields") is None and "managedFields" in current["metadata"]:
             new["metadata"]["managedFields"] = current["metadata"]["managedFields"]
         if operation == "Update":
