@@ -32,6 +32,7 @@ __all__ = [
     "resource_types",
     "validate_crd",
     "validate_crd_update",
+    "version_priority",
 ]
 
 Obj = dict[str, Any]
@@ -306,8 +307,20 @@ def storage_version(crd: Mapping[str, Any]) -> str:
     return ""
 
 
+_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(name: str) -> tuple[int, int, int, str]:
+    """Sort key of versions as discovery orders them: v2 > v1 > v1beta2 > v1alpha1 > others."""
+    m = _KUBE_VERSION.match(name)
+    if m is None:
+        return (3, 0, 0, name)
+    stage = {"": 0, "beta": 1, "alpha": 2}[m.group(2) or ""]
+    return (stage, -int(m.group(1)), -int(m.group(3) or 0), name)
+
+
 def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
-    """One ResourceType per served version of an accepted CRD."""
+    """One ResourceType per served version of an accepted CRD, preferred version first."""
     spec = _spec(crd)
     names = _names(crd)
     group = str(spec.get("group"))
@@ -315,7 +328,7 @@ def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
     plural = str(names.get("plural"))
     stored = storage_version(crd)
     out = []
-    for v in _versions(crd):
+    for v in sorted(_versions(crd), key=lambda v: version_priority(str(v.get("name")))):
         if v.get("served") is not True:
             continue
         version = str(v["name"])
