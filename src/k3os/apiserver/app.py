@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,13 +27,14 @@ from k3os.apiserver.errors import (
     Unauthorized,
 )
 from k3os.apiserver.eviction import evict
+from k3os.apiserver.identity import set_current_attributes
 from k3os.apiserver.negotiation import Wanted, decode_body, encode, parse_accept
 from k3os.apiserver.openapi import Documents
 from k3os.apiserver.output import render_list, render_object
 from k3os.apiserver.patching import patch
 from k3os.apiserver.request import ApiRequest, parse_resource_path
 from k3os.apiserver.scale import handle_scale
-from k3os.security.authn import Credentials, UserInfo, is_public_path
+from k3os.security.authn import Credentials, UserInfo
 from k3os.security.authz import forbidden_reason, request_attributes
 
 __all__ = ["build_app"]
@@ -88,19 +89,21 @@ class _Api:
     def admit(self, request: Request) -> None:
         path = request.url.path
         authn = self.ctx.authenticator
+        set_current_attributes(None)
         if authn is None:
             user: UserInfo | None = UserInfo("system:admin", "", ("system:masters",))
         else:
+            if path in self.ctx.open_paths:  # served to anyone, credentials or not
+                return
             der = request.scope.get("state", {}).get(PEER_CERT_STATE_KEY)
             creds = Credentials.from_request(path, request.headers.get("authorization"), der)
             user = authn.authenticate(creds)
             if user is None:
-                if is_public_path(path):
-                    return
                 raise Unauthorized()
         assert user is not None
         attrs = request_attributes(user, request.method, path, dict(request.query_params))
         decision = self.ctx.authorizer.authorize(attrs)
+        set_current_attributes(attrs)
         if not decision.allowed:
             raise Forbidden(
                 forbidden_reason(attrs, decision),
@@ -303,11 +306,19 @@ def _page_not_found() -> NotFound:
     return err
 
 
-def build_app(ctx: ApiContext, *, server_address: str = "127.0.0.1:6443") -> Starlette:
+def build_app(
+    ctx: ApiContext,
+    *,
+    server_address: str = "127.0.0.1:6443",
+    extra_routes: Sequence[tuple[str, Endpoint, list[str]]] = (),
+) -> Starlette:
+    """The app; `extra_routes` (path, endpoint, methods) pass the same gate and are matched
+    before the resource routes (the join endpoints, serviceaccounts/token)."""
     api = _Api(ctx, server_address)
     g = api.guarded
     verbs = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    routes = [
+    routes = [Route(path, g(endpoint), methods=methods) for path, endpoint, methods in extra_routes]
+    routes += [
         Route("/healthz", g(api.healthz)),
         Route("/livez", g(api.healthz)),
         Route("/readyz", g(api.readyz)),

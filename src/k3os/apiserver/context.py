@@ -11,7 +11,7 @@ from k3os.apiserver.objects import Clock, utc_now
 from k3os.apiserver.registry import Registry
 from k3os.apiserver.schemas import normalized
 from k3os.apiserver.storage import ObjectStore
-from k3os.security.authn import Authenticator
+from k3os.security.authn import PUBLIC_PATHS, Authenticator
 from k3os.security.authz import Authorizer
 from k3os.store import Store
 
@@ -35,6 +35,7 @@ class ApiContext:
     settings: Settings = field(default_factory=Settings)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # watches end when set
+    open_paths: frozenset[str] = PUBLIC_PATHS  # served without credentials (security_runtime)
 
     def __post_init__(self) -> None:
         self.objects = ObjectStore(self.store)

@@ -16,6 +16,7 @@ from typing import Any
 
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
+from k3os.apiserver.node_admission import admit_write
 from k3os.apiserver.objects import rfc3339
 from k3os.apiserver.reads import list_objects
 from k3os.apiserver.request import ApiRequest, query_int
@@ -119,6 +120,7 @@ async def delete(ctx: ApiContext, req: ApiRequest, opts: DeleteOptions) -> Obj:
                 f"{meta['resourceVersion']}",
                 group=rt.group,
             )
+        admit_write(None, obj)
         marked = _mark(ctx, rt.kind, obj, opts)
         if opts.dry_run:
             return marked or obj

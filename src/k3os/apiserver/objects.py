@@ -91,7 +91,11 @@ def prepare_create(rt: ResourceType, obj: Obj, namespace: str, now: dt.datetime)
                 group=rt.group,
             )
         meta["name"] = generate_name(str(prefix))
-    errors = validate_name(str(meta["name"]), label=rt.plural == "namespaces" and not rt.group)
+    errors = validate_name(
+        str(meta["name"]),
+        label=rt.plural == "namespaces" and not rt.group,
+        path_segment=rt.group == "rbac.authorization.k8s.io",
+    )
     if rt.namespaced and not meta.get("namespace"):
         errors.append(FieldError.required("metadata.namespace"))
     if errors:

@@ -29,7 +29,7 @@ from k3os.apiserver.crds import CustomResourceDefinitions
 from k3os.apiserver.defaults import apply_defaults
 from k3os.apiserver.errors import AlreadyExists
 from k3os.apiserver.objects import prepare_create
-from k3os.security.authn import ClientCertAuthenticator
+from k3os.apiserver.security_runtime import ApiSecurity, judge_certificate_time_in_app
 from k3os.security.bootstrap import ServerPKI
 from k3os.store import Store, open_store
 
@@ -64,6 +64,7 @@ class ServeOptions:
     port: int = 6443
     datastore: str = ""
     pki: ServerPKI | None = None  # None: plain HTTP without authentication (tests only)
+    anonymous_health: bool = True  # /livez, /readyz, /healthz, /version without credentials
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,13 +108,17 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     own_store = store is None
     if store is None:
         store = await open_store(opts.datastore)
-    authenticator = None
+    ctx = ApiContext(store)
+    security = None
     if opts.pki is not None:
-        authenticator = ClientCertAuthenticator([opts.pki.ca.cert])
-    ctx = ApiContext(store, authenticator=authenticator)
+        security = ApiSecurity(ctx, opts.pki, anonymous_health=opts.anonymous_health)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
-    app = build_app(ctx, server_address=f"{host}:{opts.port}")
-    server = _Server(_uvicorn_config(app, opts))
+    routes = security.routes() if security is not None else []
+    app = build_app(ctx, server_address=f"{host}:{opts.port}", extra_routes=routes)
+    config = _uvicorn_config(app, opts)
+    if security is not None:
+        judge_certificate_time_in_app(config)
+    server = _Server(config)
     loop = asyncio.get_running_loop()
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     for sig in stop_signals:
@@ -122,12 +127,16 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     try:
         await seed(ctx)
         await crds.start()
+        if security is not None:
+            await security.start()
         ctx.ready.set()
         log.info("serving the API on %s:%d", opts.host, opts.port)
         await server.serve()
     finally:
         for sig in stop_signals:
             loop.remove_signal_handler(sig)
+        if security is not None:
+            await security.stop()
         await crds.stop()
         if own_store:
             await store.close()

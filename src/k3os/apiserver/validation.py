@@ -176,9 +176,14 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def validate_name(
-    name: str, *, label: bool = False, path: str = "metadata.name"
+    name: str, *, label: bool = False, path: str = "metadata.name", path_segment: bool = False
 ) -> list[FieldError]:
-    """Object names: DNS-1123 subdomains (labels for namespaces), as upstream checks them."""
+    """Object names: DNS-1123 subdomains (labels for namespaces), as upstream checks them.
+    RBAC objects only need to be a path segment (`system:node` is a valid ClusterRole)."""
+    if path_segment:
+        if name in (".", "..") or "/" in name or "%" in name:
+            return [FieldError.invalid(path, name, "may not be '.' or '..' or contain '/' or '%'")]
+        return []
     if label:
         if len(name) > 63:
             return [FieldError.invalid(path, name, "must be no more than 63 characters")]

@@ -16,6 +16,7 @@ from k3os.apiserver.context import ApiContext
 from k3os.apiserver.customresources import validate_write
 from k3os.apiserver.errors import BadRequest, Conflict, Invalid, MethodNotAllowed
 from k3os.apiserver.managed import record_update
+from k3os.apiserver.node_admission import admit_write
 from k3os.apiserver.objects import carry_over, prepare_create
 from k3os.apiserver.request import ApiRequest
 from k3os.apiserver.validation import validate_name
@@ -48,6 +49,7 @@ async def create(
     await require_namespace(ctx, rt, obj["metadata"].get("namespace", ""))
     if managed:
         obj = record_update(rt, obj, None, field_manager(req, user_agent), ctx.clock())
+    admit_write(obj, None)
     if req.dry_run:
         obj["metadata"]["resourceVersion"] = ""
         return obj, warnings
@@ -76,6 +78,7 @@ async def persist_update(
         if operation == "Update":
             new = record_update(rt, new, current, manager, ctx.clock(), req.subresource)
         meta = new["metadata"]
+        admit_write(new, current)
         if req.dry_run:
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
             return new
@@ -118,7 +121,11 @@ async def update(
             f"the name of the object ({meta['name']}) does not match the name on the URL "
             f"({req.name})"
         )
-    errors = validate_name(req.name, label=rt.plural == "namespaces" and not rt.group)
+    errors = validate_name(
+        req.name,
+        label=rt.plural == "namespaces" and not rt.group,
+        path_segment=rt.group == "rbac.authorization.k8s.io",
+    )
     if errors:
         raise Invalid(rt.kind, req.name, errors, group=rt.group)
     pinned = str(meta.get("resourceVersion") or "")

@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 @click.option("--token", default=None, help="Node join token secret (default: generated).")
 @click.option("--disable-agent", is_flag=True, help="Do not run a node agent in this process.")
 @click.option(
+    "--anonymous-health/--no-anonymous-health",
+    default=True,
+    show_default=True,
+    help="Serve /livez, /readyz, /healthz and /version without credentials.",
+)
+@click.option(
     "--disable-controller-manager", is_flag=True, help="Do not run the controllers in-process."
 )
 @manager_options
@@ -48,6 +54,7 @@ def command(
     tls_san: tuple[str, ...],
     token: str | None,
     disable_agent: bool,
+    anonymous_health: bool,
     disable_controller_manager: bool,
     **manager: Any,
 ) -> None:
@@ -69,6 +76,7 @@ def command(
         port=https_listen_port,
         datastore=datastore_endpoint or default_datastore(data_dir),
         pki=pki,
+        anonymous_health=anonymous_health,
     )
     main: Coroutine[Any, Any, None] = serve(opts)
     if not disable_controller_manager:
