@@ -212,9 +212,9 @@ class _Api:
         ua = request.headers.get("user-agent", "")
         ctx = self.ctx
         if req.subresource == "scale":  # custom resources' autoscaling/v1 Scale
-            body = await request.body()
+            scale_raw = await request.body()
             media = request.headers.get("content-type") or ""
-            return _json(await handle_scale(ctx, req, method, body, media, ua))
+            return _json(await handle_scale(ctx, req, method, scale_raw, media, ua))
         if method == "GET":
             if reads_watch(query):
                 return await self.watch(request, req)

@@ -83,11 +83,11 @@ def _versions(crd: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [v for v in versions if isinstance(v, Mapping)] if isinstance(versions, list) else []
 
 
-def default_crd(crd: Obj) -> Obj:
+def default_crd(crd: Obj) -> None:
     """Upstream's defaults: singular and listKind from kind, `None` conversion."""
     spec = crd.get("spec")
     if not isinstance(spec, dict):
-        return crd
+        return
     names = spec.get("names")
     if isinstance(names, dict) and isinstance(names.get("kind"), str):
         names.setdefault("singular", names["kind"].lower())
@@ -95,7 +95,6 @@ def default_crd(crd: Obj) -> Obj:
     conversion = spec.setdefault("conversion", {})
     if isinstance(conversion, dict):
         conversion.setdefault("strategy", "None")
-    return crd
 
 
 def _label(path: str, value: Any, *, required: bool = True) -> list[FieldError]:

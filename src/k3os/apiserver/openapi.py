@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from k3os.apiserver.customresources import openapi_definitions
 from k3os.apiserver.registry import Registry, ResourceType
 from k3os.apiserver.schemas import KUBERNETES_SCHEMA_VERSION, closure, to_v2, to_v3
 
@@ -136,6 +137,17 @@ class _PathBuilder:
                     "post": self.op(rt, "post", f"create{k}Eviction", "Eviction", ev,
                                     params=write, body=ev),
                 }  # fmt: skip
+            elif sub.name == "scale":
+                sc = "io.k8s.api.autoscaling.v1.Scale"
+                out[f"{item}/scale"] = {
+                    "parameters": [*path_params, name_param],
+                    "get": self.op(rt, "get", f"read{k}Scale", "Scale", sc),
+                    "put": self.op(rt, "put", f"replace{k}Scale", "Scale", sc, params=write,
+                                   body=sc),
+                    "patch": self.op(rt, "patch", f"patch{k}Scale", "Scale", sc,
+                                     params=(*write, "force"), body=_META + "Patch",
+                                     content_types=_PATCH_TYPES),
+                }  # fmt: skip
             elif sub.name == "status":
                 out[f"{item}/status"] = {
                     "parameters": [*path_params, name_param],
@@ -150,10 +162,24 @@ class _PathBuilder:
 
 
 def _roots(types: list[ResourceType]) -> tuple[str, ...]:
-    names = {rt.definition for rt in types} | {_list_definition(rt) for rt in types}
+    builtin = [rt for rt in types if rt.custom is None]
+    names = {rt.definition for rt in builtin} | {_list_definition(rt) for rt in builtin}
     if any(rt.subresource("eviction") for rt in types):
         names.add("io.k8s.api.policy.v1.Eviction")
+    for rt in types:
+        if rt.custom is not None:
+            names.update(openapi_definitions(rt, v3=False)[1])
     return tuple(sorted(names))
+
+
+def _definitions(types: list[ResourceType], *, v3: bool) -> Obj:
+    """Upstream definitions the types use, plus the CRD schemas of custom kinds."""
+    roots = closure(_roots(types))
+    out: Obj = to_v3(roots) if v3 else to_v2(roots)
+    for rt in types:
+        if rt.custom is not None:
+            out.update(openapi_definitions(rt, v3=v3)[0])
+    return out
 
 
 def _digest(doc: Obj) -> tuple[bytes, str]:
@@ -168,8 +194,17 @@ class Documents:
         self.registry = registry
         self._v2: tuple[bytes, str] | None = None
         self._v3: dict[str, tuple[bytes, str]] | None = None
+        self._revision = registry.revision
+
+    def _refresh(self) -> None:
+        """Drop the rendered documents when the registry changed (a CRD came or went)."""
+        if self._revision != self.registry.revision:
+            self._revision = self.registry.revision
+            self._v2 = None
+            self._v3 = None
 
     def v2(self) -> tuple[bytes, str]:
+        self._refresh()
         if self._v2 is None:
             types = list(self.registry)
             builder = _PathBuilder(v3=False)
@@ -180,12 +215,13 @@ class Documents:
                 "swagger": "2.0",
                 "info": {"title": "Kubernetes", "version": KUBERNETES_SCHEMA_VERSION},
                 "paths": paths,
-                "definitions": to_v2(closure(_roots(types))),
+                "definitions": _definitions(types, v3=False),
             }
             self._v2 = _digest(doc)
         return self._v2
 
     def v3_documents(self) -> dict[str, tuple[bytes, str]]:
+        self._refresh()
         if self._v3 is None:
             builder = _PathBuilder(v3=True)
             docs: dict[str, tuple[bytes, str]] = {}
@@ -199,7 +235,7 @@ class Documents:
                         "openapi": "3.0.0",
                         "info": {"title": "Kubernetes", "version": KUBERNETES_SCHEMA_VERSION},
                         "paths": paths,
-                        "components": {"schemas": to_v3(closure(_roots(types)))},
+                        "components": {"schemas": _definitions(types, v3=True)},
                     }
                     docs[gv_path(group, version)] = _digest(doc)
             self._v3 = docs
