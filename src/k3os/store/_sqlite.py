@@ -51,6 +51,9 @@ from k3os.store._sqlite_schema import (
 from k3os.store._sqlite_writer import COMPACT, CREATE, DELETE, UPDATE, Op, Writer
 from k3os.store._watch import WatchHub
 
+#: Events kept in memory for watchers (up to twice this many before trimming).
+RING_EVENTS = 1024
+
 _JOIN_CURRENT = f"SELECT {LOG_COLUMNS} FROM current c JOIN log l ON l.rev = c.rev"
 
 
@@ -61,7 +64,8 @@ class SqliteStore(Store):
         self._loop = asyncio.get_running_loop()
         self._reader = connect(path, options.synchronous)
         self._writer = Writer(path, options.synchronous, self._loop, self._deliver)
-        self._hub = WatchHub(self._history)
+        # Recent events stay in memory for watchers; older ones are read from the log.
+        self._hub = WatchHub(self._history, capacity=RING_EVENTS)
         self._hub.reset(self._writer.revision, self._writer.compact_revision)
         self._expiry = ExpiryTimer(self._expire)
         self._compactor = AutoCompactor(

@@ -138,7 +138,12 @@ class Writer:
                     stop = True
                     break
                 batch.append(op)
-            self._apply(conn, batch)
+            try:
+                self._apply(conn, batch)
+            except BaseException as e:  # pragma: no cover - a bug: fail loudly, not silently
+                failure = StoreUnavailable(f"the SQLite writer stopped: {e!r}")
+                self._post([(op.future, failure) for op in batch], [], [])
+                raise
             if stop:
                 return
 
