@@ -9,7 +9,7 @@
 2. makes a fresh P-256 key and a CSR on the box (the key never leaves it) and posts
    `{nodeName, csr, nodePassword}` to `/v1-k3os/node-certificate` over TLS pinned to that
    CA, authenticated by the join token — or, to renew, by the node's current certificate;
-3. stores, mode 0600, under `<data-dir>/agent/`: `client.key`, `client.crt`, `server-ca.crt`
+3. stores, mode 0600, under `<data-dir>/agent/`: `client.key`, `client.crt`, `ca.crt`
    and `node-password` (random, made once and kept forever: it is how the server tells
    this box apart from another claiming the same name).
 A certificate that is valid and more than 90 days from expiry is reused without any
@@ -106,7 +106,7 @@ class _Paths:
 
     @property
     def ca(self) -> Path:
-        return self.root / "server-ca.crt"
+        return self.root / "ca.crt"
 
     @property
     def password(self) -> Path:
