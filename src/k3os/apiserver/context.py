@@ -42,6 +42,4 @@ class ApiContext:
 
     @property
     def definitions(self) -> dict[str, Any]:
-        return normalized(
-            tuple(sorted(rt.definition for rt in self.registry if rt.custom is None))
-        )
+        return normalized(tuple(sorted(rt.definition for rt in self.registry if rt.custom is None)))
