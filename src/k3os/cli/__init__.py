@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "k3os.cli.controller_manager:command",
         "Run the cluster's housekeeping controllers (leader-elected).",
     ),
+    "agent": ("k3os.cli.agent:command", "Run the node agent: join, register, apply, upgrade."),
     "version": ("k3os.cli.version:version", "Print the k3os version."),
     "kubectl": ("k3os.cli.kubectl:kubectl", "Run kubectl with this server's admin kubeconfig."),
     "config": ("k3os.cli.config:config", "Show, diff and apply the node OS config."),

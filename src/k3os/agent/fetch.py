@@ -1,0 +1,63 @@
+"""Where an upgrade's bundle comes from: a URL, or the server's own image store.
+
+A Plan's `upgrade.image` (after `$(LATEST_VERSION)` is expanded) that is an http(s) URL is
+downloaded by the image room (resumable). Anything else names a bundle the server serves
+from `<server-data-dir>/server/images/` at `GET /v1-k3os/images/<name>`, which air-gapped
+fleets use; it is fetched over the agent's own authenticated TLS connection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+from k3os.client import ClientError, Kube
+
+IMAGES_PATH = "/v1-k3os/images/"
+VERSION_PLACEHOLDER = "$(LATEST_VERSION)"
+
+
+def expand_image(image: str, version: str) -> str:
+    """The bundle reference for `version`: `$(LATEST_VERSION)` replaced; a bare name without
+    `.bundle` gets `-<version>.bundle` (the server's file naming)."""
+    if VERSION_PLACEHOLDER in image:
+        return image.replace(VERSION_PLACEHOLDER, version)
+    if "://" in image or image.endswith(".bundle") or not version:
+        return image
+    return f"{image.rsplit('/', 1)[-1].split(':', 1)[0]}-{version}.bundle"
+
+
+def is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://", "file://"))
+
+
+def server_path(ref: str) -> str:
+    return IMAGES_PATH + quote(ref, safe="")
+
+
+async def fetch_from_server(kube: Kube, ref: str, dest: Path, *, read_limit: float = 300) -> Path:
+    """Download the bundle `ref` from the server into `dest` (atomically)."""
+    import httpx2
+    from lightkube.config import client_adapter
+
+    params = client_adapter.ConnectionParams(timeout=httpx2.Timeout(read_limit), trust_env=False)
+    client = client_adapter.AsyncClient(kube.config, params)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        async with client.stream("GET", server_path(ref)) as resp:
+            if resp.status_code != 200:
+                body = (await resp.aread())[:200].decode("utf-8", "replace")
+                raise ClientError(f"GET {server_path(ref)}: HTTP {resp.status_code} {body}")
+            with partial.open("wb") as out:
+                async for chunk in resp.aiter_bytes():
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+    except httpx2.HTTPError as e:
+        raise ClientError(f"GET {server_path(ref)}: {e!r}") from e
+    finally:
+        await client.aclose()
+    os.replace(partial, dest)
+    return dest

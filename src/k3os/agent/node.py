@@ -1,0 +1,193 @@
+"""Registering the Node and keeping it alive: idempotent registration, the Lease in
+`kube-node-lease` renewed every few seconds, and the Ready condition in the Node's status.
+
+Registration is by name: a create that finds the Node already there (a restart, or a
+create whose answer was lost) patches the existing one instead, so there is never a
+second Node. Every call is retried with backoff while the server is away; nothing here
+gives up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from k3os.agent.facts import NodeFacts, label_patch, merge_ready, new_node, node_status
+from k3os.agent.settings import LEASE_NAMESPACE
+from k3os.client import Backoff, ClientError, ConflictError, Kube, NotFoundError
+from k3os.client.resources import LEASES, NODES
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Now = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def micro_time(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lease_object(name: str, duration: int, now: datetime) -> Obj:
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
+        "spec": {
+            "holderIdentity": name,
+            "leaseDurationSeconds": duration,
+            "renewTime": micro_time(now),
+        },
+    }
+
+
+class NodeKeeper:
+    """Registers the Node, renews its Lease and posts its status."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        facts: Callable[[], NodeFacts],
+        *,
+        lease_duration: int = 40,
+        backoff: Backoff | None = None,
+        now: Now = _utcnow,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.kube = kube
+        self.facts = facts
+        self.lease_duration = lease_duration
+        self.backoff = backoff or Backoff(initial=0.2, maximum=5.0, jitter=0.2)
+        self.now = now
+        self.sleep = sleep
+        self.node: Obj | None = None
+        self.registered = asyncio.Event()
+        self.renewed = asyncio.Event()
+        self.renewals = 0
+        self.last_renewal: datetime | None = None
+        self.ready_problem: str | None = None
+        """When set, the node reports Ready=False with this message."""
+
+    @property
+    def name(self) -> str:
+        return self.facts().name
+
+    async def retry(self, what: str, call: Callable[[], Any]) -> Any:
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except ClientError as e:
+                failures += 1
+                delay = self.backoff.delay(failures)
+                level = logging.INFO if failures in (1, 10) else logging.DEBUG
+                log.log(level, "%s failed (%s); retrying in %.1fs", what, e, delay)
+                await self.sleep(delay)
+
+    async def register(self) -> Obj:
+        """Create the Node, or bring the existing one up to date; then post its status."""
+        node: Obj = await self.retry("registering the node", self._register_once)
+        self.node = node
+        await self.retry("posting node status", self.post_status)
+        self.registered.set()
+        return node
+
+    async def _register_once(self) -> Obj:
+        facts = self.facts()
+        try:
+            node = await self.kube.create(NODES, new_node(facts))
+            log.info("registered node %s", facts.name)
+            return node
+        except ConflictError:
+            pass
+        node = await self.kube.get(NODES, facts.name)
+        patch = label_patch(facts, node)
+        if patch is not None:
+            node = await self.kube.patch(NODES, facts.name, patch)
+        log.info("node %s was registered already; updated it", facts.name)
+        return node
+
+    async def sync_labels(self) -> None:
+        """Bring labels to the current facts (after a config apply or an upgrade)."""
+        facts = self.facts()
+        node = await self.kube.get(NODES, facts.name)
+        patch = label_patch(facts, node)
+        if patch is not None:
+            self.node = await self.kube.patch(NODES, facts.name, patch)
+
+    async def post_status(self) -> None:
+        facts = self.facts()
+        problem = self.ready_problem
+        status = node_status(facts, self.now(), ready=problem is None, message=problem or "")
+        try:
+            current = await self.kube.get(NODES, facts.name)
+        except NotFoundError:
+            # Deleted while we ran: register it again.
+            self.node = await self._register_once()
+            current = self.node
+        conditions = list((current.get("status") or {}).get("conditions") or [])
+        status["conditions"] = merge_ready(conditions, status["conditions"][0])
+        self.node = await self.kube.patch(
+            NODES, facts.name, {"status": status}, subresource="status"
+        )
+
+    async def renew_lease(self) -> None:
+        now = self.now()
+        name = self.name
+        try:
+            lease = await self.kube.get(LEASES, name, LEASE_NAMESPACE)
+        except NotFoundError:
+            await self.kube.create(LEASES, lease_object(name, self.lease_duration, now))
+        else:
+            spec = dict(lease.get("spec") or {})
+            spec.update(
+                holderIdentity=name,
+                leaseDurationSeconds=self.lease_duration,
+                renewTime=micro_time(now),
+            )
+            lease["spec"] = spec
+            try:
+                await self.kube.replace(LEASES, lease)
+            except ConflictError:
+                return  # someone else wrote it in between: the next round renews
+        self.renewals += 1
+        self.last_renewal = now
+        self.renewed.set()
+
+    async def keep_lease(self, interval: float) -> None:
+        """Renew the Lease every `interval` seconds, forever."""
+        failures = 0
+        while True:
+            try:
+                await self.renew_lease()
+                failures = 0
+                await self.sleep(interval)
+            except ClientError as e:
+                failures += 1
+                delay = min(self.backoff.delay(failures), interval)
+                log.debug("lease renewal failed (%s); retrying in %.1fs", e, delay)
+                await self.sleep(delay)
+
+    async def keep_status(self, interval: float) -> None:
+        """Post the node's status (Ready, nodeInfo) every `interval` seconds, forever."""
+        while True:
+            await self.sleep(interval)
+            try:
+                await self.post_status()
+            except ClientError as e:
+                log.debug("status update failed: %s", e)
+
+    def healthy(self, within: float) -> str | None:
+        """For the upgrade health check: None when the Lease was renewed recently."""
+        if self.last_renewal is None:
+            return "the node has not renewed its Lease yet"
+        age = (self.now() - self.last_renewal).total_seconds()
+        if age > within:
+            return f"the node's Lease was last renewed {age:.0f}s ago"
+        return None

@@ -1,0 +1,141 @@
+"""The agent's main loop: boot selection, registration, then its long-lived tasks side by side
+(Lease renewal, node status, the rendered-config and upgrade watchers) until it is stopped
+or asks for a reboot.
+
+`Agent.run()` returns 0 when stopped and REBOOT_EXIT_CODE when an upgrade (or a failed
+health check) needs a reboot; on a real box the reboot hook runs the reboot command
+instead. Every task resumes on its own after the server goes away: informers re-watch
+from the last resourceVersion, the heartbeats retry with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from k3os.agent.boot import confirm_trial, select_boot_version, state_of
+from k3os.agent.configsync import RENDERED, ConfigSync
+from k3os.agent.events import EventRecorder
+from k3os.agent.facts import NodeFacts, gather_facts
+from k3os.agent.node import NodeKeeper
+from k3os.agent.settings import REBOOT_EXIT_CODE, AgentSettings
+from k3os.agent.upgrades import Upgrader
+from k3os.client import InformerSet, Kube, ResourceType, run_tasks
+from k3os.client.resources import NODES
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+PLANS = ResourceType("upgrade.cattle.io", "v1", "plans", "Plan", True)
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, kube: Kube) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.state = state_of(settings.root)
+        self.booted: str | None = None
+        self.stop = asyncio.Event()
+        self.reboot_requested = False
+        self.events = EventRecorder(kube, settings.node_name)
+        self.keeper = NodeKeeper(kube, self.facts, lease_duration=settings.lease_duration)
+        self.informers = InformerSet(kube)
+        by_name = f"metadata.name={settings.node_name}"
+        self.node_informer = self.informers.get(NODES, field_selector=by_name)
+        self.config: ConfigSync | None = None
+        self.upgrader: Upgrader | None = None
+        if settings.root is not None:
+            rendered = self.informers.get(RENDERED, field_selector=by_name)
+            self.config = ConfigSync(
+                kube,
+                settings.node_name,
+                settings.root,
+                settings.agent_dir / "applied-config.json",
+                record=self._record,
+                on_applied=self.keeper.sync_labels,
+            )
+            rendered.add_handler(self.config.on_change)
+        if self.state is not None:
+            plans = self.informers.get(PLANS)
+            self.upgrader = Upgrader(
+                kube,
+                settings.node_name,
+                self.state,
+                settings.agent_dir / "upgrade.json",
+                nodes=self.node_informer.cache,
+                plans=plans.cache,
+                reboot=self.request_reboot,
+                record=self._record,
+            )
+            self.node_informer.add_handler(self.upgrader.on_change)
+            plans.add_handler(self.upgrader.on_change)
+
+    def facts(self) -> NodeFacts:
+        return gather_facts(self.settings.root, self.settings.node_name, self.booted)
+
+    async def _record(self, obj: Obj, reason: str, message: str, type_: str) -> None:
+        await self.events.record(
+            obj, reason, message, "Warning" if type_ == "Warning" else "Normal"
+        )
+
+    def request_reboot(self) -> None:
+        """The reboot hook: a real reboot command, or (simulator) stop and start again."""
+        if self.settings.reboot_command:
+            from k3os.image.upgrade import command_reboot
+
+            command_reboot(self.settings.reboot_command)()
+        self.reboot_requested = True
+        self.stop.set()
+
+    async def run(self) -> int:
+        if self.state is not None:
+            self.booted = await asyncio.to_thread(select_boot_version, self.state)
+        node = await self.keeper.register()
+        await self.events.record(
+            node, "Starting", f"k3os agent started, booted {self.facts().version}"
+        )
+        tasks = {
+            "lease": self.keeper.keep_lease(self.settings.renew_interval),
+            "status": self.keeper.keep_status(self.settings.status_interval),
+            **self.informers.coroutines(),
+        }
+        if self.config is not None:
+            tasks["config"] = self.config.run()
+        if self.upgrader is not None:
+            tasks["upgrade-after-boot"] = self._after_boot()
+        await run_tasks(tasks, stop=self.stop)
+        return REBOOT_EXIT_CODE if self.reboot_requested else 0
+
+    async def _after_boot(self) -> None:
+        """Finish an upgrade that rebooted into its version, then watch for new ones."""
+        assert self.upgrader is not None and self.state is not None
+        if await self.upgrader.resume():
+            await self._health_check()
+            return
+        await self.upgrader.run()
+
+    async def _health_check(self) -> None:
+        assert self.upgrader is not None and self.state is not None
+        # The node must have come back: its Lease renewed since this boot.
+        await self.keeper.renewed.wait()
+        settings = self.settings
+        within = max(3 * settings.renew_interval, 5.0)
+        outcome, message = await asyncio.to_thread(
+            confirm_trial,
+            self.state,
+            command=settings.health_command,
+            timeout=settings.health_timeout,
+            interval=settings.health_interval,
+            extra=[lambda: self.keeper.healthy(within)],
+        )
+        log.info("health check: %s", message)
+        if outcome == "failed":
+            await self._record(self.keeper.node or {}, "HealthCheckFailed", message, "Warning")
+            self.request_reboot()  # boot selection falls back to the previous version
+            return
+        await self._record(self.keeper.node or {}, "HealthCheckPassed", message, "Normal")
+        await self.keeper.sync_labels()
+        await self.keeper.post_status()
+        await self.upgrader.resume()
+        await self.upgrader.run()

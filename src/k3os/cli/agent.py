@@ -1,0 +1,124 @@
+"""`k3os agent`: join a cluster, register this node, keep it alive, apply its config from the
+cluster and run its OS upgrades, on the root given by --root.
+
+In the simulator (no --reboot-command) a reboot is the agent executing itself again, with
+the same arguments and the same process id, and running boot selection on its root first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _interval(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from k3os.apis.duration import parse_duration
+
+    try:
+        seconds = parse_duration(value).total_seconds()
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from e
+    if seconds <= 0:
+        raise click.BadParameter(f"must be positive, got {value!r}")
+    return seconds
+
+
+@click.command("agent")
+@click.option("--server", required=True, help="The API server's URL, https://host:6443.")
+@click.option("--token", default="", envvar="K3OS_TOKEN", help="Join token (K10<ca-hash>::...).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/var/lib/k3os"),
+    show_default=True,
+    help="Where the node's credentials and progress are kept.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Root of the system this agent manages (default: / on a booted k3os system only).",
+)
+@click.option("--node-name", default=None, help="Node name (default: the root's hostname).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Reach the API with this kubeconfig instead of the node certificate.",
+)
+@click.option("--lease-renew-interval", default="10s", show_default=True, callback=_interval)
+@click.option("--status-interval", default="60s", show_default=True, callback=_interval)
+@click.option("--health-command", default=None, help="A command a new version must pass.")
+@click.option("--health-timeout", default="2m", show_default=True, callback=_interval)
+@click.option(
+    "--reboot-command",
+    default=None,
+    help="How to reboot after staging an upgrade (default on a test root: restart the agent).",
+)
+def command(
+    server: str,
+    token: str,
+    data_dir: Path,
+    root: Path | None,
+    node_name: str | None,
+    kubeconfig: Path | None,
+    lease_renew_interval: float,
+    status_interval: float,
+    health_command: str | None,
+    health_timeout: float,
+    reboot_command: str | None,
+) -> None:
+    """Run the node agent until SIGTERM."""
+    from k3os.agent import AgentSettings, default_node_name, run_agent
+    from k3os.agent.settings import REBOOT_EXIT_CODE
+    from k3os.cli._image_common import resolve_root
+
+    for noisy in ("httpcore2", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    root = resolve_root(root).resolve()
+    real_root = root == Path("/")
+    if real_root and reboot_command is None:
+        reboot_command = os.environ.get("K3OS_REBOOT_COMMAND", "reboot")
+    settings = AgentSettings(
+        server=server,
+        token=token,
+        node_name=node_name or default_node_name(root),
+        data_dir=data_dir.resolve(),
+        root=root,
+        kubeconfig=kubeconfig,
+        renew_interval=lease_renew_interval,
+        status_interval=status_interval,
+        health_command=health_command,
+        health_timeout=health_timeout,
+        reboot_command=reboot_command,
+    )
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_agent(settings, stop)
+
+    from k3os.client import ClientError
+
+    try:
+        code = asyncio.run(main())
+    except ClientError as e:
+        raise click.ClickException(str(e)) from e
+    if code == REBOOT_EXIT_CODE and reboot_command is None:
+        log.info("rebooting (simulated): starting the agent again")
+        for handler in logging.getLogger().handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    raise SystemExit(code)
