@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from k3os.store import Conflict, Store, StoreOptions, open_store
+from k3os.store import Compacted, Conflict, Store, StoreOptions, open_store
 from tests.unit.store.etcd_server import EtcdServer, run_etcd
 
 pytestmark = pytest.mark.integration
@@ -56,10 +56,25 @@ async def test_file_stays_bounded_under_churn(tmp_path: Path) -> None:
                 peak = (max(peak[0], db), max(peak[1], wal))
                 await asyncio.sleep(0.05)
 
+        reads = [0]
+
+        async def read() -> None:
+            """Readers at the head and in the window run alongside, and never fail."""
+            while True:
+                head = await store.range("/registry/leases/", limit=10)
+                assert len(head.items) == 10
+                with contextlib.suppress(Compacted):  # compaction may overtake us
+                    await store.range("/registry/leases/", revision=head.revision - 500)
+                reads[0] += 1
+                await asyncio.sleep(0.01)
+
         sampler = asyncio.create_task(measure())
+        reader = asyncio.create_task(read())
         await asyncio.gather(*(churn(i) for i in range(100)))
-        sampler.cancel()
-        await sampler_done(sampler)
+        for task in (sampler, reader):
+            task.cancel()
+            await sampler_done(task)
+        assert reads[0] > 0
         head = await store.current_revision()
         assert head == 100 + 200_000
         assert len((await store.range("/registry/leases/")).items) == 100

@@ -20,6 +20,7 @@ from k3os.store import (
     StoreUnavailable,
     open_store,
 )
+from k3os.store._sqlite import _JOIN_CURRENT
 from tests.unit.store.conformance import MakeStore, StoreConformance, collect, next_event
 
 pytestmark = pytest.mark.integration
@@ -264,3 +265,27 @@ async def test_head_revision_survives_compacting_a_deletion_at_the_head(tmp_path
         assert await store.current_revision() == gone.revision
         assert (await store.range("")).revision == gone.revision
         assert (await store.create("/b", b"y")).mod_revision == gone.revision + 1
+
+
+async def test_reads_at_the_head_never_scan_history(tmp_path: Path) -> None:
+    """The query plans of head reads search `current` and look log rows up by revision."""
+    path = tmp_path / "state.db"
+    async with await open_store(f"sqlite://{path}") as store:
+        await store.create("/a", b"x")
+    conn = sqlite3.connect(path)
+    try:
+        plans = {
+            "get": _JOIN_CURRENT + " WHERE c.key = ?",
+            "range": _JOIN_CURRENT + " WHERE c.key >= ? AND c.key < ? ORDER BY c.key LIMIT ?",
+            "count": "SELECT COUNT(*) FROM current WHERE key >= ? AND key < ?",
+        }
+        for name, sql in plans.items():
+            steps = [
+                row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, ("/",) * sql.count("?"))
+            ]
+            assert not any(step.startswith("SCAN") for step in steps), (name, steps)
+            assert steps[0].startswith("SEARCH c") or name == "count", steps
+            if name != "count":
+                assert "SEARCH l USING INTEGER PRIMARY KEY (rowid=?)" in steps, steps
+    finally:
+        conn.close()
