@@ -19,11 +19,12 @@ from starlette.responses import Response
 
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import BadRequest, FieldError, Invalid
-from k3os.apiserver.negotiation import decode_body, encode, parse_accept
+from k3os.apiserver.negotiation import decode_body, encode, parse_accept, parse_media_type
 from k3os.apiserver.objects import rfc3339
+from k3os.apiserver.protobuf import MAGIC, PROTOBUF, _fields
 from k3os.security.serviceaccount import TokenSigner
 
-__all__ = ["TOKEN_PATH", "TokenRequests"]
+__all__ = ["TOKEN_PATH", "TokenRequests", "decode_token_request_protobuf"]
 
 TOKEN_PATH = "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
 MIN_SECONDS = 600
@@ -44,8 +45,11 @@ class TokenRequests:
         wanted = parse_accept(request.headers.get("accept"))
         raw = await request.body()
         body: Any = {}
-        if raw.strip():
-            body, _ = decode_body(raw, request.headers.get("content-type"))
+        content_type = request.headers.get("content-type") or ""
+        if parse_media_type(content_type).type == PROTOBUF:
+            body = decode_token_request_protobuf(raw)
+        elif raw.strip():
+            body, _ = decode_body(raw, content_type)
         if not isinstance(body, dict):
             raise BadRequest("a TokenRequest must be an object")
         sa_type = self.ctx.registry.lookup("", "v1", "serviceaccounts")
@@ -102,3 +106,33 @@ def _bound_pod(ref: Any) -> tuple[str, str] | None:
     if not isinstance(ref, dict) or ref.get("kind") != "Pod":
         return None
     return str(ref.get("name", "")), str(ref.get("uid", ""))
+
+
+def _text(value: Any) -> str:
+    return bytes(value).decode()
+
+
+def decode_token_request_protobuf(raw: bytes) -> Obj:
+    """The JSON form of a protobuf TokenRequest (what client-go, so `kubectl create token`,
+    sends); field numbers from upstream's authentication/v1 generated.proto."""
+    if not raw.startswith(MAGIC):
+        raise BadRequest("protobuf body without the k8s envelope prefix")
+    message = b""
+    for number, _, value in _fields(raw[len(MAGIC) :]):
+        if number == 2:  # runtime.Unknown.raw
+            message = bytes(value)
+    spec: Obj = {}
+    for number, _, value in _fields(message):
+        if number != 2:  # TokenRequest.spec; metadata and status are not needed
+            continue
+        for field, _, item in _fields(bytes(value)):
+            if field == 1:
+                spec.setdefault("audiences", []).append(_text(item))
+            elif field == 4:
+                spec["expirationSeconds"] = int(item)
+            elif field == 3:
+                names = {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"}
+                spec["boundObjectRef"] = {
+                    names[n]: _text(v) for n, _, v in _fields(bytes(item)) if n in names
+                }
+    return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
