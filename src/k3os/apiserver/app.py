@@ -264,11 +264,9 @@ class _Api:
         include = req.query.get("includeObject", "")
 
         def render(kind: str, obj: Obj) -> Obj:
-            if wanted.as_kind:
-                return render_object(req.rt, obj, wanted, now(), include)
-            return obj
+            return render_object(req.rt, obj, wanted, now(), include)
 
-        lines = await watch.watch_events(self.ctx, req, render)
+        lines = await watch.watch_events(self.ctx, req, render if wanted.as_kind else None)
         return StreamingResponse(
             _guard_stream(lines),
             media_type="application/json",

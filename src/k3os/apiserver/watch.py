@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,7 +21,15 @@ from k3os.apiserver.errors import APIError, BadRequest, Expired, Timeout
 from k3os.apiserver.reads import matcher, parse_revision
 from k3os.apiserver.request import ApiRequest, query_bool, query_int
 from k3os.apiserver.storage import ObjectStore
-from k3os.store import Compacted, Event, EventType, FutureRevision, StoreClosed, StoreUnavailable
+from k3os.store import (
+    Compacted,
+    Event,
+    EventType,
+    FutureRevision,
+    KeyValue,
+    StoreClosed,
+    StoreUnavailable,
+)
 
 __all__ = ["watch_events"]
 
@@ -32,18 +41,51 @@ def _line(kind: str, obj: Any) -> bytes:
     return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
 
+class _SharedEvents:
+    """Decoded objects and encoded lines of recent events, shared by all watchers.
+
+    With many watchers of one prefix, every change would otherwise be decoded and
+    encoded once per watcher; here it is done once. Objects are shared: read only.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.objects: OrderedDict[tuple[str, str, int], Obj] = OrderedDict()
+        self.lines: OrderedDict[tuple[str, str, str, int], bytes] = OrderedDict()
+
+    def decode(self, req: ApiRequest, kv: KeyValue) -> Obj:
+        key = (req.rt.group_version, kv.key, kv.mod_revision)
+        obj = self.objects.get(key)
+        if obj is None:
+            obj = self.objects[key] = ObjectStore.decode(req.rt, kv)
+            if len(self.objects) > self.size:
+                self.objects.popitem(last=False)
+        return obj
+
+    def line(self, req: ApiRequest, kind: str, key: str, revision: int, obj: Obj) -> bytes:
+        cache_key = (req.rt.group_version, kind, key, revision)
+        line = self.lines.get(cache_key)
+        if line is None:
+            line = self.lines[cache_key] = _line(kind, obj)
+            if len(self.lines) > self.size:
+                self.lines.popitem(last=False)
+        return line
+
+
+_SHARED = _SharedEvents()
+
+
 def _translate(
     req: ApiRequest, event: Event, keep: Callable[[Obj], bool] | None
 ) -> tuple[str, Obj] | None:
-    rt = req.rt
-    new = ObjectStore.decode(rt, event.kv) if event.type is EventType.PUT else None
-    old = ObjectStore.decode(rt, event.prev_kv) if event.prev_kv is not None else None
+    new = _SHARED.decode(req, event.kv) if event.type is EventType.PUT else None
+    old = _SHARED.decode(req, event.prev_kv) if event.prev_kv is not None else None
     old_in = old is not None and (keep is None or keep(old))
     if event.type is EventType.DELETE:
         if old is None or not old_in:
             return None
-        old["metadata"]["resourceVersion"] = str(event.revision)
-        return "DELETED", old
+        meta = {**old["metadata"], "resourceVersion": str(event.revision)}
+        return "DELETED", {**old, "metadata": meta}
     assert new is not None
     new_in = keep is None or keep(new)
     if new_in:
@@ -60,8 +102,11 @@ def _bookmark(req: ApiRequest, revision: int, *, initial_end: bool = False) -> O
     return {"kind": req.rt.kind, "apiVersion": req.rt.group_version, "metadata": meta}
 
 
-async def watch_events(ctx: ApiContext, req: ApiRequest, render: Render) -> AsyncIterator[bytes]:
-    """The stream's lines. Raises (before the first line) for bad parameters."""
+async def watch_events(
+    ctx: ApiContext, req: ApiRequest, render: Render | None = None
+) -> AsyncIterator[bytes]:
+    """The stream's lines; `render` reshapes objects (Tables), None sends them as they are.
+    Raises (before the first line) for bad parameters."""
     q = dict(req.query)
     if req.name:
         q["fieldSelector"] = ",".join(
@@ -92,7 +137,7 @@ async def _stream(
     initial_end_bookmark: bool,
     bookmarks: bool,
     lifetime: float,
-    render: Render,
+    render: Render | None,
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
@@ -103,7 +148,7 @@ async def _stream(
             page = await ctx.objects.list(rt, req.namespace, keep=keep)
             last = page.revision
             for obj in page.items:
-                yield _line("ADDED", render("ADDED", obj))
+                yield _line("ADDED", obj if render is None else render("ADDED", obj))
             if initial_end_bookmark and bookmarks:
                 yield _line("BOOKMARK", _bookmark(req, last, initial_end=True))
         else:
@@ -154,7 +199,11 @@ async def _stream(
                     return
                 last = event.revision
                 out = _translate(req, event, keep)
-                if out is not None:
+                if out is None:
+                    continue
+                if render is None:
+                    yield _SHARED.line(req, out[0], event.kv.key, event.revision, out[1])
+                else:
                     yield _line(out[0], render(out[0], out[1]))
         finally:
             stopping.cancel()
