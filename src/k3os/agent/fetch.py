@@ -1,9 +1,10 @@
 """Where an upgrade's bundle comes from: a URL, or the server's own image store.
 
-A Plan's `upgrade.image` (after `$(LATEST_VERSION)` is expanded) that is an http(s) URL is
-downloaded by the image room (resumable). Anything else names a bundle the server serves
-from `<server-data-dir>/server/images/` at `GET /v1-k3os/images/<name>`, which air-gapped
-fleets use; it is fetched over the agent's own authenticated TLS connection.
+The image of an upgrade request (the Plan's `upgrade.image`, expanded by the controller)
+that is an http(s) URL is downloaded by the image room (resumable). Anything else names a
+bundle the server serves from `<server-data-dir>/server/images/` at
+`GET /v1-k3os/images/<name>` (for air-gapped fleets); it is fetched over the agent's own
+authenticated TLS connection.
 """
 
 from __future__ import annotations
@@ -15,17 +16,6 @@ from urllib.parse import quote
 from k3os.client import ClientError, Kube
 
 IMAGES_PATH = "/v1-k3os/images/"
-VERSION_PLACEHOLDER = "$(LATEST_VERSION)"
-
-
-def expand_image(image: str, version: str) -> str:
-    """The bundle reference for `version`: `$(LATEST_VERSION)` replaced; a bare name without
-    `.bundle` gets `-<version>.bundle` (the server's file naming)."""
-    if VERSION_PLACEHOLDER in image:
-        return image.replace(VERSION_PLACEHOLDER, version)
-    if "://" in image or image.endswith(".bundle") or not version:
-        return image
-    return f"{image.rsplit('/', 1)[-1].split(':', 1)[0]}-{version}.bundle"
 
 
 def is_url(ref: str) -> bool:

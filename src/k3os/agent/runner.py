@@ -21,13 +21,12 @@ from k3os.agent.facts import NodeFacts, gather_facts
 from k3os.agent.node import NodeKeeper
 from k3os.agent.settings import REBOOT_EXIT_CODE, AgentSettings
 from k3os.agent.upgrades import Upgrader
-from k3os.client import InformerSet, Kube, ResourceType, run_tasks
+from k3os.client import InformerSet, Kube, run_tasks
 from k3os.client.resources import NODES
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-PLANS = ResourceType("upgrade.cattle.io", "v1", "plans", "Plan", True)
 
 
 class Agent:
@@ -57,19 +56,16 @@ class Agent:
             )
             rendered.add_handler(self.config.on_change)
         if self.state is not None:
-            plans = self.informers.get(PLANS)
             self.upgrader = Upgrader(
                 kube,
                 settings.node_name,
                 self.state,
                 settings.agent_dir / "upgrade.json",
                 nodes=self.node_informer.cache,
-                plans=plans.cache,
                 reboot=self.request_reboot,
                 record=self._record,
             )
             self.node_informer.add_handler(self.upgrader.on_change)
-            plans.add_handler(self.upgrader.on_change)
 
     def facts(self) -> NodeFacts:
         return gather_facts(self.settings.root, self.settings.node_name, self.booted)

@@ -1,15 +1,13 @@
-"""Running the OS upgrades the Plan controller hands to this node, and reporting how they end.
+"""Running the OS upgrades the Plan controller hands to this node, and answering how they end.
 
-The hand-off (docs/agent.md): the controller writes the node's record
-`status.upgrade.k3os.io/<plan>` with phase `Applying` at the plan's hash. The agent starts
-once the node is ready for it: at once for a plan that neither cordons nor drains, else
-when the controller has rewritten the record with reason `Drained`. It finds the Plan of
-that name whose `status.latestHash` is the record's hash, fetches the bundle
-(`upgrade.image` with the version expanded), verifies and stages it into the inactive slot
-and reboots. After the reboot the version on trial is health-checked and committed or
-rolled back (k3os.agent.boot), and the agent rewrites the record: `Complete` at the hash,
-or `Failed` with the reason, so the controller marks the node done or failed. It never
-touches cordons or done labels: those are the controller's.
+The hand-off is `k3os.apis.handoff`: once the node is cordoned and drained, the controller
+writes the request `request.upgrade.k3os.io/<plan>` (hash, version, bundle reference). The
+agent acts on a request while no outcome for that hash exists: it fetches the bundle (a
+URL, or the server's image store), verifies and stages it into the inactive slot and
+reboots. After the reboot the version on trial is health-checked and committed or rolled
+back (k3os.agent.boot), and the agent writes the outcome `outcome.upgrade.k3os.io/<plan>`:
+`Complete` with the version it booted, or `Failed` with why. The controller turns that into
+the node's record. The agent never touches cordons, records or done labels.
 """
 
 from __future__ import annotations
@@ -17,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from k3os.agent.boot import UpgradeJob, job_outcome
-from k3os.agent.fetch import expand_image, fetch_from_server, is_url
-from k3os.apis.keys import NODE_RECORD_PREFIX
-from k3os.apis.noderecord import NodeUpgradeRecord, Phase, read_record, record_patch
+from k3os.agent.fetch import fetch_from_server, is_url
+from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key, read_outcome, requests_on
 from k3os.client import Cache, ClientError, Kube
 from k3os.client.resources import NODES
 from k3os.image import ImageError, StateArea, upgrade, verify_bundle
@@ -32,40 +28,28 @@ from k3os.image import ImageError, StateArea, upgrade, verify_bundle
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-HANDOFF_REASON = "Drained"
-"""The record reason with which the controller hands a drained node to its agent."""
-WORKING_REASON = "Upgrading"
+Phase = Literal["Complete", "Failed"]
+_VERIFY_ERRORS = ("SignatureError", "UntrustedKeyError", "ChecksumError", "BundleError")
 
 
-def plan_for(plans: Cache, name: str, hash_: str) -> Obj | None:
-    """The Plan called `name` (in any namespace) whose latest hash is `hash_`."""
-    for plan in plans:
-        meta = plan.get("metadata") or {}
-        status = plan.get("status") or {}
-        if meta.get("name") == name and status.get("latestHash") == hash_:
-            return plan
-    return None
-
-
-def ready_to_start(plan: Obj, record: NodeUpgradeRecord) -> bool:
-    spec = plan.get("spec") or {}
-    if not spec.get("cordon") and not spec.get("drain"):
-        return True
-    return record.reason == HANDOFF_REASON
-
-
-def pending_upgrades(node: Obj) -> list[tuple[str, NodeUpgradeRecord]]:
-    """(plan name, record) of every plan whose record on this node says Applying."""
+def open_requests(node: Obj) -> list[tuple[str, UpgradeRequest]]:
+    """(plan name, request) of every request on this node that has no outcome yet."""
     annotations = (node.get("metadata") or {}).get("annotations") or {}
     out = []
-    for key in sorted(annotations):
-        if not key.startswith(NODE_RECORD_PREFIX):
-            continue
-        name = key.removeprefix(NODE_RECORD_PREFIX)
-        record = read_record(annotations, name)
-        if record is not None and record.phase == "Applying" and record.hash:
-            out.append((name, record))
+    for name, request in sorted(requests_on(annotations).items()):
+        outcome = read_outcome(annotations, name)
+        if outcome is None or outcome.hash != request.hash:
+            out.append((name, request))
     return out
+
+
+def failure_reason(error: Exception) -> str:
+    name = type(error).__name__
+    if name in _VERIFY_ERRORS:
+        return "VerificationFailed"
+    if name == "DownloadError" or isinstance(error, ClientError | OSError):
+        return "FetchFailed"
+    return "StageFailed"
 
 
 Recorder = Callable[[Obj, str, str, str], Awaitable[None]]
@@ -80,22 +64,17 @@ class Upgrader:
         job_file: Path,
         *,
         nodes: Cache,
-        plans: Cache,
         reboot: Callable[[], None],
         record: Recorder | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.kube = kube
         self.node_name = node_name
         self.state = state
         self.job_file = job_file
         self.nodes = nodes
-        self.plans = plans
         self.reboot = reboot
         self.record = record
-        self.now = now
         self.wake = asyncio.Event()
-        self.busy = False
 
     def on_change(self, change: str, obj: Obj, old: Obj | None) -> None:
         self.wake.set()
@@ -108,70 +87,51 @@ class Upgrader:
             await self.wake.wait()
             self.wake.clear()
             if UpgradeJob.load(self.job_file) is not None:
-                continue  # one upgrade at a time; the one in flight ends with a report
+                continue  # one upgrade at a time; the one in flight ends with an outcome
             node = self.node()
             if node is None:
                 continue
-            for name, rec in pending_upgrades(node):
-                plan = plan_for(self.plans, name, rec.hash or "")
-                if plan is None or not ready_to_start(plan, rec):
-                    continue
-                await self.start(node, plan, rec)
+            for name, request in open_requests(node):
+                await self.start(name, request)
                 break
 
-    async def write_record(
-        self, plan_name: str, hash_: str, phase: Phase, reason: str, message: str
-    ) -> None:
-        """Rewrite this node's record for the plan, keeping the retry token it holds."""
-        node = await self.kube.get(NODES, self.node_name)
-        annotations = (node.get("metadata") or {}).get("annotations") or {}
-        old = read_record(annotations, plan_name)
-        record = NodeUpgradeRecord(
-            hash=hash_,
-            phase=phase,
-            since=self.now(),
-            reason=reason,
-            message=message[:1000],
-            retry=old.retry if old is not None else "",
-        )
-        await self.kube.patch(NODES, self.node_name, record_patch(plan_name, record))
+    async def write_outcome(self, plan_name: str, outcome: UpgradeOutcome) -> None:
+        """Write the outcome, retrying while the server is away: it must not get lost."""
+        patch = {"metadata": {"annotations": {outcome_key(plan_name): outcome.encode()}}}
+        failures = 0
+        while True:
+            try:
+                await self.kube.patch(NODES, self.node_name, patch)
+                return
+            except ClientError as e:
+                failures += 1
+                log.info("writing the upgrade outcome failed (%s); retrying", e)
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
 
     async def _event(self, reason: str, message: str, type_: str = "Normal") -> None:
         if self.record is not None:
             node = self.node() or {"metadata": {"name": self.node_name}}
             await self.record({**node, "kind": "Node", "apiVersion": "v1"}, reason, message, type_)
 
-    async def start(self, node: Obj, plan: Obj, rec: NodeUpgradeRecord) -> None:
-        meta = plan.get("metadata") or {}
-        status = plan.get("status") or {}
-        image = str(((plan.get("spec") or {}).get("upgrade") or {}).get("image") or "")
-        ref = expand_image(image, str(status.get("latestVersion") or ""))
+    async def start(self, plan_name: str, request: UpgradeRequest) -> None:
         job = UpgradeJob(
-            plan=str(meta.get("name")),
-            namespace=str(meta.get("namespace") or ""),
-            hash=rec.hash or "",
-            image=ref,
+            plan=plan_name,
+            namespace=request.plan.partition("/")[0],
+            hash=request.hash,
+            image=request.image,
+            version=request.version,
             previous=self.state.read_record().booted or "",
         )
         job.save(self.job_file)
-        await self.write_record(job.plan, job.hash, "Applying", WORKING_REASON, f"fetching {ref}")
-        await self._event("UpgradeStarted", f"plan {job.namespace}/{job.plan}: fetching {ref}")
+        await self._event("UpgradeStarted", f"plan {request.plan}: fetching {request.image}")
         try:
             staged = await self.stage(job)
         except (ImageError, ClientError, OSError) as e:
-            reason = "FetchFailed" if isinstance(e, ClientError | OSError) else "StageFailed"
-            if type(e).__name__ in ("SignatureError", "UntrustedKeyError", "ChecksumError"):
-                reason = "VerificationFailed"
-            elif type(e).__name__ == "DownloadError":
-                reason = "FetchFailed"
-            await self.finish(job, "Failed", reason, f"{ref}: {e}")
+            await self.finish(job, "Failed", failure_reason(e), f"{request.image}: {e}")
             return
         if staged is None:
             return  # finished already (the version was running)
         staged.save(self.job_file)
-        await self.write_record(
-            job.plan, job.hash, "Applying", WORKING_REASON, f"rebooting into {staged.version}"
-        )
         await self._event("Rebooting", f"rebooting into {staged.version} to try it")
         self.reboot()
 
@@ -203,14 +163,17 @@ class Upgrader:
         return bundle.manifest.version
 
     async def finish(self, job: UpgradeJob, phase: Phase, reason: str, message: str) -> None:
-        """Report how the job ended and forget it."""
-        await self.write_record(job.plan, job.hash, phase, reason, message)
+        """Answer the request with how it ended, and forget the job."""
+        booted = self.state.read_record().booted or ""
+        outcome = UpgradeOutcome(
+            hash=job.hash, phase=phase, version=booted, reason=reason, message=message[:1000]
+        )
+        await self.write_outcome(job.plan, outcome)
+        where = f"plan {job.namespace}/{job.plan}"
         if phase == "Complete":
-            await self._event("UpgradeComplete", f"plan {job.namespace}/{job.plan}: {message}")
+            await self._event("UpgradeComplete", f"{where}: {message}")
         else:
-            await self._event(
-                "UpgradeFailed", f"plan {job.namespace}/{job.plan}: {message}", "Warning"
-            )
+            await self._event("UpgradeFailed", f"{where}: {message}", "Warning")
         self.job_file.unlink(missing_ok=True)
         self.wake.set()
 

@@ -28,6 +28,7 @@ from k3os.apiserver.context import ApiContext
 from k3os.apiserver.crds import CustomResourceDefinitions
 from k3os.apiserver.defaults import apply_defaults
 from k3os.apiserver.errors import AlreadyExists
+from k3os.apiserver.images import image_routes
 from k3os.apiserver.objects import prepare_create
 from k3os.apiserver.security_runtime import ApiSecurity, judge_certificate_time_in_app
 from k3os.security.bootstrap import ServerPKI
@@ -114,6 +115,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         security = ApiSecurity(ctx, opts.pki, anonymous_health=opts.anonymous_health)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
     routes = security.routes() if security is not None else []
+    routes += image_routes(opts.pki.data_dir) if opts.pki is not None else []
     app = build_app(ctx, server_address=f"{host}:{opts.port}", extra_routes=routes)
     config = _uvicorn_config(app, opts)
     if security is not None:
