@@ -42,6 +42,7 @@ from k3os.store._model import (
     prefix_end,
     validate_key,
     validate_limit,
+    validate_prefix,
     validate_ttl,
     validate_value,
 )
@@ -187,6 +188,7 @@ class EtcdStore(Store):
         return int(response.header.revision)
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
+        validate_key(key)
         request = rpc.RangeRequest(key=key.encode(), revision=revision or 0)
         response = await self._call(self._kv.Range, request, revision or 0)
         return _kv(response.kvs[0]) if response.kvs else None
@@ -199,6 +201,7 @@ class EtcdStore(Store):
         limit: int | None = None,
         start_after: str | None = None,
     ) -> RangeResult:
+        validate_prefix(prefix)
         validate_limit(limit)
         start, end = _bounds(prefix, start_after)
         request = rpc.RangeRequest(
@@ -309,6 +312,7 @@ class EtcdStore(Store):
     # -- watch, compaction, lifecycle --------------------------------------------------
 
     async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
+        validate_prefix(prefix)
         self._check_open()
         if start_revision is not None and start_revision > 1:
             # A read just before the start tells compacted (start <= compact revision)

@@ -30,6 +30,7 @@ from k3os.store._model import (
     prefix_end,
     validate_key,
     validate_limit,
+    validate_prefix,
     validate_ttl,
     validate_value,
 )
@@ -87,6 +88,7 @@ class MemoryStore(Store):
         return versions[index][1] if index >= 0 else None
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
+        validate_key(key)
         at = self._check_revision(revision)
         if at == self._revision:
             return self._live.get(key)
@@ -100,6 +102,7 @@ class MemoryStore(Store):
         limit: int | None = None,
         start_after: str | None = None,
     ) -> RangeResult:
+        validate_prefix(prefix)
         validate_limit(limit)
         at = self._check_revision(revision)
         end = prefix_end(prefix)
@@ -204,6 +207,7 @@ class MemoryStore(Store):
     # -- watch and compaction ----------------------------------------------------------
 
     async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
+        validate_prefix(prefix)
         self._check_open()
         start = self._revision + 1 if start_revision is None else start_revision
         if start <= self._compact_revision:

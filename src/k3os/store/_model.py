@@ -121,6 +121,17 @@ def prefix_end(prefix: str) -> str | None:
 def validate_key(key: str) -> None:
     if not isinstance(key, str) or not key:
         raise ValueError(f"store keys are non-empty str, got {key!r}")
+    try:
+        key.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"store keys must be valid Unicode (UTF-8), got {key!r}") from None
+
+
+def validate_prefix(prefix: str) -> None:
+    if not isinstance(prefix, str):
+        raise ValueError(f"store key prefixes are str, got {prefix!r}")
+    if prefix:
+        validate_key(prefix)
 
 
 def validate_value(value: bytes) -> None:

@@ -35,6 +35,7 @@ from k3os.store._model import (
     prefix_end,
     validate_key,
     validate_limit,
+    validate_prefix,
     validate_ttl,
     validate_value,
 )
@@ -146,6 +147,7 @@ class SqliteStore(Store):
         return self._hub.head
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
+        validate_key(key)
         if not revision:
             self._check_open()
             try:
@@ -183,6 +185,7 @@ class SqliteStore(Store):
         limit: int | None = None,
         start_after: str | None = None,
     ) -> RangeResult:
+        validate_prefix(prefix)
         validate_limit(limit)
         end = prefix_end(prefix)
         after = start_after is not None and start_after >= prefix
@@ -278,6 +281,7 @@ class SqliteStore(Store):
     # -- watch, compaction, lifecycle --------------------------------------------------
 
     async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
+        validate_prefix(prefix)
         self._check_open()
         hub = self._hub
         start = hub.head + 1 if start_revision is None else start_revision

@@ -211,7 +211,7 @@ class Writer:
                 self.compact_revision = compact_revision
                 cursor = self._compact_rows(conn, min(4 * COMPACT_STEP, 2 * len(batch) + 64))
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except Exception as e:  # sqlite3.Error, or anything that broke an operation midway
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self.compact_revision = self._committed_compact_revision

@@ -126,6 +126,16 @@ class StoreConformance:
             await store.create("", b"x")
         with pytest.raises(TypeError, match="bytes"):
             await store.create(ns + "a", "text")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="valid Unicode"):
+            await store.create(ns + "\udc80", b"x")
+        with pytest.raises(ValueError, match="valid Unicode"):
+            await store.get(ns + "\udc80")
+        with pytest.raises(ValueError, match="valid Unicode"):
+            await store.range(ns + "\udc80")
+        with pytest.raises(ValueError, match="valid Unicode"):
+            await store.watch(ns + "\udc80")
+        with pytest.raises(ValueError, match="prefixes are str"):
+            await store.range(None)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="ttl"):
             await store.create(ns + "a", b"x", ttl=0)
         with pytest.raises(ValueError, match="limit"):
