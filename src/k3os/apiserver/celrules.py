@@ -11,6 +11,7 @@ functions. The library is imported lazily: only CRDs with rules pay for it.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,10 @@ _REASONS: dict[str, FieldErrorType] = {
     "FieldValueRequired": "FieldValueRequired",
     "FieldValueDuplicate": "FieldValueDuplicate",
 }
+
+
+# Variables a macro binds (`self.all(x, ...)`): not references to undeclared names.
+_MACRO_VARIABLE = re.compile(r"\b(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
 class RuleError(ValueError):
@@ -87,7 +92,8 @@ def compile_rule(spec: Mapping[str, Any]) -> CompiledRule:
         program = cel.compile(rule)
     except (ValueError, RuntimeError) as e:
         raise RuleError(f"compilation failed: {_first_line(e)}") from e
-    unknown = set(_variables(program)) - {"self", "oldSelf"}
+    bound = {m.group(1) for m in _MACRO_VARIABLE.finditer(rule)}
+    unknown = set(_variables(program)) - {"self", "oldSelf"} - bound
     if unknown:
         raise RuleError(f"compilation failed: undeclared reference to {sorted(unknown)[0]!r}")
     message_program = None
