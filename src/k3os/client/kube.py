@@ -68,7 +68,15 @@ def connect_kubeconfig(
     field_manager: str = "k3os",
 ) -> Kube:
     """A client for the cluster a kubeconfig file (and optionally a context in it) names."""
-    config = KubeConfig.from_file(path).get(context)
+    import yaml
+    from lightkube.core.exceptions import ConfigError
+
+    try:
+        config = KubeConfig.from_file(path).get(context)
+    except ConfigError as e:
+        raise ClientError(f"{path}: {e}") from e
+    except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as e:
+        raise ClientError(f"{path}: not a usable kubeconfig ({type(e).__name__}: {e})") from e
     if config is None:
         raise ClientError(f"{path}: no context {context or '(current-context)'}")
     return Kube(config, timeout=timeout, field_manager=field_manager)
@@ -99,12 +107,26 @@ def connect(
 class Kube:
     """Requests on dicts against one API server. Close it with `aclose()`."""
 
-    def __init__(self, config: SingleConfig, *, timeout: float, field_manager: str) -> None:
+    def __init__(
+        self,
+        config: SingleConfig,
+        *,
+        timeout: float = 10.0,
+        field_manager: str = "k3os",
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
         self.config = config
         self.field_manager = field_manager
         self._timeout = timeout
-        params = client_adapter.ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
-        self._http = client_adapter.AsyncClient(config, params)
+        params = client_adapter.ConnectionParams(
+            timeout=httpx2.Timeout(timeout),
+            trust_env=False,
+            transport=transport,  # type: ignore[arg-type]
+        )
+        try:
+            self._http = client_adapter.AsyncClient(config, params)
+        except (OSError, ValueError) as e:  # an unreadable CA, certificate or key file
+            raise ClientError(f"cannot set up TLS for {config.cluster.server}: {e}") from e
 
     @property
     def server(self) -> str:

@@ -40,3 +40,19 @@ def test_object_key() -> None:
     assert object_key({"metadata": {"name": "a", "namespace": "n"}}) == ("n", "a")
     assert object_key({"metadata": {"name": "a"}}) == ("", "a")
     assert object_key({}) == ("", "")
+
+
+def test_controller_manager_cli_errors(tmp_path: object) -> None:
+    from click.testing import CliRunner
+
+    from k3os.cli import cli as main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["controller-manager", "--help"])
+    assert result.exit_code == 0 and "--node-monitor-grace-period" in result.output
+    bad = tmp_path / "k.yaml"  # type: ignore[operator]
+    bad.write_text("apiVersion: v1\nkind: Config\ncontexts: []\n")
+    result = runner.invoke(main, ["controller-manager", "--kubeconfig", str(bad)])
+    assert result.exit_code == 1 and "k.yaml" in result.output
+    result = runner.invoke(main, ["server", "--help"])
+    assert "--disable-controller-manager" in result.output and "--event-ttl" in result.output
