@@ -7,6 +7,9 @@ Figures (one JSON line each):
   {sqlite,etcd}/get/1        sequential gets of existing keys
   {sqlite,etcd}/range/1000   one range read of a 1,000-key prefix
   {sqlite,etcd}/watch/100    delivery latency p50/p99 to 100 watchers of one prefix
+  sqlite/put-latency/1[-while-compacting]
+                             single-writer put latency alone, and while compaction
+                             removes a history of 100,000 superseded rows
   goal/...                   the issue's goals as ratios, with `met` (for range and watch
                              the ratio is etcd's time over SQLite's: > 1 means SQLite is faster)
 
@@ -50,6 +53,8 @@ class Sizes:
         self.ranges = 3 if quick else 50
         self.watchers = 10 if quick else 100
         self.watch_writes = 20 if quick else 300
+        self.churn = 2000 if quick else 100_000  # history that compaction then removes
+        self.probes = 50 if quick else 1000
 
 
 class RawSqlite:
@@ -168,6 +173,52 @@ async def measure_reads(
     return figures
 
 
+async def put_latencies(store: Store, prefix: str, count: int) -> list[float]:
+    samples = []
+    for i in range(count):
+        start = now()
+        await store.create(f"{prefix}{i:08}", VALUE)
+        samples.append(now() - start)
+    return samples
+
+
+async def measure_compaction(sqlite: Store, sizes: Sizes) -> None:
+    """Single-writer put latency, first alone, then while compaction removes a large
+    history in the background: compaction must not hold writers up."""
+    kvs = [await sqlite.create(f"/bench/churn/{i:03}", VALUE) for i in range(100)]
+
+    async def churn(index: int) -> None:
+        kv = kvs[index]
+        for _ in range(sizes.churn // 100):
+            kv = await sqlite.update(kv.key, VALUE, expected_mod_revision=kv.mod_revision)
+
+    await asyncio.gather(*(churn(i) for i in range(100)))
+    alone = await put_latencies(sqlite, "/bench/lat/alone/", sizes.probes)
+    await sqlite.compact(await sqlite.current_revision())
+    during = await put_latencies(sqlite, "/bench/lat/compacting/", sizes.probes)
+    writer = getattr(sqlite, "_writer", None)
+    still_compacting = writer is not None and writer._cursor < writer.compact_revision
+    for case, samples, baseline in (
+        ("sqlite/put-latency/1", alone, None),
+        ("sqlite/put-latency/1-while-compacting", during, "sqlite/put-latency/1"),
+    ):
+        emit(
+            BENCH,
+            case,
+            "p50",
+            percentile(samples, 50) * 1000,
+            "ms",
+            baseline,
+            p99_ms=round(percentile(samples, 99) * 1000, 3),
+            max_ms=round(max(samples) * 1000, 3),
+            **(
+                {"history_rows": sizes.churn, "still_compacting_at_end": still_compacting}
+                if baseline
+                else {}
+            ),
+        )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -237,6 +288,7 @@ async def main() -> None:
                 writes = await measure_writes(sizes, raw, {"sqlite": sqlite, "etcd": etcd})
                 etcd_figures = await measure_reads("etcd", etcd, sizes, {})
                 figures = await measure_reads("sqlite", sqlite, sizes, baselines)
+                await measure_compaction(sqlite, sizes)
             finally:
                 await sqlite.close()
                 await etcd.close()
