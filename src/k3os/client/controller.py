@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from k3os.client.errors import ConflictError, PermanentError, TemporaryError
+from k3os.client.errors import ClientError, ConflictError, PermanentError, TemporaryError
 from k3os.client.workqueue import QueueShutDown, WorkQueue
 
 __all__ = ["Controller", "Retry", "retry_for"]
@@ -99,5 +99,7 @@ class Controller(Generic[K]):
             log.debug("%s: %s: %s (will retry)", self.name, key, error)
         elif isinstance(error, PermanentError):
             log.warning("%s: %s: %s (not retrying)", self.name, key, error)
+        elif isinstance(error, ClientError):  # the API is unreachable or refused: one line
+            log.warning("%s: %s: %s (will retry)", self.name, key, error)
         else:
             log.error("%s: %s failed, will retry", self.name, key, exc_info=error)

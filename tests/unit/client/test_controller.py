@@ -14,6 +14,7 @@ from k3os.client import (
     FakeClock,
     PermanentError,
     TemporaryError,
+    TransportError,
     WorkQueue,
 )
 from k3os.client.clock import settle
@@ -42,18 +43,19 @@ async def test_outcomes_decide_requeueing() -> None:
             "perm": [PermanentError("bad")],
             "temp": [TemporaryError("wait", delay=3.0), None],
             "bug": [RuntimeError("x"), ConflictError(409, "Conflict", "", {}), None],
+            "net": [TransportError("connection refused"), None],
         }
     )
-    for key in ("ok", "again", "perm", "temp", "bug"):
+    for key in ("ok", "again", "perm", "temp", "bug", "net"):
         await ctl.process(key)
     q = ctl.queue
-    assert q.delayed == 3  # again after 5 s, temp after 3 s, bug after its backoff (1 s)
+    assert q.delayed == 4  # again after 5 s, temp after 3 s, bug and net after 1 s (backoff)
     assert q.requeues("bug") == 1 and q.requeues("perm") == 0
     runner = asyncio.create_task(ctl.run())
     for _ in range(20):
         await clock.advance(0.5)
     assert sorted(calls) == sorted(
-        ["ok", "again", "perm", "temp", "bug"] * 1 + ["again", "temp", "bug", "bug"]
+        ["ok", "again", "perm", "temp", "bug", "net", "again", "temp", "bug", "bug", "net"]
     )
     assert q.requeues("bug") == 0  # forgotten after its success
     runner.cancel()
