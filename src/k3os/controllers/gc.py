@@ -117,7 +117,11 @@ class GarbageCollector:
             previous = self.nodes.get(uid)
             if previous is not None:
                 for ref in previous.owners:
-                    self.dependents.get(str(ref.get("uid")), set()).discard(uid)
+                    deps = self.dependents.get(str(ref.get("uid")))
+                    if deps is not None:
+                        deps.discard(uid)
+                        if not deps and str(ref.get("uid")) not in self.nodes:
+                            del self.dependents[str(ref.get("uid"))]
             touched = {str(r.get("uid")) for r in (previous.owners if previous else [])}
             if change == "DELETED":
                 self.nodes.pop(uid, None)
