@@ -75,7 +75,7 @@ class AddressedResource:
 
 
 # The rendered per-node OS configuration that the NodeConfig controller writes.
-ADDRESSED_RESOURCES = (AddressedResource("k3os.io", "renderedconfigs"),)
+ADDRESSED_RESOURCES = (AddressedResource("k3os.io", "renderednodeconfigs"),)
 
 
 class NodeGraph(Protocol):
