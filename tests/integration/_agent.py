@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from k3os.security.pki import issue, load_pair, save_pair
-
 from tests.integration._apiserver import RunningServer, kubectl_env
 
 T = TypeVar("T")
@@ -110,3 +109,34 @@ def eventually(
         time.sleep(0.2)
     tail = log.read_text(errors="replace")[-4000:] if log else ""
     raise AssertionError(f"timed out waiting for {what} (last error: {last_error})\n{tail}")
+
+
+CRDS = Path(__file__).resolve().parents[2] / "src" / "k3os" / "apis" / "crds"
+
+
+def install_crds(server: RunningServer) -> None:
+    for path in sorted(CRDS.glob("*.yaml")):
+        kubectl(server, "apply", "-f", str(path))
+    for name in ("renderednodeconfigs.k3os.io", "plans.upgrade.cattle.io"):
+        kubectl(server, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+
+
+@contextmanager
+def server_on_port(data_dir: Path, port: int) -> Iterator[RunningServer]:
+    """A `k3os server` on a fixed port (to restart one at the same address)."""
+    from tests.integration import _apiserver
+
+    log = data_dir.parent / f"{data_dir.name}-server.log"
+    cmd = [
+        sys.executable, "-m", "k3os", "--log-level", "info", "server", "--disable-agent",
+        "--disable-controller-manager",
+        "--data-dir", str(data_dir), "--https-listen-port", str(port),
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+    server = RunningServer(proc, data_dir, port, log)
+    try:
+        _apiserver._wait_ready(server, time.monotonic() + 60)
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,133 @@
+"""The node agent against a real `k3os server` over TLS: registration, Lease, Ready, a
+server killed with SIGKILL and restarted, rendered config applied and reported."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.integration._agent import (
+    eventually,
+    get_json,
+    install_crds,
+    kubectl,
+    running_agent,
+    server_on_port,
+)
+from tests.integration._apiserver import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _ready(node: dict) -> bool:
+    conds = {c["type"]: c for c in node.get("status", {}).get("conditions", [])}
+    return conds.get("Ready", {}).get("status") == "True"
+
+
+def test_agent_registers_renews_and_survives_a_killed_server(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "server"
+    root = tmp_path / "edge-1-root"
+    (root / "etc/k3os").mkdir(parents=True)
+    (root / "etc/k3os/agent.yaml").write_text(
+        "role: agent\nnode_labels: {site: berlin}\nnode_taints: ['dedicated=edge:NoSchedule']\n"
+    )
+    (root / "etc/os-release").write_text('PRETTY_NAME="k3OS test"\n')
+    with server_on_port(data, port) as server:
+        agent_cm = running_agent(server, tmp_path, "edge-1")
+        agent = agent_cm.__enter__()
+        try:
+            node = eventually(
+                lambda: (n := get_json(server, "node", "edge-1")) and _ready(n) and n,
+                "node edge-1 Ready",
+                log=agent.log,
+            )
+            labels = node["metadata"]["labels"]
+            assert labels["site"] == "berlin"
+            assert labels["k3os.io/version"]
+            assert labels["k3os.io/mode"] == "local"
+            assert node["spec"]["taints"] == [
+                {"key": "dedicated", "value": "edge", "effect": "NoSchedule"}
+            ]
+            info = node["status"]["nodeInfo"]
+            assert info["osImage"] == "k3OS test"
+            assert info["kernelVersion"] and info["architecture"]
+            assert info["operatingSystem"] == "linux"
+            assert "k3os" in info["kubeletVersion"]
+
+            def renewed(before: str) -> str | None:
+                lease = get_json(server, "lease", "-n", "kube-node-lease", "edge-1")
+                now = str(lease["spec"]["renewTime"])
+                return now if now != before else None
+
+            first = eventually(lambda: renewed(""), "a Lease", log=agent.log)
+            eventually(lambda: renewed(first), "a renewed Lease", log=agent.log)
+
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait()
+        except BaseException:
+            agent_cm.__exit__(None, None, None)
+            raise
+    try:
+        with server_on_port(data, port) as server:
+            lease = get_json(server, "lease", "-n", "kube-node-lease", "edge-1")
+            before = str(lease["spec"]["renewTime"])
+            eventually(lambda: renewed(before), "a Lease renewed after the restart", log=agent.log)
+            nodes = get_json(server, "nodes")["items"]
+            assert [n["metadata"]["name"] for n in nodes] == ["edge-1"]
+            assert agent.proc.poll() is None
+    finally:
+        agent_cm.__exit__(None, None, None)
+
+
+def test_rendered_config_is_applied_and_reported(tmp_path: Path) -> None:
+    with server_on_port(tmp_path / "server", free_port()) as server:
+        install_crds(server)
+        with running_agent(server, tmp_path, "edge-2") as agent:
+            eventually(lambda: get_json(server, "node", "edge-2"), "node edge-2", log=agent.log)
+            config = {"hostname": "edge-two", "k3os": {"labels": {"ring": "canary"}}}
+            rendered = {
+                "apiVersion": "k3os.io/v1",
+                "kind": "RenderedNodeConfig",
+                "metadata": {"name": "edge-2"},
+                "spec": {"nodeName": "edge-2", "config": config, "hash": "h1", "sources": []},
+            }
+            kubectl(server, "apply", "-f", "-", stdin=json.dumps(rendered))
+
+            def reported(hash_: str) -> dict | None:
+                obj = get_json(server, "renderednodeconfig", "edge-2")
+                status = obj.get("status") or {}
+                return status if status.get("observedHash") == hash_ else None
+
+            status = eventually(lambda: reported("h1"), "status for h1", log=agent.log)
+            conds = {c["type"]: c for c in status["conditions"]}
+            assert conds["Applied"]["status"] == "True"
+            assert conds["Degraded"]["status"] == "False"
+            assert "localConfig" in status
+            root = tmp_path / "edge-2-root"
+            assert (root / "etc/hostname").read_text().strip() == "edge-two"
+            node = eventually(
+                lambda: (
+                    (n := get_json(server, "node", "edge-2"))
+                    and n["metadata"]["labels"].get("ring") == "canary"
+                    and n
+                ),
+                "the config's label on the node",
+                log=agent.log,
+            )
+            assert node["metadata"]["labels"]["ring"] == "canary"
+
+            bad = {**rendered, "spec": {**rendered["spec"], "hash": "h2"}}
+            bad["spec"]["config"] = {"k3os": {"sysctl": "not a map"}}
+            kubectl(server, "apply", "-f", "-", stdin=json.dumps(bad))
+            status = eventually(lambda: reported("h2"), "status for h2", log=agent.log)
+            conds = {c["type"]: c for c in status["conditions"]}
+            assert conds["Degraded"]["status"] == "True"
+            assert "sysctl" in conds["Degraded"]["message"]
+            assert conds["Applied"]["status"] == "False"
+            events = get_json(server, "events", "-A")["items"]
+            reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "edge-2"}
+            assert {"ConfigApplied", "ConfigFailed"} <= reasons
