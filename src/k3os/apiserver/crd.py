@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from k3os.apiserver.errors import FieldError
@@ -62,10 +62,11 @@ class CustomVersion:
     crd_name: str
     storage_version: str
     schema: Mapping[str, Any]
-    printer: Printer
+    printer: Printer = field(compare=False)
     status: bool
     scale: Scale | None
     columns: tuple[Mapping[str, Any], ...] = ()
+    terminating: bool = False  # the CRD is being deleted: no new objects
 
 
 def _spec(crd: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -360,6 +361,7 @@ def resource_types(crd: Mapping[str, Any]) -> list[ResourceType]:
             status=has_status,
             scale=scale,
             columns=columns,
+            terminating=bool((crd.get("metadata") or {}).get("deletionTimestamp")),
         )
         out.append(
             ResourceType(

@@ -15,7 +15,7 @@ from typing import Any
 
 from k3os.apiserver.crd import GROUP, CustomVersion, validate_crd, validate_crd_update
 from k3os.apiserver.crvalues import apply_defaults, prune, validate
-from k3os.apiserver.errors import BadRequest, Invalid
+from k3os.apiserver.errors import BadRequest, Invalid, MethodNotAllowed
 from k3os.apiserver.fieldschema import Node, custom_resource_root
 from k3os.apiserver.registry import ResourceType
 from k3os.apiserver.request import ApiRequest
@@ -87,6 +87,10 @@ def validate_write(rt: ResourceType, new: Obj, old: Obj | None) -> None:
     schema and CEL rules (`old` for transition rules), a CRD against CRD rules."""
     name = str((new.get("metadata") or {}).get("name") or "")
     if rt.custom is not None:
+        if old is None and custom_version(rt).terminating:
+            err = MethodNotAllowed(rt.plural, "create", group=rt.group)
+            err.message = "create not allowed while custom resource definition is terminating"
+            raise err
         errors = validate(custom_version(rt).schema, new, old)
     elif rt.group == GROUP and rt.kind == _CRD_KIND:
         errors = validate_crd(new) if old is None else validate_crd_update(new, old)

@@ -351,6 +351,11 @@ async def test_deleting_a_crd_deletes_its_objects_respecting_finalizers(api: Api
 
     await _until(marked, "the held object to be marked")
     assert (await api.http.get(f"{WIDGETS}/free")).status_code == 404
+    late = await api.create(WIDGETS, widget("late"))
+    assert late.status_code == 405
+    assert late.json()["message"] == (
+        "create not allowed while custom resource definition is terminating"
+    )
     crd = (await api.http.get(f"{CRDS}/widgets.example.com")).json()
     assert crd["metadata"]["deletionTimestamp"]
     merge = {"content-type": "application/merge-patch+json"}
