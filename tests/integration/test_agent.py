@@ -131,3 +131,22 @@ def test_rendered_config_is_applied_and_reported(tmp_path: Path) -> None:
             events = get_json(server, "events", "-A")["items"]
             reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "edge-2"}
             assert {"ConfigApplied", "ConfigFailed"} <= reasons
+
+
+def test_server_runs_an_agent_unless_disabled(tmp_path: Path) -> None:
+    from tests.integration._apiserver import running_server
+
+    with running_server(tmp_path / "server", ["--disable-controller-manager"]) as server:
+        nodes = eventually(
+            lambda: [n for n in get_json(server, "nodes")["items"] if _ready(n)],
+            "the server's own node Ready",
+            log=server.log,
+        )
+        assert len(nodes) == 1
+        name = nodes[0]["metadata"]["name"]
+        assert nodes[0]["metadata"]["labels"]["k3os.io/mode"] == "local"
+        eventually(
+            lambda: get_json(server, "lease", "-n", "kube-node-lease", name), "the server's Lease"
+        )
+    with server_on_port(tmp_path / "quiet", free_port()) as server:  # --disable-agent
+        assert get_json(server, "nodes")["items"] == []

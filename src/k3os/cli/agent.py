@@ -13,9 +13,15 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from k3os.agent import AgentSettings
+    from k3os.security.bootstrap import ServerPKI
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +128,48 @@ def command(
                 handler.flush()
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
     raise SystemExit(code)
+
+
+def _server_node_certificate(pki: ServerPKI, settings: AgentSettings) -> None:
+    """The in-process agent's credentials, signed by the server's own CA (no join needed)."""
+    from k3os.security.pki import issue, load_pair, needs_renewal, save_pair
+
+    if all(p.is_file() for p in (settings.cert_path, settings.key_path, settings.ca_path)):
+        pair = load_pair(settings.cert_path, settings.key_path)
+        if not needs_renewal(pair.cert) and settings.ca_path.read_bytes() == pki.ca.cert_pem:
+            return
+    name = settings.node_name
+    cert, key = issue(pki.ca, f"system:node:{name}", organizations=["system:nodes"], client=True)
+    assert key is not None
+    settings.agent_dir.mkdir(parents=True, exist_ok=True)
+    save_pair(cert, key, settings.cert_path, settings.key_path)
+    settings.ca_path.write_bytes(pki.ca.cert_pem)
+
+
+async def beside_server(server: Coroutine[Any, Any, None], pki: ServerPKI, url: str) -> None:
+    """Run `server` with a node agent beside it: the server's own machine registers as a
+    node. It manages `/` only on a booted k3os system; elsewhere it registers and heartbeats."""
+    from k3os.agent import AgentSettings, default_node_name, run_agent
+    from k3os.cli._image_common import on_booted_k3os
+
+    root = Path("/") if on_booted_k3os() else None
+    settings = AgentSettings(
+        server=url,
+        node_name=default_node_name(root),
+        data_dir=pki.data_dir,
+        root=root,
+        mode="server",
+        reboot_command=os.environ.get("K3OS_REBOOT_COMMAND", "reboot") if root else None,
+    )
+    _server_node_certificate(pki, settings)
+    agent = asyncio.create_task(run_agent(settings), name="agent")
+    try:
+        await server
+    finally:
+        agent.cancel()
+        try:
+            await agent
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("node agent failed")

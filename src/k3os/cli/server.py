@@ -69,8 +69,6 @@ def command(
     url_host = f"[{host}]" if ":" in host else host
     kubeconfig = pki.write_admin_kubeconfig(f"https://{url_host}:{https_listen_port}")
     log.info("wrote admin kubeconfig", extra={"path": str(kubeconfig)})
-    if disable_agent:
-        log.debug("node agent disabled")
     opts = ServeOptions(
         host=bind_address,
         port=https_listen_port,
@@ -79,6 +77,10 @@ def command(
         anonymous_health=anonymous_health,
     )
     main: Coroutine[Any, Any, None] = serve(opts)
+    if not disable_agent:
+        from k3os.cli.agent import beside_server as with_agent
+
+        main = with_agent(main, pki, f"https://{url_host}:{https_listen_port}")
     if not disable_controller_manager:
         from k3os.cli.controller_manager import beside_server
 
