@@ -293,3 +293,24 @@ def test_cordon_drain_with_a_blocking_then_allowing_budget(k: Kubectl) -> None:
     assert k.json("-n", "drain-ns", "get", "pods")["items"] == []
     k.run("uncordon", "drain-node")
     assert not k.json("get", "node", "drain-node").get("spec")
+
+
+def test_typed_create_commands_send_protobuf(k: Kubectl) -> None:
+    k.run("create", "namespace", "typed-ns")
+    k.run("-n", "typed-ns", "create", "secret", "generic", "s", "--from-literal=p=q")
+    k.run("-n", "typed-ns", "create", "serviceaccount", "robot")
+    k.run("-n", "typed-ns", "create", "role", "reader", "--verb=get,list", "--resource=pods")
+    k.run("-n", "typed-ns", "create", "rolebinding", "read", "--role=reader",
+          "--serviceaccount=typed-ns:robot")  # fmt: skip
+    k.run("create", "clusterrole", "node-reader", "--verb=get", "--resource=nodes")
+    k.run("create", "clusterrolebinding", "read-nodes", "--clusterrole=node-reader",
+          "--user=alice")  # fmt: skip
+    assert k.json("-n", "typed-ns", "get", "secret", "s")["data"] == {"p": "cQ=="}
+    role = k.json("-n", "typed-ns", "get", "role", "reader")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    binding = k.json("-n", "typed-ns", "get", "rolebinding", "read")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "robot",
+                                    "namespace": "typed-ns"}]  # fmt: skip
+    assert binding["roleRef"]["name"] == "reader"  # type: ignore[index]
+    crb = k.json("get", "clusterrolebinding", "read-nodes")
+    assert crb["subjects"][0]["name"] == "alice"  # type: ignore[index]

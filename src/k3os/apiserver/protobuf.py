@@ -1,7 +1,8 @@
 """Decoding of Kubernetes protobuf request bodies, for the kinds typed Go clients send.
 
 client-go (and so kubectl's typed commands: `create namespace|configmap|secret|
-serviceaccount`, `drain`'s evictions, delete options) encodes built-in kinds as protobuf
+serviceaccount|role|rolebinding|clusterrole|clusterrolebinding`, `drain`'s evictions,
+delete options) encodes built-in kinds as protobuf
 and does not fall back to JSON on 415. A body is `k8s\\0` followed by a `runtime.Unknown`
 (type meta, raw message). Messages are decoded generically: the field-number table below
 names each field (protobuf field names equal the JSON names), and the kind's OpenAPI
@@ -26,6 +27,7 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _CORE = "io.k8s.api.core.v1."
+_RBAC = "io.k8s.api.rbac.v1."
 
 # definition -> field number -> field name (from the upstream generated.proto files).
 FIELDS: dict[str, dict[int, str]] = {
@@ -65,6 +67,18 @@ FIELDS: dict[str, dict[int, str]] = {
         6: "resourceVersion", 7: "fieldPath",
     },
     _CORE + "LocalObjectReference": {1: "name"},
+    _META + "LabelSelector": {1: "matchLabels", 2: "matchExpressions"},
+    _META + "LabelSelectorRequirement": {1: "key", 2: "operator", 3: "values"},
+    _RBAC + "Role": {1: "metadata", 2: "rules"},
+    _RBAC + "ClusterRole": {1: "metadata", 2: "rules", 3: "aggregationRule"},
+    _RBAC + "RoleBinding": {1: "metadata", 2: "subjects", 3: "roleRef"},
+    _RBAC + "ClusterRoleBinding": {1: "metadata", 2: "subjects", 3: "roleRef"},
+    _RBAC + "PolicyRule": {
+        1: "verbs", 2: "apiGroups", 3: "resources", 4: "resourceNames", 5: "nonResourceURLs",
+    },
+    _RBAC + "AggregationRule": {1: "clusterRoleSelectors"},
+    _RBAC + "Subject": {1: "kind", 2: "apiGroup", 3: "name", 4: "namespace"},
+    _RBAC + "RoleRef": {1: "apiGroup", 2: "kind", 3: "name"},
 }  # fmt: skip
 
 # kind -> definition, for the envelope's type meta.
@@ -75,6 +89,10 @@ KINDS: dict[str, str] = {
     "ConfigMap": _CORE + "ConfigMap",
     "Secret": _CORE + "Secret",
     "ServiceAccount": _CORE + "ServiceAccount",
+    "Role": _RBAC + "Role",
+    "ClusterRole": _RBAC + "ClusterRole",
+    "RoleBinding": _RBAC + "RoleBinding",
+    "ClusterRoleBinding": _RBAC + "ClusterRoleBinding",
 }
 
 _TIMES = {_META + "Time", _META + "MicroTime"}
@@ -161,7 +179,9 @@ class _Decoder:
                 out.setdefault(name, {})[key] = item
             else:
                 out[name] = self.scalar(schema, wire, value)
-        return out
+        # Go structs carry empty strings the JSON form omits (omitempty); keep required ones.
+        required = set((self.defs.get(definition) or {}).get("required") or ())
+        return {k: v for k, v in out.items() if v != "" or k in required}
 
     def repeated(self, items: dict[str, Any], wire: int, value: Any) -> list[Any]:
         kind = resolve(self.defs, items).get("type")
