@@ -22,7 +22,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from k3os.agent.join import CAMismatch, JoinRefused, ensure_node_credentials
+from k3os.agent.join import (
+    CAMismatch,
+    JoinFailed,
+    JoinRefused,
+    ServerUnreachable,
+    ensure_node_credentials,
+)
 from k3os.security.pki import KeyPair, issue, key_to_pem, load_pair, make_ca
 from k3os.security.tokens import ca_hash, parse_token
 from tests.integration._apiserver import RunningServer, kubectl_env, running_server
@@ -260,6 +266,43 @@ def test_a_second_box_with_the_same_name_is_refused(
     with pytest.raises(JoinRefused, match="already claimed by another box") as caught:
         ensure_node_credentials(server.url, token, tmp_path_factory.mktemp("second"), "twin")
     assert caught.value.status == 403
+
+
+def test_a_bare_token_pins_nothing_unless_allowed(
+    server: RunningServer, token: str, tmp_path: Path
+) -> None:
+    secret = parse_token(token).secret
+    with pytest.raises(CAMismatch, match="bare secret"):
+        ensure_node_credentials(server.url, secret, tmp_path, "bare")
+    first = ensure_node_credentials(server.url, secret, tmp_path, "bare", allow_unpinned=True)
+    # the CA is kept from now on: the bare secret alone renews against the pinned CA
+    soon = first.not_after - dt.timedelta(days=10)
+    renewed = ensure_node_credentials(server.url, secret, tmp_path, "bare", now=soon)
+    assert renewed.cert_path.read_bytes() != b"" and renewed.not_after >= first.not_after
+
+
+def test_malformed_token_and_unreachable_server(token: str, tmp_path: Path) -> None:
+    with pytest.raises(JoinFailed, match="malformed token"):
+        ensure_node_credentials("https://127.0.0.1:1", "K10nothex::x:y", tmp_path, "n")
+    with pytest.raises(ServerUnreachable):
+        ensure_node_credentials("https://127.0.0.1:1", token, tmp_path, "n")
+
+
+def test_renewal_is_refused_once_another_box_owns_the_name(
+    server: RunningServer, token: str, admin: Caller, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    box = tmp_path_factory.mktemp("moved")
+    creds = ensure_node_credentials(server.url, token, box, "moved")
+    secret = "/api/v1/namespaces/kube-system/secrets/moved.node-password.k3os"
+    assert call(server, admin, "DELETE", secret).status == 200  # the operator frees the name
+    ensure_node_credentials(server.url, token, tmp_path_factory.mktemp("new"), "moved")
+    soon = creds.not_after - dt.timedelta(days=10)
+    with pytest.raises(JoinRefused) as caught:  # own cert first, then the token: both refused
+        ensure_node_credentials(server.url, token, box, "moved", now=soon)
+    assert caught.value.status == 403
+    expired = creds.not_after + dt.timedelta(days=1)
+    with pytest.raises(JoinRefused):
+        ensure_node_credentials(server.url, token, box, "moved", now=expired)
 
 
 def test_a_node_cannot_get_a_certificate_for_another_name(

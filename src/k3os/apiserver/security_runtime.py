@@ -121,6 +121,8 @@ class ApiSecurity:
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not synced.done():  # a mirror ended before its first list: say why
             synced.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await synced
             for task in self._tasks:
                 if task.done():
                     task.result()
@@ -129,9 +131,8 @@ class ApiSecurity:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A mirror that failed has said why already (start() raised it).
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
 
