@@ -27,6 +27,8 @@ CONTROLLERS = (
     "namespace-defaults",
     "event-ttl",
     "node-lifecycle",
+    "nodeconfig",
+    "plan",
 )
 
 
@@ -108,10 +110,24 @@ def _node_lifecycle(m: ControllerManager, informers: InformerSet) -> Runner:
     return NodeLifecycleController(m.kube, informers, grace_period=grace, clock=m.clock).run()
 
 
+def _nodeconfig(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.fleet import nodeconfig_runner
+
+    return nodeconfig_runner(m.kube, informers)
+
+
+def _plan(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.fleet import plan_runner
+
+    return plan_runner(m.kube, informers)
+
+
 _BUILDERS: dict[str, Callable[[ControllerManager, InformerSet], Runner]] = {
     "namespace": _namespace,
     "garbage-collector": _gc,
     "namespace-defaults": _defaults,
     "event-ttl": _event_ttl,
     "node-lifecycle": _node_lifecycle,
+    "nodeconfig": _nodeconfig,
+    "plan": _plan,
 }

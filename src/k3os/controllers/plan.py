@@ -1,0 +1,488 @@
+"""The Plan controller: rolls upgrade Plans through the fleet, as docs/fleet.md describes.
+
+Each pass over a Plan resolves its version (pinned, or the channel's redirect), hashes
+every input, asks `select_next_nodes` what to do, and carries that out in a crash-safe
+order: finish and fail nodes, write the status (which reserves new nodes in
+`status.applying`), then record, cordon, drain and hand each in-flight node to its agent
+(the request of `k3os.apis.handoff`), and turn the agent's outcome into the node's record.
+Events go to the Plan and the Node for every step; metrics to `controllers.metrics`.
+The controller never sleeps: it asks to look again when a drain, a delay or a window
+needs it, and every change of a Node or Plan wakes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from pydantic import ValidationError
+
+from k3os.apis.handoff import UpgradeRequest, outcome_key, read_outcome, read_request, request_key
+from k3os.apis.noderecord import NodeUpgradeRecord, read_record
+from k3os.apis.plan import Plan
+from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
+from k3os.client.resources import NODES
+from k3os.controllers.decisions import (
+    ChannelError,
+    DrainVerdict,
+    MissingSecret,
+    NodeView,
+    RolloutDecision,
+    complete_patch,
+    effective_image,
+    fail_patch,
+    finish_patch,
+    merge_patches,
+    plan_hash,
+    resolved_version,
+    select_next_nodes,
+    start_patch,
+)
+from k3os.controllers.drain import drain_once
+from k3os.controllers.events import EventRecorder, EventType
+from k3os.controllers.fleetapi import PLANS, SECRETS
+from k3os.controllers.metrics import PLAN_FAILURES, PLAN_HALTED, PLAN_NODES, PLAN_UPGRADE_SECONDS
+
+__all__ = ["PlanController", "PlanSettings", "fetch_channel_location"]
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+PlanKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    channel_poll: float = 900.0
+    """How often a channel is asked again (SUC's default, 15 minutes)."""
+    resync: float = 30.0
+    """How often a Plan with work in flight is looked at without any change."""
+    channel_timeout: float = 10.0
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def fetch_channel_location(url: str, timeout: float = 10.0) -> str:
+    """GET `url` without following redirects and return the absolute `Location` it names."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            raise ChannelError(url, f"expected a redirect, got HTTP {resp.status}")
+    except urllib.error.HTTPError as e:
+        location = e.headers.get("Location") if e.code in (301, 302, 303, 307, 308) else None
+        if not location:
+            raise ChannelError(
+                url, f"expected a redirect with a Location, got HTTP {e.code}"
+            ) from e
+        return urljoin(url, location)
+    except (urllib.error.URLError, OSError) as e:
+        raise ChannelError(url, f"cannot reach the channel: {e}") from e
+
+
+def _meta(obj: Obj) -> Obj:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _fingerprint(node: Obj | None) -> Any:
+    """What of a Node matters to a rollout (not heartbeat times)."""
+    if node is None:
+        return None
+    meta = _meta(node)
+    conditions = sorted(
+        (str(c.get("type")), str(c.get("status")))
+        for c in (node.get("status") or {}).get("conditions") or []
+    )
+    return (meta.get("labels"), meta.get("annotations"), node.get("spec"), conditions)
+
+
+def _cordon_change(patch: Obj) -> bool | None:
+    value = (patch.get("spec") or {}).get("unschedulable")
+    return value if isinstance(value, bool) else None
+
+
+class PlanController:
+    def __init__(
+        self,
+        kube: Kube,
+        informers: InformerSet,
+        *,
+        settings: PlanSettings | None = None,
+        recorder: EventRecorder | None = None,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings or PlanSettings()
+        self.events = recorder or EventRecorder(kube, "k3os-plan-controller")
+        self.plans = informers.get(PLANS)
+        self.nodes = informers.get(NODES)
+        self.controller: Controller[PlanKey] = Controller("plan", self.reconcile)
+        self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
+        self._invalid: dict[PlanKey, str] = {}
+        self.plans.add_handler(self._on_plan)
+        self.nodes.add_handler(self._on_node)
+
+    def _on_plan(self, change: str, obj: Obj, old: Obj | None) -> None:
+        meta = _meta(obj)
+        self.controller.queue.add((str(meta.get("namespace") or ""), str(meta.get("name"))))
+
+    def _on_node(self, change: str, obj: Obj, old: Obj | None) -> None:
+        if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
+            return
+        self.enqueue_all()
+
+    def enqueue_all(self) -> None:
+        for plan in self.plans.cache:
+            self._on_plan("SYNC", plan, None)
+
+    async def run(self) -> None:
+        await self.plans.wait_synced()
+        await self.nodes.wait_synced()
+        self.enqueue_all()
+        await self.controller.run()
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    async def _version(self, plan: Plan) -> str:
+        if plan.spec.version or not plan.spec.channel:
+            return resolved_version(plan)
+        channel = plan.spec.channel
+        cached = self._channels.get(channel)
+        if cached is not None and time.monotonic() - cached[1] < self.settings.channel_poll:
+            return cached[0]
+        location = await asyncio.to_thread(
+            fetch_channel_location, channel, self.settings.channel_timeout
+        )
+        version = resolved_version(plan, location)
+        self._channels[channel] = (version, time.monotonic())
+        return version
+
+    async def _secrets(self, plan: Plan) -> dict[str, dict[str, bytes]]:
+        data: dict[str, dict[str, bytes]] = {}
+        namespace = plan.metadata.namespace or "default"
+        for spec in plan.spec.secrets:
+            if spec.ignore_updates:
+                continue
+            try:
+                secret = await self.kube.get(SECRETS, spec.name, namespace)
+            except NotFoundError:
+                continue  # plan_hash names the missing Secret
+            raw = secret.get("data") or {}
+            data[spec.name] = {k: base64.b64decode(v or "") for k, v in raw.items()}
+        return data
+
+    def _busy(self, plan: Plan) -> set[str]:
+        """Nodes in flight for another exclusive plan."""
+        busy: set[str] = set()
+        for other in self.plans.cache:
+            meta = _meta(other)
+            same = meta.get("name") == plan.metadata.name and (
+                meta.get("namespace") == plan.metadata.namespace
+            )
+            if same or not (other.get("spec") or {}).get("exclusive"):
+                continue
+            busy.update(str(n) for n in (other.get("status") or {}).get("applying") or [])
+        return busy
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def _patch_node(self, name: str, patch: Obj) -> Obj | None:
+        try:
+            node = await self.kube.patch(NODES, name, patch)
+        except NotFoundError:
+            return None
+        self.nodes.cache.upsert(node)
+        return node
+
+    async def _patch_status(self, obj: Obj, status: Obj) -> None:
+        meta = _meta(obj)
+        new = await self.kube.patch(
+            PLANS,
+            str(meta["name"]),
+            {"status": status},
+            namespace=str(meta.get("namespace") or ""),
+            subresource="status",
+        )
+        self.plans.cache.upsert(new)
+
+    async def _node_event(
+        self, node: Obj | None, reason: str, message: str, warning: bool = False
+    ) -> None:
+        if node is not None:
+            kind: EventType = "Warning" if warning else "Normal"
+            await self.events.record(
+                {"kind": "Node", "apiVersion": "v1", **node}, reason, message, type=kind
+            )
+
+    async def _plan_event(self, obj: Obj, reason: str, message: str, warning: bool = False) -> None:
+        await self.events.record(obj, reason, message, type="Warning" if warning else "Normal")
+
+    # -- the pass -------------------------------------------------------------------------
+
+    async def reconcile(self, key: PlanKey) -> float | None:
+        namespace, name = key
+        obj = self.plans.cache.get(name, namespace)
+        if obj is None:
+            for gauge in (PLAN_NODES, PLAN_HALTED):
+                gauge.remove_matching(namespace=namespace, plan=name)
+            self._invalid.pop(key, None)
+            return None
+        try:
+            plan = Plan.model_validate(obj)
+        except ValidationError as e:
+            message = f"invalid plan: {e.errors()[0].get('msg', e)}"
+            if self._invalid.get(key) != message:
+                self._invalid[key] = message
+                await self._plan_event(obj, "InvalidPlan", message, warning=True)
+            raise PermanentError(f"plan {namespace}/{name}: {message}") from e
+        self._invalid.pop(key, None)
+        now = datetime.now(UTC)
+        try:
+            version = await self._version(plan)
+            latest = plan_hash(plan, version, await self._secrets(plan))
+        except (ChannelError, MissingSecret) as e:
+            await self._plan_event(obj, "ResolveFailed", str(e), warning=True)
+            await self._write_unresolved(obj, plan, str(e), now)
+            raise TemporaryError(str(e), delay=min(60.0, self.settings.resync)) from e
+        if plan.status.latest_hash != latest:
+            await self._plan_event(obj, "Resolved", f"version {version}, hash {latest[:12]}")
+        views = {str(_meta(n).get("name")): n for n in self.nodes.cache}
+        decision = select_next_nodes(
+            plan,
+            [NodeView.from_node(n) for n in views.values()],
+            now,
+            latest_hash=latest,
+            busy=self._busy(plan),
+        )
+        self._gauges(plan, decision)
+        await self._finish_and_fail(obj, plan, decision, views, latest, version, now)
+        await self._write_status(obj, plan, decision, version, now)
+        started = set(decision.start) | set(decision.resume)
+        for node_name in sorted(started):
+            await self._start(obj, plan, views.get(node_name), latest, now)
+        waits: list[float] = []
+        for node_name in decision.applying:
+            if node_name in started or node_name not in views:
+                continue
+            wait = await self._progress(obj, plan, views[node_name], latest, version, now)
+            if wait is not None:
+                waits.append(wait)
+        if started or decision.finish or decision.fail:
+            waits.append(0.05)  # our own writes come back from the cache, not as events
+        if decision.requeue_after is not None:
+            waits.append(decision.requeue_after.total_seconds())
+        if decision.applying:
+            waits.append(self.settings.resync)
+        elif plan.spec.channel and not plan.spec.version:
+            waits.append(self.settings.channel_poll)
+        return max(0.05, min(waits)) if waits else None
+
+    def _gauges(self, plan: Plan, decision: RolloutDecision) -> None:
+        ns, name = plan.metadata.namespace or "", plan.metadata.name
+        for state, count in decision.counts.items():
+            PLAN_NODES.set(count, namespace=ns, plan=name, state=state)
+        PLAN_HALTED.set(1 if decision.halted else 0, namespace=ns, plan=name)
+
+    async def _write_unresolved(self, obj: Obj, plan: Plan, why: str, now: datetime) -> None:
+        from k3os.apis.meta import Condition, set_condition
+
+        cond = Condition(type="LatestResolved", status="False", reason="ResolveFailed", message=why)
+        conditions = set_condition(plan.status.conditions, cond, now)
+        status = plan.status.model_copy(update={"conditions": conditions})
+        if status != plan.status:
+            with contextlib.suppress(NotFoundError):
+                await self._patch_status(obj, status.wire())
+
+    async def _write_status(
+        self, obj: Obj, plan: Plan, decision: RolloutDecision, version: str, now: datetime
+    ) -> None:
+        status = decision.plan_status(plan.status, version, now)
+        old_wire = plan.status.wire()
+        new_wire = status.wire()
+        if new_wire == old_wire:
+            return
+        old_cond = {c.type: (c.status, c.reason) for c in plan.status.conditions}
+        await self._patch_status(obj, new_wire)
+        if decision.halted and old_cond.get("Halted", ("",))[0] != "True":
+            await self._plan_event(obj, "Halted", decision.message, warning=True)
+        if decision.complete and old_cond.get("Complete", ("",))[0] != "True":
+            await self._plan_event(obj, "Complete", decision.message)
+        elif decision.reason in ("Paused", "Waiting", "CanaryWaiting", "HealthGate") and (
+            old_cond.get("Complete", ("", ""))[1] != decision.reason
+        ):
+            await self._plan_event(obj, decision.reason, decision.message)
+
+    async def _finish_and_fail(
+        self,
+        obj: Obj,
+        plan: Plan,
+        decision: RolloutDecision,
+        views: dict[str, Obj],
+        latest: str,
+        version: str,
+        now: datetime,
+    ) -> None:
+        for node_name in decision.finish:
+            node = views.get(node_name)
+            if node is None:
+                continue
+            patch = finish_patch(plan, NodeView.from_node(node), latest, version)
+            updated = await self._patch_node(node_name, patch)
+            await self._plan_event(obj, "NodeDone", f"{node_name} upgraded to {version}")
+            await self._node_event(updated, "UpgradeDone", f"plan {plan.metadata.name}: {version}")
+            if _cordon_change(patch) is False:
+                await self._node_event(updated, "Uncordoned", f"by plan {plan.metadata.name}")
+        for failure in decision.fail:
+            node = views.get(failure.node)
+            if node is None:
+                continue
+            view = NodeView.from_node(node)
+            patch = fail_patch(
+                plan,
+                view,
+                latest,
+                now,
+                reason=failure.reason,
+                message=failure.message,
+                os_touched=True,
+            )
+            updated = await self._patch_node(failure.node, patch)
+            await self._failed(obj, plan, updated, failure.reason, failure.message)
+
+    async def _failed(
+        self, obj: Obj, plan: Plan, node: Obj | None, reason: str, message: str
+    ) -> None:
+        name = str(_meta(node or {}).get("name") or "")
+        PLAN_FAILURES.inc(namespace=plan.metadata.namespace or "", plan=plan.metadata.name)
+        await self._plan_event(obj, "NodeFailed", f"{name}: {reason}: {message}", warning=True)
+        await self._node_event(node, "UpgradeFailed", f"plan {plan.metadata.name}: {message}", True)
+
+    async def _start(
+        self, obj: Obj, plan: Plan, node: Obj | None, latest: str, now: datetime
+    ) -> None:
+        if node is None:
+            return
+        view = NodeView.from_node(node)
+        name = plan.metadata.name
+        clear = {"metadata": {"annotations": {outcome_key(name): None, request_key(name): None}}}
+        patch = merge_patches(start_patch(plan, view, latest, now), clear)
+        updated = await self._patch_node(view.name, patch)
+        await self._plan_event(obj, "NodeStarted", f"{view.name} started at hash {latest[:12]}")
+        await self._node_event(updated, "UpgradeStarted", f"plan {name}, hash {latest[:12]}")
+        if _cordon_change(patch) is True:
+            await self._node_event(updated, "Cordoned", f"by plan {name}")
+
+    async def _progress(
+        self, obj: Obj, plan: Plan, node: Obj, latest: str, version: str, now: datetime
+    ) -> float | None:
+        """Move one in-flight node on: drain, hand over, or take the agent's outcome."""
+        name = plan.metadata.name
+        view = NodeView.from_node(node)
+        annotations = dict(view.annotations)
+        record = read_record(annotations, name)
+        if record is None or record.phase != "Applying" or not record.hash:
+            return None
+        outcome = read_outcome(annotations, name)
+        if outcome is not None and outcome.hash == record.hash:
+            return await self._take_outcome(obj, plan, node, record, now)
+        request = read_request(annotations, name)
+        if request is not None and request.hash == record.hash:
+            return None  # the agent is at work; its outcome will wake us
+        if record.hash != latest:
+            await self._start(obj, plan, node, latest, now)  # not handed over yet: restart
+            return None
+        drain = plan.spec.drain
+        if drain is not None:
+            progress = await drain_once(self.kube, drain, view.name, record.since or now, now)
+            verdict = progress.step.verdict
+            if progress.evicted or progress.deleted:
+                gone = ", ".join((*progress.evicted, *progress.deleted))
+                await self._node_event(node, "Draining", f"plan {name}: evicting {gone}")
+            if verdict is DrainVerdict.WAIT:
+                return progress.requeue_after.total_seconds()
+            if verdict is DrainVerdict.FAIL:
+                patch = fail_patch(
+                    plan,
+                    view,
+                    latest,
+                    now,
+                    reason=progress.step.reason,
+                    message=progress.step.message,
+                    os_touched=False,
+                )
+                updated = await self._patch_node(view.name, patch)
+                await self._failed(obj, plan, updated, progress.step.reason, progress.step.message)
+                if _cordon_change(patch) is False:
+                    await self._node_event(updated, "Uncordoned", f"by plan {name}")
+                return 0.05
+            if verdict is DrainVerdict.FORCE:
+                await self._node_event(node, "DrainForced", progress.step.message, True)
+            await self._node_event(node, "Drained", f"plan {name}")
+        return await self._hand_over(obj, plan, node, record, version)
+
+    async def _hand_over(
+        self, obj: Obj, plan: Plan, node: Obj, record: NodeUpgradeRecord, version: str
+    ) -> float | None:
+        name = plan.metadata.name
+        node_name = str(_meta(node).get("name"))
+        assert record.hash is not None
+        request = UpgradeRequest(
+            plan=f"{plan.metadata.namespace or 'default'}/{name}",
+            hash=record.hash,
+            version=version,
+            image=effective_image(plan.spec.upgrade.image, version),
+        )
+        patch = {"metadata": {"annotations": {request_key(name): request.encode()}}}
+        updated = await self._patch_node(node_name, patch)
+        await self._node_event(updated, "UpgradeRequested", f"plan {name}: {request.image}")
+        return None
+
+    async def _take_outcome(
+        self,
+        obj: Obj,
+        plan: Plan,
+        node: Obj,
+        record: NodeUpgradeRecord,
+        now: datetime,
+    ) -> float | None:
+        name = plan.metadata.name
+        view = NodeView.from_node(node)
+        assert record.hash is not None
+        outcome = read_outcome(dict(view.annotations), name)
+        assert outcome is not None
+        clear = {"metadata": {"annotations": {request_key(name): None}}}
+        if record.since is not None:
+            PLAN_UPGRADE_SECONDS.observe(
+                max(0.0, (now - record.since).total_seconds()),
+                namespace=plan.metadata.namespace or "",
+                plan=name,
+            )
+        if outcome.phase == "Complete":
+            patch = merge_patches(complete_patch(plan, view, record.hash, now), clear)
+            updated = await self._patch_node(view.name, patch)
+            message = f"{view.name} runs {outcome.version or 'the new version'}"
+            await self._plan_event(obj, "NodeUpgraded", message)
+            await self._node_event(updated, "Upgraded", f"plan {name}: {outcome.version}")
+            return 0.05  # the health gate and postCompleteDelay decide the rest
+        reason = outcome.reason or "UpgradeFailed"
+        message = outcome.message or "the agent reported a failed upgrade"
+        patch = merge_patches(
+            fail_patch(
+                plan, view, record.hash, now, reason=reason, message=message, os_touched=True
+            ),
+            clear,
+        )
+        updated = await self._patch_node(view.name, patch)
+        await self._failed(obj, plan, updated, reason, message)
+        return 0.05
