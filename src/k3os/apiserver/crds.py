@@ -29,14 +29,14 @@ __all__ = ["CustomResourceDefinitions"]
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-_RETRY_SECONDS = 1.0
 
 
 class CustomResourceDefinitions:
     """Start with `start()` (serves what is stored before returning), end with `stop()`."""
 
-    def __init__(self, ctx: ApiContext) -> None:
+    def __init__(self, ctx: ApiContext, *, retry_seconds: float = 1.0) -> None:
         self.ctx = ctx
+        self.retry_seconds = retry_seconds
         found = ctx.registry.lookup(crdlib.GROUP, "v1", "customresourcedefinitions")
         assert found is not None
         self.rt: ResourceType = found
@@ -83,16 +83,18 @@ class CustomResourceDefinitions:
                                 await self._deleted(ObjectStore.decode(self.rt, event.prev_kv))
                         else:
                             await self.reconcile(ObjectStore.decode(self.rt, event.kv))
-            except (Compacted, StoreUnavailable, StoreClosed) as e:
-                log.info("CRD watch restarts after %s", type(e).__name__)
-                await asyncio.sleep(_RETRY_SECONDS)
-                with contextlib.suppress(APIError, StoreUnavailable):
+            except StoreClosed:
+                return
+            except (Compacted, StoreUnavailable, APIError) as e:
+                log.warning("CRD loop relists after %s: %s", type(e).__name__, e)
+            # Relist (what changed meanwhile is reconciled), then watch from there.
+            while True:
+                await asyncio.sleep(self.retry_seconds)
+                try:
                     revision = await self._sync_all()
-            except APIError:
-                log.exception("CRD reconcile failed; relisting")
-                await asyncio.sleep(_RETRY_SECONDS)
-                with contextlib.suppress(APIError, StoreUnavailable):
-                    revision = await self._sync_all()
+                    break
+                except (APIError, StoreUnavailable) as e:
+                    log.warning("CRD relist failed: %s", e)
 
     # --- one CRD -----------------------------------------------------------------------
 
@@ -105,12 +107,9 @@ class CustomResourceDefinitions:
 
     def _install(self, name: str, obj: Obj) -> None:
         types = crdlib.resource_types(obj)
-        if [(t.version, t) for t in types] == [
-            (t.version, t) for t in self._installed.get(name, [])
-        ]:
-            old = self._installed[name]
-            if all(a.custom == b.custom for a, b in zip(types, old, strict=True)):
-                return
+        before = self._installed.get(name, [])
+        if [(t, t.custom) for t in types] == [(t, t.custom) for t in before]:
+            return  # unchanged: keep the registry (and the rendered OpenAPI) as they are
         self._forget(name)
         for rt in types:
             self.ctx.registry.add(rt)
@@ -196,7 +195,7 @@ class CustomResourceDefinitions:
             return
 
         async def later() -> None:
-            await asyncio.sleep(_RETRY_SECONDS)
+            await asyncio.sleep(self.retry_seconds)
             self._retries.pop(name, None)
             await self._recheck(name)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from k3os.apiserver.crds import CustomResourceDefinitions
+from k3os.store import Compacted, StoreUnavailable, Watch
 from tests.unit.apiserver._api import Api, api_server
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -396,3 +397,35 @@ async def test_cluster_scoped_crd(api: Api) -> None:
     resp = await api.create("/apis/example.com/v1/widgets", widget("c"))
     assert resp.status_code == 201 and "namespace" not in resp.json()["metadata"]
     assert (await api.store.get("/registry/example.com/widgets/c")) is not None
+
+
+async def test_the_loop_relists_when_its_watch_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with api_server() as a:
+        real = a.store.watch
+        failures = [StoreUnavailable("etcd went away"), Compacted(1, 5)]
+
+        async def flaky(prefix: str, *, start_revision: int | None = None) -> Watch:
+            if failures:
+                raise failures.pop(0)
+            return await real(prefix, start_revision=start_revision)
+
+        monkeypatch.setattr(a.store, "watch", flaky)
+        loop = CustomResourceDefinitions(a.ctx, retry_seconds=0.01)
+        await loop.start()
+        try:
+            await _install(a)
+            assert not failures
+            await a.create(WIDGETS, widget("after"))
+        finally:
+            await loop.stop()
+
+
+async def test_the_loop_ends_when_the_store_closes() -> None:
+    async with api_server() as a:
+        loop = CustomResourceDefinitions(a.ctx, retry_seconds=0.01)
+        await loop.start()
+        await a.store.close()
+        task = loop._task
+        assert task is not None
+        await asyncio.wait_for(task, 5)
+        await loop.stop()
