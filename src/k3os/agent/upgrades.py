@@ -23,7 +23,7 @@ from k3os.agent.fetch import fetch_from_server, is_url
 from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key, read_outcome, requests_on
 from k3os.client import Cache, ClientError, Kube
 from k3os.client.resources import NODES
-from k3os.image import ImageError, StateArea, upgrade, verify_bundle
+from k3os.image import DownloadError, ImageError, StateArea, upgrade, verify_bundle
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,8 @@ class Upgrader:
         from k3os.image.keys import load_trusted
 
         path = Path(source.removeprefix("file://"))
+        if not path.is_file():
+            raise DownloadError(f"{path}: no such bundle file")
         bundle = verify_bundle(path, load_trusted([self.state.trusted_dir]))
         return bundle.manifest.version
 

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from k3os.agent import AgentSettings, default_node_name
+from k3os.agent.credentials import JoinUnavailable, connect_agent, have_certificate, join
+from k3os.agent.events import EventRecorder, event_object
+from k3os.agent.settings import read_json, write_json
+from k3os.cli import cli
+from k3os.client.resources import EVENTS
+from tests.unit.agent.fakes import FakeKube
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def settings(tmp_path: Path, **kw: Any) -> AgentSettings:
+    return AgentSettings(
+        server="https://127.0.0.1:1", node_name="n1", data_dir=tmp_path, root=None, **kw
+    )
+
+
+def test_settings_paths_and_checks(tmp_path: Path) -> None:
+    s = settings(tmp_path)
+    assert s.cert_path == tmp_path / "agent/client.crt" and s.ca_path.name == "ca.crt"
+    assert s.key_path.name == "client.key"
+    with pytest.raises(ValueError, match="positive"):
+        settings(tmp_path, renew_interval=0)
+    with pytest.raises(ValueError, match="lease duration"):
+        settings(tmp_path, lease_duration=0)
+
+
+def test_node_name_and_json_files(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/hostname").write_text("Edge-7\n")
+    assert default_node_name(tmp_path) == "edge-7"
+    assert default_node_name(tmp_path / "nowhere") and default_node_name(None)
+    path = tmp_path / "d" / "x.json"
+    assert read_json(path) is None
+    write_json(path, {"a": 1})
+    assert read_json(path) == {"a": 1}
+    path.write_text("[1]")
+    assert read_json(path) is None
+
+
+async def test_events_are_best_effort() -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "uid": "u"}}
+    obj = event_object(node, "Started", "hello", "Normal", "n1", NOW)
+    assert obj["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "u"}
+    assert obj["metadata"]["namespace"] == "default" and obj["source"]["component"] == "k3os-agent"
+    pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": "apps"}}
+    assert event_object(pod, "R", "m", "Warning", "h", NOW)["involvedObject"]["namespace"] == "apps"
+    kube = FakeKube()
+    recorder = EventRecorder(kube, "n1")  # type: ignore[arg-type]
+    await recorder.record(node, "Started", "hello")
+    assert [k for k in kube.objects if k[0] == EVENTS.plural]
+    kube.fail_next = 1
+    await recorder.record(node, "Lost", "nobody hears this")  # no error
+
+
+async def test_credentials(tmp_path: Path) -> None:
+    s = settings(tmp_path, token="K10abc::node:secret")
+    assert not have_certificate(s)
+    try:
+        import k3os.agent.join  # noqa: F401
+    except ImportError:
+        with pytest.raises(JoinUnavailable, match="cannot join"):
+            await join(s)
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    kube = await connect_agent(settings(tmp_path, kubeconfig=kubeconfig))
+    assert kube.server.startswith("https://127.0.0.1")
+    await kube.aclose()
+
+
+def test_agent_command_line() -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["agent", "--help"])
+    assert result.exit_code == 0 and "--node-name" in result.output
+    result = runner.invoke(cli, ["agent", "--server", "https://x", "--lease-renew-interval", "0s"])
+    assert result.exit_code == 2 and "must be positive" in result.output
+    result = runner.invoke(cli, ["agent", "--server", "https://x", "--health-timeout", "soon"])
+    assert result.exit_code == 2

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from k3os.agent.facts import NodeFacts
+from k3os.agent.node import NodeKeeper, lease_object
+from k3os.client import Backoff
+from k3os.client.resources import LEASES, NODES
+from tests.unit.agent.fakes import FakeKube
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+class Sleeps:
+    """A sleep that records delays and stops the loop after `limit` calls."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.delays: list[float] = []
+        self.limit = limit
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        if len(self.delays) >= self.limit:
+            raise asyncio.CancelledError
+
+
+def keeper(kube: FakeKube, labels: dict[str, str] | None = None, **kw: Any) -> NodeKeeper:
+    facts = NodeFacts(name="n1", labels=labels or {"a": "1"}, version="v1")
+    return NodeKeeper(
+        kube,  # type: ignore[arg-type]
+        lambda: facts,
+        backoff=Backoff(initial=0.1, maximum=1.0),
+        now=lambda: NOW,
+        **kw,
+    )
+
+
+async def test_register_creates_then_updates_the_same_node() -> None:
+    kube = FakeKube()
+    first = keeper(kube, sleep=Sleeps())
+    node = await first.register()
+    assert node["metadata"]["labels"]["k3os.io/version"] == "v1"
+    assert kube.peek(NODES, "n1")["status"]["conditions"][0]["type"] == "Ready"
+    assert first.registered.is_set()
+    again = keeper(kube, {"a": "2"}, sleep=Sleeps())
+    await again.register()
+    assert [k for k in kube.objects if k[0] == "nodes"] == [("nodes", "", "n1")]
+    assert kube.peek(NODES, "n1")["metadata"]["labels"]["a"] == "2"
+
+
+async def test_register_retries_while_the_server_is_away() -> None:
+    kube = FakeKube()
+    kube.fail_next = 3
+    sleeps = Sleeps()
+    await keeper(kube, sleep=sleeps).register()
+    assert sleeps.delays == [0.1, 0.2, 0.4]
+
+
+async def test_status_registers_a_deleted_node_again() -> None:
+    kube = FakeKube()
+    k = keeper(kube, sleep=Sleeps())
+    await k.register()
+    del kube.objects[("nodes", "", "n1")]
+    k.ready_problem = "booting"
+    await k.post_status()
+    cond = kube.peek(NODES, "n1")["status"]["conditions"][0]
+    assert (cond["status"], cond["message"]) == ("False", "booting")
+
+
+async def test_lease_is_created_then_renewed() -> None:
+    kube = FakeKube()
+    k = keeper(kube, sleep=Sleeps())
+    assert k.healthy(10) is not None
+    await k.renew_lease()
+    await k.renew_lease()
+    lease = kube.peek(LEASES, "n1", "kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == "n1"
+    assert lease["spec"]["leaseDurationSeconds"] == 40
+    assert k.renewals == 2 and k.renewed.is_set()
+    assert k.healthy(10) is None
+    later = keeper(kube, sleep=Sleeps(), lease_duration=5)
+    later.last_renewal = NOW - timedelta(seconds=30)
+    assert "30s ago" in str(later.healthy(10))
+
+
+async def test_lease_conflict_waits_for_the_next_round() -> None:
+    kube = FakeKube()
+    k = keeper(kube, sleep=Sleeps())
+    kube.put(LEASES, lease_object("n1", 40, NOW))
+    original = kube.replace
+
+    async def stale(*a: Any, **kw: Any) -> Any:
+        kube.replace = original  # type: ignore[method-assign]
+        from k3os.client import ConflictError
+
+        raise ConflictError(409, "Conflict", "stale", {})
+
+    kube.replace = stale  # type: ignore[method-assign]
+    await k.renew_lease()
+    assert k.renewals == 0
+
+
+async def test_keep_lease_backs_off_and_keep_status_survives_errors() -> None:
+    kube = FakeKube()
+    kube.fail_next = 2
+    sleeps = Sleeps(limit=4)
+    k = keeper(kube, sleep=sleeps)
+    with pytest.raises(asyncio.CancelledError):
+        await k.keep_lease(10.0)
+    assert sleeps.delays[:2] == [0.1, 0.2] and sleeps.delays[2] == 10.0
+    status_sleeps = Sleeps(limit=3)
+    k2 = keeper(kube, sleep=status_sleeps)
+    kube.fail_next = 1
+    with pytest.raises(asyncio.CancelledError):
+        await k2.keep_status(5.0)
+    assert status_sleeps.delays == [5.0, 5.0, 5.0]
