@@ -215,6 +215,14 @@ def test_service_account_tokens_from_token_request(server: RunningServer, admin:
     assert missing.status == 404
     short = {"spec": {"expirationSeconds": 60}}
     assert call(server, admin, "POST", token_path, short).status == 422
+    # a token does not outlive its ServiceAccount
+    assert (
+        call(server, admin, "DELETE", "/api/v1/namespaces/default/serviceaccounts/ci").status == 200
+    )
+    eventually(
+        lambda: call(server, good, "GET", "/api/v1/namespaces/default/pods").status == 401,
+        "the deleted ServiceAccount's token is refused",
+    )
 
 
 def test_join_token_only_counts_on_the_join_endpoint(server: RunningServer, token: str) -> None:

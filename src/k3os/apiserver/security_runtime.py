@@ -2,7 +2,8 @@
 
 `ApiSecurity(ctx, pki)` installs on the context:
 - authentication: client certificates of the cluster CA, ServiceAccount JWTs signed by the
-  server's key, and the join token (only under `/v1-k3os/`); nothing else authenticates;
+  server's key (only while their ServiceAccount exists with the uid they name), and the
+  join token (only under `/v1-k3os/`); nothing else authenticates;
 - authorization: `system:masters` first (as kube-apiserver's privileged-group
   authorizer, so the admin is never locked out by a broken policy), then the Node
   authorizer over a pod graph, then RBAC over mirrors of the Roles, ClusterRoles and
@@ -36,7 +37,12 @@ from k3os.security.bootstrap import ServerPKI
 from k3os.security.join import CA_ENDPOINT, JOIN_ENDPOINT
 from k3os.security.node import NodeAuthorizer, PodGraph
 from k3os.security.rbac import RBACAuthorizer
-from k3os.security.serviceaccount import DEFAULT_AUDIENCES, TokenSigner, TokenVerifier
+from k3os.security.serviceaccount import (
+    DEFAULT_AUDIENCES,
+    ServiceAccountClaims,
+    TokenSigner,
+    TokenVerifier,
+)
 
 __all__ = [
     "ALWAYS_OPEN",
@@ -80,9 +86,12 @@ class ApiSecurity:
 
         signer = TokenSigner(pki.service_account_key)
         verifier = TokenVerifier([signer.public_key], audiences=audiences)
+        sa_type = ctx.registry.lookup("", "v1", "serviceaccounts")
+        assert sa_type is not None
+        self.service_accounts = StoreMirror(ctx.objects, sa_type)
         ctx.authenticator = authn.union(
             authn.ClientCertAuthenticator([pki.ca.cert], clock),
-            authn.ServiceAccountAuthenticator(verifier, clock),
+            authn.ServiceAccountAuthenticator(verifier, clock, self._service_account_exists),
             authn.JoinTokenAuthenticator([pki.token]),
         )
         self.rules = MirroredRuleSource(ctx)
@@ -97,12 +106,17 @@ class ApiSecurity:
         )
         ctx.open_paths = ALWAYS_OPEN | (authn.PUBLIC_PATHS if anonymous_health else frozenset())
         self._join = JoinEndpoints(ctx, pki.ca)
-        self._tokens = TokenRequests(ctx, signer, audiences)
+        self._tokens = TokenRequests(ctx, signer, audiences, self.service_accounts.put)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def mirrors(self) -> list[StoreMirror]:
-        return [*self.rules.mirrors.values(), self.pods]
+        return [*self.rules.mirrors.values(), self.pods, self.service_accounts]
+
+    def _service_account_exists(self, claims: ServiceAccountClaims) -> bool:
+        """A token outlives neither its ServiceAccount nor a re-creation under the same name."""
+        sa = self.service_accounts.get(claims.namespace, claims.name)
+        return sa is not None and str(sa["metadata"].get("uid", "")) == claims.uid
 
     def routes(self) -> list[Route]:
         return [

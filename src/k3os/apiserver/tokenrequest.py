@@ -12,6 +12,7 @@ ServiceAccount's uid. Tokens never reach the log.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -34,10 +35,17 @@ Obj = dict[str, Any]
 
 
 class TokenRequests:
-    def __init__(self, ctx: ApiContext, signer: TokenSigner, audiences: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        ctx: ApiContext,
+        signer: TokenSigner,
+        audiences: tuple[str, ...],
+        seen: Callable[[Obj], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.signer = signer
         self.audiences = audiences
+        self._seen = seen  # told the ServiceAccount read here, so its token works at once
 
     async def create(self, request: Request) -> Response:
         namespace = request.path_params["namespace"]
@@ -55,6 +63,8 @@ class TokenRequests:
         sa_type = self.ctx.registry.lookup("", "v1", "serviceaccounts")
         assert sa_type is not None
         sa = await self.ctx.objects.get(sa_type, namespace, name)
+        if self._seen is not None:
+            self._seen(sa)
         spec = dict(body.get("spec") or {})
         seconds = _expiration(name, spec.get("expirationSeconds"))
         audiences = tuple(spec.get("audiences") or self.audiences)

@@ -251,6 +251,13 @@ async def test_token_request_options(api: Harness, pki: ServerPKI) -> None:
     wrong = {"spec": {"expirationSeconds": "soon"}}
     assert (await api.http.post(url, json=wrong, headers=admin)).status_code == 400
     assert (await api.http.post(url, json=[1], headers=admin)).status_code == 400
+    sa_url = "/api/v1/namespaces/default/serviceaccounts/bot"
+    assert (await api.http.delete(sa_url, headers=admin)).status_code == 200
+
+    async def refused() -> bool:
+        return (await api.http.get("/api/v1/nodes", headers=token)).status_code == 401
+
+    await until(refused)
 
 
 def _field(number: int, payload: bytes) -> bytes:
