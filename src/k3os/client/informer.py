@@ -48,8 +48,10 @@ class Informer:
         clock: Clock | None = None,
         backoff: Backoff | None = None,
         watch_timeout: int = 300,
+        metadata_only: bool = False,
     ) -> None:
         self.kube = kube
+        self.metadata_only = metadata_only
         self.rt = rt
         self.namespace = namespace
         self.label_selector = label_selector
@@ -90,6 +92,7 @@ class Informer:
                     timeout_seconds=self.watch_timeout,
                     label_selector=self.label_selector,
                     field_selector=self.field_selector,
+                    metadata_only=self.metadata_only,
                 ):
                     failures = 0
                     self._apply(event)
@@ -109,6 +112,7 @@ class Informer:
             self.namespace,
             label_selector=self.label_selector,
             field_selector=self.field_selector,
+            metadata_only=self.metadata_only,
         )
         self.lists += 1
         fresh = {object_key(o): o for o in listing.items}

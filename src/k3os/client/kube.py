@@ -31,6 +31,9 @@ __all__ = ["Kube", "ObjectList", "PatchType", "WatchEvent", "connect", "connect_
 
 Obj = dict[str, Any]
 PatchType = Literal["merge", "json", "strategic", "apply"]
+_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
 # httpx logs every request at INFO; a watch-heavy controller would drown the server's log.
 logging.getLogger("httpx2").setLevel(logging.WARNING)
 
@@ -155,8 +158,9 @@ class Kube:
         params: dict[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Obj:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         content = None
         if body is not None:
             headers["Content-Type"] = content_type
@@ -188,8 +192,12 @@ class Kube:
         label_selector: str = "",
         field_selector: str = "",
         page_size: int = 500,
+        metadata_only: bool = False,
     ) -> ObjectList:
-        """Every object (pages followed), with the list's resourceVersion."""
+        """Every object (pages followed), with the list's resourceVersion.
+
+        `metadata_only` asks for PartialObjectMetadata: metadata without spec or status,
+        which is all a garbage collector needs, at a fraction of the memory."""
         params = {"limit": str(page_size)}
         if label_selector:
             params["labelSelector"] = label_selector
@@ -197,12 +205,18 @@ class Kube:
             params["fieldSelector"] = field_selector
         items: list[Obj] = []
         while True:
-            page = await self.request("GET", rt.path(namespace), params=params)
+            page = await self.request(
+                "GET",
+                rt.path(namespace),
+                params=params,
+                accept=_METADATA_LIST if metadata_only else "application/json",
+            )
             meta = page.get("metadata") or {}
             for item in page.get("items") or []:
                 # Lists leave out kind and apiVersion on items; watches carry them.
-                item.setdefault("kind", rt.kind)
-                item.setdefault("apiVersion", rt.api_version)
+                if not metadata_only:
+                    item.setdefault("kind", rt.kind)
+                    item.setdefault("apiVersion", rt.api_version)
                 items.append(item)
             cont = meta.get("continue")
             if not cont:
@@ -273,6 +287,7 @@ class Kube:
         bookmarks: bool = True,
         label_selector: str = "",
         field_selector: str = "",
+        metadata_only: bool = False,
     ) -> AsyncIterator[WatchEvent]:
         """One watch request's events; returns when the server ends the stream.
 
@@ -288,9 +303,10 @@ class Kube:
         if field_selector:
             params["fieldSelector"] = field_selector
         timeout = httpx2.Timeout(self._timeout, read=timeout_seconds + self._timeout)
+        headers = {"Accept": _METADATA if metadata_only else "application/json"}
         try:
             async with self._http.stream(
-                "GET", rt.path(namespace), params=params, timeout=timeout
+                "GET", rt.path(namespace), params=params, timeout=timeout, headers=headers
             ) as resp:
                 if resp.status_code >= 400:
                     raise status_error(resp.status_code, await resp.aread())

@@ -97,7 +97,7 @@ class GarbageCollector:
                 continue
             if rt in self.informers:
                 continue
-            informer = Informer(self.kube, rt, clock=self.clock)
+            informer = Informer(self.kube, rt, clock=self.clock, metadata_only=True)
             informer.add_handler(self._handler(rt))
             self.informers[rt] = informer
             tg.create_task(informer.run(), name=f"garbage-collector:{informer.name}")
@@ -230,27 +230,28 @@ class GarbageCollector:
             await self._drop_finalizer(node, obj, FOREGROUND)
 
     async def _remove_refs(self, node: _Node, obj: Obj, owner_uids: set[str]) -> None:
-        m = dict(meta(obj))
-        m["ownerReferences"] = [
-            r for r in m.get("ownerReferences") or [] if r.get("uid") not in owner_uids
-        ]
-        if not m["ownerReferences"]:
-            del m["ownerReferences"]
-        try:
-            await self.kube.replace(node.rt, {**obj, "metadata": m})
-        except NotFoundError:
-            return
-        except ConflictError as e:
-            raise TemporaryError(f"{node.name} changed; again", delay=0.1) from e
+        refs = meta(obj).get("ownerReferences") or []
+        kept = [r for r in refs if r.get("uid") not in owner_uids]
+        await self._patch_metadata(node, obj, {"ownerReferences": kept or None})
 
     async def _drop_finalizer(self, node: _Node, obj: Obj, name: str) -> None:
-        m = dict(meta(obj))
-        m["finalizers"] = [f for f in m.get("finalizers") or [] if f != name]
+        kept = [f for f in finalizers(obj) if f != name]
+        if await self._patch_metadata(node, obj, {"finalizers": kept or None}):
+            log.info("%s %s/%s: %s done", node.rt.kind, node.namespace, node.name, name)
+
+    async def _patch_metadata(self, node: _Node, obj: Obj, change: Obj) -> bool:
+        """A merge patch of metadata, pinned to the version the decision was made on (the
+        cache holds metadata only, so there is no whole object to PUT back)."""
+        pinned = {"resourceVersion": meta(obj).get("resourceVersion"), **change}
         try:
-            await self.kube.replace(node.rt, {**obj, "metadata": m})
+            await self.kube.patch(
+                node.rt, node.name, {"metadata": pinned}, namespace=node.namespace
+            )
         except NotFoundError:
-            return
-        log.info("%s %s/%s: %s done", node.rt.kind, node.namespace, node.name, name)
+            return False
+        except ConflictError as e:
+            raise TemporaryError(f"{node.name} changed; again", delay=0.1) from e
+        return True
 
 
 def _state_of(owner: Obj) -> OwnerState:

@@ -170,6 +170,28 @@ async def test_watch_failures() -> None:
             pass
 
 
+async def test_metadata_only_lists_and_watches_ask_for_partial_objects() -> None:
+    accepts: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        accepts.append(request.headers["accept"])
+        if request.url.params.get("watch"):
+            return httpx2.Response(200, text="")
+        return ok({"metadata": {"resourceVersion": "1"}, "items": [{"metadata": {"name": "a"}}]})
+
+    kube, _ = make(handler)
+    listing = await kube.list(CONFIG_MAPS, metadata_only=True)
+    assert listing.items == [{"metadata": {"name": "a"}}]  # no kind filled in: it is partial
+    async for _ in kube.watch(CONFIG_MAPS, metadata_only=True):
+        pass
+    await kube.list(CONFIG_MAPS)
+    assert accepts == [
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+        "application/json",
+    ]
+
+
 async def test_discovery_takes_preferred_versions_and_skips_subresources() -> None:
     docs = {
         "/api/v1": {"resources": [
