@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from k3os.client import Kube, NotFoundError, connect_kubeconfig
+from k3os.client import Kube, NotFoundError, ResourceType, connect_kubeconfig
 from k3os.client.resources import (
     CONFIG_MAPS,
     EVENTS,
@@ -276,3 +276,42 @@ async def test_a_silent_node_turns_unknown_and_recovers_when_heartbeats_resume(
 
     node = await eventually(recovered, what="Ready=True and the taints gone")
     assert [t["key"] for t in node["spec"]["taints"]] == ["dedicated"]
+
+
+WIDGETS = ResourceType("example.com", "v1", "widgets", "Widget", True)
+CRDS = ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                    "CustomResourceDefinition", False)  # fmt: skip
+
+
+async def test_gc_and_namespace_deletion_cover_custom_resources(kube: Kube) -> None:
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    await kube.create(CRDS, {
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}],
+        },
+    })  # fmt: skip
+
+    async def served() -> bool:
+        try:
+            await kube.list(WIDGETS, "default")
+        except NotFoundError:
+            return False
+        return True
+
+    await eventually(served, what="the CRD served")
+    owner = await configmap(kube, "default", "widget-owner")
+    await kube.create(WIDGETS, {"metadata": {"name": "w1", "namespace": "default",
+                                             "ownerReferences": owned_by(owner)}})  # fmt: skip
+    await kube.delete(CONFIG_MAPS, "widget-owner", "default")
+    await eventually(lambda: gone(kube, WIDGETS, "w1", "default"), what="the widget collected")
+
+    await kube.create(NAMESPACES, {"metadata": {"name": "widgets"}})
+    await kube.create(WIDGETS, {"metadata": {"name": "w2", "namespace": "widgets"}})
+    await kube.delete(NAMESPACES, "widgets")
+    await eventually(lambda: gone(kube, NAMESPACES, "widgets"), what="the namespace gone")
+
+    await kube.delete(CRDS, "widgets.example.com")
+    await eventually(lambda: gone(kube, CRDS, "widgets.example.com"), what="the CRD gone")

@@ -72,6 +72,8 @@ class GarbageCollector:
         self.clock: Clock = clock or SystemClock()
         self.rediscover_every = rediscover_every
         self.informers: dict[ResourceType, Informer] = {}
+        self._tasks: dict[ResourceType, asyncio.Task[None]] = {}
+        self._kinds_changed = asyncio.Event()
         self.kinds: dict[tuple[str, str], ResourceType] = {}
         self.nodes: dict[str, _Node] = {}
         self.dependents: dict[str, set[str]] = {}
@@ -88,20 +90,46 @@ class GarbageCollector:
                     await self._discover(tg)
                 except ClientError as e:
                     log.warning("garbage collector: discovery failed: %s", e)
-                await self.clock.sleep(self.rediscover_every)
+                await self._until_rediscovery()
+
+    async def _until_rediscovery(self) -> None:
+        """Wait `rediscover_every`, or less when a CRD changed (then a moment more, so the
+        server has started serving it)."""
+        timer = asyncio.ensure_future(self.clock.sleep(self.rediscover_every))
+        changed = asyncio.ensure_future(self._kinds_changed.wait())
+        try:
+            await asyncio.wait({timer, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            changed.cancel()
+        if self._kinds_changed.is_set():
+            self._kinds_changed.clear()
+            await self.clock.sleep(0.5)
 
     async def _discover(self, tg: asyncio.TaskGroup) -> None:
-        for rt in await self.kube.discover():
-            self.kinds[(rt.group, rt.kind)] = rt
-            if rt.kind == "Event" or not {"list", "watch", "delete"} <= rt.verbs:
-                continue
-            if rt in self.informers:
-                continue
+        served = await self.kube.discover()
+        self.kinds = {(rt.group, rt.kind): rt for rt in served}
+        wanted = {
+            rt for rt in served if rt.kind != "Event" and {"list", "watch", "delete"} <= rt.verbs
+        }
+        for rt in set(self.informers) - wanted:
+            self._forget_kind(rt)  # no longer served (a CRD was deleted)
+        for rt in wanted - set(self.informers):
             informer = Informer(self.kube, rt, clock=self.clock, metadata_only=True)
             informer.add_handler(self._handler(rt))
             self.informers[rt] = informer
-            tg.create_task(informer.run(), name=f"garbage-collector:{informer.name}")
+            name = f"garbage-collector:{informer.name}"
+            self._tasks[rt] = tg.create_task(informer.run(), name=name)
         self.discovered.set()
+
+    def _forget_kind(self, rt: ResourceType) -> None:
+        self._tasks.pop(rt).cancel()
+        del self.informers[rt]
+        for uid, node in list(self.nodes.items()):
+            if node.rt == rt:
+                del self.nodes[uid]
+                for dep in self.dependents.get(uid, ()):
+                    self.controller.queue.add(dep)
 
     def synced(self) -> bool:
         return self.discovered.is_set() and all(i.synced.is_set() for i in self.informers.values())
@@ -109,7 +137,11 @@ class GarbageCollector:
     # The graph, kept by informer events.
 
     def _handler(self, rt: ResourceType) -> Any:
+        crds = rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions"
+
         def on_change(change: str, obj: Obj, old: Obj | None) -> None:
+            if crds and self.discovered.is_set():
+                self._kinds_changed.set()
             m = meta(obj)
             uid = str(m.get("uid") or "")
             if not uid:
