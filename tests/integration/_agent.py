@@ -1,5 +1,5 @@
-"""Helpers for the agent integration tests: node certificates issued from the test server's
-CA (as the join would store them), agent subprocesses on temporary roots, and polling."""
+"""Helpers for the agent integration tests: agent subprocesses that join with the server's
+token on temporary roots, servers on a fixed port (to restart them), CRDs, and polling."""
 
 from __future__ import annotations
 
@@ -14,21 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from k3os.security.pki import issue, load_pair, save_pair
 from tests.integration._apiserver import RunningServer, kubectl_env
 
 T = TypeVar("T")
-
-
-def node_credentials(server: RunningServer, data_dir: Path, node: str) -> None:
-    """What a join leaves in `<data-dir>/agent/`: a system:node certificate and the CA."""
-    ca = load_pair(server.tls / "ca.crt", server.tls / "ca.key")
-    cert, key = issue(ca, f"system:node:{node}", organizations=["system:nodes"], client=True)
-    assert key is not None
-    agent = data_dir / "agent"
-    agent.mkdir(parents=True, exist_ok=True)
-    save_pair(cert, key, agent / "client.crt", agent / "client.key")
-    (agent / "ca.crt").write_bytes((server.tls / "ca.crt").read_bytes())
 
 
 @dataclass
@@ -56,14 +44,13 @@ def running_agent(
     root = work / f"{node}-root"
     data = work / f"{node}-data"
     root.mkdir(parents=True, exist_ok=True)
-    if not (data / "agent" / "client.crt").exists():
-        node_credentials(server, data, node)
+    token = (server.data_dir / "server" / "node-token").read_text().strip()
     log = work / f"{node}-agent.log"
     cmd = [
         sys.executable, "-m", "k3os", "--log-level", "debug", "agent",
         "--server", server.url, "--data-dir", str(data), "--root", str(root),
-        "--node-name", node, "--lease-renew-interval", "1s", "--status-interval", "2s",
-        "--health-timeout", "10s", *extra,
+        "--node-name", node, "--token", token, "--lease-renew-interval", "1s",
+        "--status-interval", "2s", "--health-timeout", "10s", *extra,
     ]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))

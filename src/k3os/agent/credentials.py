@@ -1,19 +1,20 @@
-"""How the agent reaches the API: a kubeconfig given on the command line, the node
-certificate it keeps in `<data-dir>/agent/`, or, when it has none yet, a join with the token.
+"""How the agent reaches the API: a kubeconfig given on the command line, else the node
+certificate in `<data-dir>/agent/`, obtained (and renewed) with the join token by
+`k3os.agent.join` when a token is given.
 
-The join itself (pin the CA by the token's hash, send a CSR and the node password to
-`POST /v1-k3os/node-certificate`, store what comes back) lives in `k3os.agent.join`; this
-module only calls it, looked up at run time so the agent works wherever it is available.
+A server that cannot be reached yet is waited for with backoff (a box often boots before
+its server); a refusal (wrong CA, wrong node password, bad token) is final and says why.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
+import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from k3os.agent.settings import AgentSettings
-from k3os.client import ClientError, Kube, connect, connect_kubeconfig
+from k3os.client import Backoff, ClientError, Kube, connect, connect_kubeconfig
 
 log = logging.getLogger(__name__)
 
@@ -21,40 +22,54 @@ FIELD_MANAGER = "k3os-agent"
 
 
 class JoinUnavailable(ClientError):
-    """No credentials in the data dir and no join to get them."""
+    """No credentials in the data dir and no token to join with, or the join was refused."""
 
 
 def have_certificate(settings: AgentSettings) -> bool:
     return all(p.is_file() for p in (settings.cert_path, settings.key_path, settings.ca_path))
 
 
-async def join(settings: AgentSettings) -> None:
-    """Obtain the node certificate with the join token (k3os.agent.join)."""
-    try:
-        module = importlib.import_module("k3os.agent.join")
-    except ImportError as e:
-        raise JoinUnavailable(
-            f"{settings.agent_dir}: no node certificate, and this build cannot join with a "
-            "token yet; pass --kubeconfig"
-        ) from e
-    func = getattr(module, "join", None) or getattr(module, "ensure_node_credentials", None)
-    if func is None:
-        raise JoinUnavailable("k3os.agent.join offers no join() function")
-    result = func(
-        server=settings.server,
-        token=settings.token,
-        data_dir=settings.data_dir,
-        node_name=settings.node_name,
-    )
-    if inspect.isawaitable(result):
-        await result
+async def join(
+    settings: AgentSettings,
+    *,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> None:
+    """Obtain, reuse or renew the node certificate with the join token."""
+    from k3os.agent.join import JoinFailed, JoinRefused, ServerUnreachable, ensure_node_credentials
+
+    backoff = backoff or Backoff(initial=0.5, maximum=15.0, jitter=0.2)
+    failures = 0
+    while True:
+        try:
+            await asyncio.to_thread(
+                ensure_node_credentials,
+                settings.server,
+                settings.token,
+                settings.data_dir,
+                settings.node_name,
+            )
+            return
+        except (ServerUnreachable, JoinRefused) as e:
+            if isinstance(e, JoinRefused) and e.status < 500:
+                raise JoinUnavailable(f"join refused: {e}") from e
+            failures += 1
+            delay = backoff.delay(failures)
+            log.info("join: %s; retrying in %.1fs", e, delay)
+            await sleep(delay)
+        except JoinFailed as e:
+            raise JoinUnavailable(f"join failed: {e}") from e
 
 
 async def connect_agent(settings: AgentSettings) -> Kube:
     if settings.kubeconfig is not None:
         return connect_kubeconfig(settings.kubeconfig, field_manager=FIELD_MANAGER)
-    if not have_certificate(settings):
+    if settings.token:
         await join(settings)
+    elif not have_certificate(settings):
+        raise JoinUnavailable(
+            f"{settings.agent_dir}: no node certificate; pass --token to join the cluster"
+        )
     return connect(
         settings.server,
         ca=settings.ca_path,

@@ -12,6 +12,7 @@ from k3os.agent.credentials import JoinUnavailable, connect_agent, have_certific
 from k3os.agent.events import EventRecorder, event_object
 from k3os.agent.settings import read_json, write_json
 from k3os.cli import cli
+from k3os.client import Backoff
 from k3os.client.resources import EVENTS
 from tests.unit.agent.fakes import FakeKube
 
@@ -63,13 +64,23 @@ async def test_events_are_best_effort() -> None:
 
 
 async def test_credentials(tmp_path: Path) -> None:
-    s = settings(tmp_path, token="K10abc::node:secret")
+    s = settings(tmp_path)
     assert not have_certificate(s)
-    try:
-        import k3os.agent.join  # noqa: F401
-    except ImportError:
-        with pytest.raises(JoinUnavailable, match="cannot join"):
-            await join(s)
+    with pytest.raises(JoinUnavailable, match="pass --token"):
+        await connect_agent(s)
+    with pytest.raises(JoinUnavailable, match="join failed"):
+        await join(settings(tmp_path, token="K10nothex::node:secret"))
+    sleeps: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        sleeps.append(delay)
+        if len(sleeps) == 2:
+            raise RuntimeError("gave up waiting")
+
+    s = settings(tmp_path, token="K10" + "0" * 64 + "::node:secret")
+    with pytest.raises(RuntimeError, match="gave up"):
+        await join(s, backoff=Backoff(initial=0.1, maximum=1.0), sleep=sleep)
+    assert sleeps == [0.1, 0.2]  # the server is unreachable: wait, never give up by itself
     kubeconfig = tmp_path / "kubeconfig.yaml"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
