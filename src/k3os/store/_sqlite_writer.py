@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 #: Revisions examined per standalone compaction step (one short transaction).
-COMPACT_STEP = 128
+COMPACT_STEP = 64
 
 CREATE, UPDATE, DELETE, COMPACT = range(4)
 
