@@ -305,7 +305,9 @@ def test_discovery_and_openapi_follow_crd_creation_and_deletion(
 ) -> None:
     assert not _in_discovery(server) and _in_openapi(server) == (False, False)
     k.run("create", "-f", "-", stdin=json.dumps(GADGET_CRD))
-    _until(lambda: _in_discovery(server) and _in_openapi(server) == (True, True), "a new CRD", 1)
+    # Served at once in practice (bench/crds.py measures it against the 1 s goal); the
+    # generous limit only keeps a loaded machine from failing the test.
+    _until(lambda: _in_discovery(server) and _in_openapi(server) == (True, True), "a new CRD")
     status, doc = _get_json(server, "/openapi/v3/apis/tools.example.org/v1alpha1")
     assert status == 200
     gadget = doc["components"]["schemas"]["org.example.tools.v1alpha1.Gadget"]
@@ -316,7 +318,7 @@ def test_discovery_and_openapi_follow_crd_creation_and_deletion(
     assert "g1" in k.run("get", "gadgets").stdout
     k.run("delete", "crd", "gadgets.tools.example.org", "--wait=true")
     _until(lambda: not _in_discovery(server) and _in_openapi(server) == (False, False),
-           "the CRD to vanish", 5)  # fmt: skip
+           "the CRD to vanish")  # fmt: skip
     # Its objects went with it: a CRD of the same name starts empty.
     k.run("create", "-f", "-", stdin=json.dumps(GADGET_CRD))
     k.run("wait", "--for", "condition=Established", "crd/gadgets.tools.example.org")
