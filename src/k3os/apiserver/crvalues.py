@@ -12,6 +12,7 @@ import base64
 import binascii
 import copy
 import datetime as dt
+import functools
 import ipaddress
 import json
 import re
@@ -188,22 +189,23 @@ def _show(value: Any) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(spec: str) -> CompiledRule:
+    """Rules compile once per process, not once per write."""
+    return compile_rule(json.loads(spec))
+
+
 class _Validator:
     def __init__(self, *, rules: bool = True) -> None:
         self.rules = rules
-        self.compiled: dict[int, list[CompiledRule]] = {}
 
     def _rules_of(self, s: Schema) -> list[CompiledRule]:
-        key = id(s)
-        found = self.compiled.get(key)
-        if found is None:
-            found = []
-            for spec in s.get("x-kubernetes-validations") or ():
-                try:
-                    found.append(compile_rule(spec))
-                except RuleError:
-                    continue  # rejected when the CRD was written
-            self.compiled[key] = found
+        found = []
+        for spec in s.get("x-kubernetes-validations") or ():
+            try:
+                found.append(_compiled(json.dumps(spec, sort_keys=True)))
+            except (RuleError, TypeError, ValueError):
+                continue  # rejected when the CRD was written
         return found
 
     def value(self, s: Schema, v: Any, path: str, old: Any, has_old: bool) -> list[FieldError]:
