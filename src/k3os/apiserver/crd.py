@@ -271,6 +271,12 @@ def validate_crd(crd: Mapping[str, Any]) -> list[FieldError]:
                     "must have at least one version marked as served",
                 )
             )
+    if spec.get("preserveUnknownFields") is True:
+        errors.append(
+            FieldError.invalid(
+                "spec.preserveUnknownFields", True, "must be false in apiextensions.k8s.io/v1"
+            )
+        )
     strategy = (spec.get("conversion") or {}).get("strategy", "None")
     if strategy != "None":
         errors.append(

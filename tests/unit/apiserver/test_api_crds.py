@@ -175,6 +175,12 @@ async def test_custom_resource_crud_defaults_and_storage_version(api: Api) -> No
     assert raw is not None and json.loads(raw.value)["apiVersion"] == "example.com/v1"
     listing = (await api.http.get("/apis/example.com/v1/widgets")).json()
     assert listing["kind"] == "WidgetList" and len(listing["items"]) == 2
+    selected = await api.http.get(WIDGETS, params={"fieldSelector": "metadata.name=w2"})
+    assert [o["metadata"]["name"] for o in selected.json()["items"]] == ["w2"]
+    await api.http.patch(f"{WIDGETS}/w1", content='{"metadata":{"labels":{"tier":"a"}}}',
+                         headers={"content-type": "application/merge-patch+json"})  # fmt: skip
+    selected = await api.http.get(WIDGETS, params={"labelSelector": "tier=a"})
+    assert [o["metadata"]["name"] for o in selected.json()["items"]] == ["w1"]
     resp = await api.create(WIDGETS, {**widget("w3"), "apiVersion": "example.com/v2"})
     assert resp.status_code == 400
     resp = await api.create(WIDGETS, {**widget("w3"), "kind": "Gadget"})

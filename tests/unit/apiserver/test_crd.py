@@ -132,6 +132,9 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
       f"{V}.additionalPrinterColumns[2].type: Required value",
       f"{V}.additionalPrinterColumns[2].jsonPath: Required value",
       f'{V}.additionalPrinterColumns[3]: Invalid value: "x": must be an object']),
+    ("preserveUnknownFields", {"spec__preserveUnknownFields": True},
+     ["spec.preserveUnknownFields: Invalid value: true: must be false in "
+      "apiextensions.k8s.io/v1"]),
     ("printer columns not a list", {"spec__versions__0__additionalPrinterColumns": {}},
      [f"{V}.additionalPrinterColumns: Invalid value: {{}}: must be a list"]),
 ]  # fmt: skip
