@@ -216,14 +216,19 @@ class CustomResourceDefinitions:
         if handle is not None:
             handle.cancel()
         types = crdlib.resource_types({**obj, "spec": _all_served(obj)})
-        if not types:
-            return
         with contextlib.suppress(APIError, StoreUnavailable):
-            page = await self.ctx.objects.list(types[0], "")
-            for item in page.items:
-                meta = item["metadata"]
-                key = types[0].key(meta.get("namespace", ""), meta["name"])
-                await self.ctx.store.delete(key)
+            if types:
+                page = await self.ctx.objects.list(types[0], "")
+                for item in page.items:
+                    meta = item["metadata"]
+                    await self.ctx.store.delete(
+                        types[0].key(meta.get("namespace", ""), meta["name"])
+                    )
+            # Names it held may now be free for a CRD that was refused them.
+            group = (obj.get("spec") or {}).get("group")
+            for other in (await self.ctx.objects.list(self.rt, "")).items:
+                if (other.get("spec") or {}).get("group") == group:
+                    await self.reconcile(other)
 
 
 def _all_served(obj: Obj) -> Obj:

@@ -339,9 +339,10 @@ async def test_name_conflicts_keep_the_second_crd_unserved(api: Api) -> None:
     got = (await api.http.get(f"{CRDS}/gadgets.example.com")).json()
     conditions = {c["type"]: (c["status"], c["message"]) for c in got["status"]["conditions"]}
     assert conditions["NamesAccepted"] == ("False", '"Widget" is already in use')
-    assert (await api.http.get("/apis/example.com/v1/namespaces/default/gadgets")).status_code == (
-        404
-    )
+    gadgets = "/apis/example.com/v1/namespaces/default/gadgets"
+    assert (await api.http.get(gadgets)).status_code == 404
+    await api.http.delete(f"{CRDS}/widgets.example.com")
+    await _until(lambda: _served(api, gadgets), "the freed names to go to the second CRD")
 
 
 async def test_deleting_a_crd_deletes_its_objects_respecting_finalizers(api: Api) -> None:
