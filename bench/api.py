@@ -55,7 +55,8 @@ class Sizes:
 def api_server(workdir: Path, datastore: str) -> Iterator[tuple[str, ssl.SSLContext]]:
     port = free_port()
     cmd = [sys.executable, "-m", "k3os", "--log-level", "warning", "server",
-           "--data-dir", str(workdir), "--https-listen-port", str(port)]  # fmt: skip
+           "--data-dir", str(workdir), "--https-listen-port", str(port),
+           "--disable-controller-manager"]  # fmt: skip
     if datastore:
         cmd += ["--datastore-endpoint", datastore]
     log = (workdir.parent / f"{workdir.name}.log").open("wb")

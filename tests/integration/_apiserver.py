@@ -90,13 +90,19 @@ def _wait_ready(server: RunningServer, deadline: float) -> None:
 
 
 @contextmanager
-def running_server(data_dir: Path, extra: Sequence[str] = ()) -> Iterator[RunningServer]:
+def running_server(
+    data_dir: Path, extra: Sequence[str] = (), *, controllers: bool = False
+) -> Iterator[RunningServer]:
+    """The API alone by default: the in-process controllers (namespace defaults and the
+    like) would add objects the API tests do not expect."""
     port = free_port()
     log = data_dir.parent / f"{data_dir.name}-server.log"
     cmd = [
         sys.executable, "-m", "k3os", "--log-level", "info", "server",
         "--data-dir", str(data_dir), "--https-listen-port", str(port), *extra,
     ]  # fmt: skip
+    if not controllers:
+        cmd.append("--disable-controller-manager")
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
     server = RunningServer(proc, data_dir, port, log)
