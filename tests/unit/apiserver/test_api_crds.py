@@ -436,3 +436,27 @@ async def test_the_loop_ends_when_the_store_closes() -> None:
         assert task is not None
         await asyncio.wait_for(task, 5)
         await loop.stop()
+
+
+async def test_a_crd_update_changes_what_is_served(api: Api) -> None:
+    await _install(api)
+    await api.create(WIDGETS, widget("u", colour="blue"))
+    current = (await api.http.get(f"{CRDS}/widgets.example.com")).json()
+    v1, v2 = current["spec"]["versions"]
+    v1["storage"], v2["storage"] = False, True
+    v1["served"] = False
+    v2["additionalPrinterColumns"] = [{"name": "Tint", "type": "string",
+                                       "jsonPath": ".spec.colour"}]  # fmt: skip
+    assert (await api.http.put(f"{CRDS}/widgets.example.com", json=current)).status_code == 200
+    await _until(lambda: _not_served(api), "v1 to stop being served")
+    v2_path = "/apis/example.com/v2/namespaces/default/widgets"
+    table = (await api.http.get(v2_path, headers={"accept": TABLE})).json()
+    assert table["rows"][0]["cells"] == ["u", "blue"]
+
+    async def both_stored() -> bool:
+        got = (await api.http.get(f"{CRDS}/widgets.example.com")).json()
+        return bool(got.get("status", {}).get("storedVersions") == ["v1", "v2"])
+
+    await _until(both_stored, "storedVersions to list both")
+    index = (await api.http.get("/openapi/v3")).json()["paths"]
+    assert "apis/example.com/v1" not in index and "apis/example.com/v2" in index
