@@ -5,7 +5,6 @@ when removed, and a bad layer reported without touching any node."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
