@@ -8,6 +8,7 @@ the same arguments and the same process id, and running boot selection on its ro
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
@@ -123,6 +124,8 @@ def command(
         raise click.ClickException(str(e)) from e
     if code == REBOOT_EXIT_CODE and reboot_command is None:
         log.info("rebooting (simulated): starting the agent again")
+        # exec skips exit handlers: run them now (log flushing, measurement data).
+        atexit._run_exitfuncs()
         for handler in logging.getLogger().handlers:
             with contextlib.suppress(Exception):
                 handler.flush()
