@@ -37,6 +37,7 @@ def test_agent_registers_renews_and_survives_a_killed_server(tmp_path: Path) -> 
     )
     (root / "etc/os-release").write_text('PRETTY_NAME="k3OS test"\n')
     with server_on_port(data, port) as server:
+        install_crds(server)
         agent_cm = running_agent(server, tmp_path, "edge-1")
         agent = agent_cm.__enter__()
         try:
@@ -79,6 +80,25 @@ def test_agent_registers_renews_and_survives_a_killed_server(tmp_path: Path) -> 
             nodes = get_json(server, "nodes")["items"]
             assert [n["metadata"]["name"] for n in nodes] == ["edge-1"]
             assert agent.proc.poll() is None
+            # The agent's watches resumed: a config rendered after the restart is applied.
+            rendered = {
+                "apiVersion": "k3os.io/v1",
+                "kind": "RenderedNodeConfig",
+                "metadata": {"name": "edge-1"},
+                "spec": {"nodeName": "edge-1", "config": {"hostname": "one"}, "hash": "after"},
+            }
+            kubectl(server, "apply", "-f", "-", stdin=json.dumps(rendered))
+            eventually(
+                lambda: (
+                    get_json(server, "renderednodeconfig", "edge-1")
+                    .get("status", {})
+                    .get("observedHash")
+                    == "after"
+                ),
+                "the config rendered after the restart applied",
+                log=agent.log,
+            )
+            assert (root / "etc/hostname").read_text().strip() == "one"
     finally:
         agent_cm.__exit__(None, None, None)
 
