@@ -72,6 +72,9 @@ def apply_config(config: Obj, root: Path) -> tuple[str | None, str]:
         report = apply(changes)
     except (ConfigError, HostError, OSError) as e:
         return str(e), ""
+    except Exception as e:  # never let one bad config stop the agent: report it
+        log.exception("applying the config failed unexpectedly")
+        return f"internal error: {type(e).__name__}: {e}", ""
     if not report.ok:
         return "; ".join(report.lines()[-3:]) or "apply failed", ""
     return None, f"{report.writes} file(s) written"

@@ -41,6 +41,8 @@ class NodeFacts:
     kernel: str = ""
     architecture: str = ""
     addresses: tuple[Obj, ...] = ()
+    refused_labels: tuple[str, ...] = ()
+    """Config labels only the cluster may set (NodeRestriction would refuse the Node)."""
 
 
 def parse_taint(text: str) -> Obj:
@@ -112,6 +114,10 @@ def gather_facts(root: Path | None, node_name: str, version: str | None = None) 
     if root is not None:
         labels, taint_texts, mode = _node_settings(root)
         release = _os_release(root)
+    from k3os.security.noderestriction import label_owner
+
+    refused = tuple(sorted(k for k in labels if label_owner(k) == "cluster"))
+    labels = {k: v for k, v in labels.items() if k not in refused}
     taints = []
     for text in taint_texts:
         try:
@@ -136,6 +142,7 @@ def gather_facts(root: Path | None, node_name: str, version: str | None = None) 
             {"type": "InternalIP", "address": "127.0.0.1"},
             {"type": "Hostname", "address": node_name or socket.gethostname()},
         ),
+        refused_labels=refused,
     )
 
 

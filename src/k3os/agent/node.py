@@ -100,6 +100,11 @@ class NodeKeeper:
 
     async def _register_once(self) -> Obj:
         facts = self.facts()
+        if facts.refused_labels:
+            log.warning(
+                "not setting labels only the cluster may set: %s (label the node with kubectl)",
+                ", ".join(facts.refused_labels),
+            )
         try:
             node = await self.kube.create(NODES, new_node(facts))
             log.info("registered node %s", facts.name)

@@ -129,6 +129,10 @@ class Upgrader:
         except (ImageError, ClientError, OSError) as e:
             await self.finish(job, "Failed", failure_reason(e), f"{request.image}: {e}")
             return
+        except Exception as e:  # an unexpected error fails this upgrade, not the agent
+            log.exception("upgrade of %s failed unexpectedly", request.image)
+            await self.finish(job, "Failed", "StageFailed", f"{request.image}: {e!r}")
+            return
         if staged is None:
             return  # finished already (the version was running)
         staged.save(self.job_file)

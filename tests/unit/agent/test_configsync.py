@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from k3os.agent.configsync import RENDERED, ConfigSync, apply_config, apply_status, local_config
 from tests.unit.agent.fakes import FakeKube
 
@@ -103,3 +105,14 @@ async def test_sync_applies_once_reports_and_publishes_local_config(tmp_path: Pa
     assert sync.latest is None
     del kube.objects[("renderednodeconfigs", "", "n1")]
     await sync.sync(rendered("h3", {}))  # gone meanwhile: nothing to report to
+
+
+def test_an_unexpected_error_is_reported_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*a: Any, **kw: Any) -> Any:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr("k3os.host.plan", explode)
+    error, _ = apply_config({"hostname": "x"}, tmp_path)
+    assert error == "internal error: RuntimeError: kaboom"

@@ -122,3 +122,13 @@ def test_merge_ready_keeps_the_transition_time_while_the_status_holds() -> None:
     flipped = merge_ready(old, {**ready, "status": "False"})
     assert flipped[0]["lastTransitionTime"] == "now"
     assert merge_ready([], ready) == [ready]
+
+
+def test_cluster_owned_config_labels_are_left_out(tmp_path: Path) -> None:
+    (tmp_path / "etc/k3os").mkdir(parents=True)
+    (tmp_path / "etc/k3os/agent.yaml").write_text(
+        "node_labels: {k3os.io/upgrade: enabled, node-role.kubernetes.io/edge: 'true', ok: '1'}\n"
+    )
+    facts = gather_facts(tmp_path, "n1")
+    assert facts.labels == {"ok": "1"}
+    assert facts.refused_labels == ("k3os.io/upgrade", "node-role.kubernetes.io/edge")

@@ -118,3 +118,12 @@ async def test_keep_lease_backs_off_and_keep_status_survives_errors() -> None:
     with pytest.raises(asyncio.CancelledError):
         await k2.keep_status(5.0)
     assert status_sleeps.delays == [5.0, 5.0, 5.0]
+
+
+async def test_register_warns_about_labels_only_the_cluster_sets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    facts = NodeFacts(name="n1", labels={}, refused_labels=("k3os.io/upgrade",))
+    k = NodeKeeper(FakeKube(), lambda: facts, now=lambda: NOW, sleep=Sleeps())  # type: ignore[arg-type]
+    await k.register()
+    assert "k3os.io/upgrade" in caplog.text

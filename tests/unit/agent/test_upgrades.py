@@ -190,3 +190,17 @@ async def test_outcome_is_retried_until_written(
     w.kube.fail_next = 2
     await w.upgrader.write_outcome("p", UpgradeOutcome(hash="h", phase="Failed"))
     assert len(sleeps) == 2 and w.outcome()["phase"] == "Failed"
+
+
+async def test_an_unexpected_error_fails_the_upgrade_not_the_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = World(tmp_path)
+
+    def explode(*a: Any, **kw: Any) -> Any:
+        raise ValueError("odd")
+
+    monkeypatch.setattr("k3os.agent.upgrades.upgrade", explode)
+    await w.upgrader.start("p", request("h5", f"file://{w.v2}"))
+    assert (w.outcome()["phase"], w.outcome()["reason"]) == ("Failed", "StageFailed")
+    assert "odd" in w.outcome()["message"] and w.reboots == []
