@@ -85,6 +85,7 @@ class Informer:
                 if must_list:
                     await self._list()
                     must_list = False
+                started, events = self.clock.monotonic(), 0
                 async for event in self.kube.watch(
                     self.rt,
                     self.namespace,
@@ -94,9 +95,15 @@ class Informer:
                     field_selector=self.field_selector,
                     metadata_only=self.metadata_only,
                 ):
-                    failures = 0
+                    failures, events = 0, events + 1
                     self._apply(event)
-                failures = 0
+                if events == 0 and self.clock.monotonic() - started < 1.0:
+                    # An empty stream that ended at once (a server on its way down): no
+                    # error, but no reason to hammer it either.
+                    failures += 1
+                    await self.clock.sleep(self.backoff.delay(failures))
+                else:
+                    failures = 0
             except GoneError:
                 log.info("%s: version %s is gone, listing again", self.name, self.resource_version)
                 must_list = True
