@@ -35,6 +35,7 @@ class Agent:
         self.kube = kube
         self.state = state_of(settings.root)
         self.booted: str | None = None
+        self._facts: NodeFacts | None = None
         self.stop = asyncio.Event()
         self.reboot_requested = False
         self.events = EventRecorder(kube, settings.node_name)
@@ -52,7 +53,7 @@ class Agent:
                 settings.root,
                 settings.agent_dir / "applied-config.json",
                 record=self._record,
-                on_applied=self.keeper.sync_labels,
+                on_applied=self._config_applied,
             )
             rendered.add_handler(self.config.on_change)
         if self.state is not None:
@@ -68,7 +69,14 @@ class Agent:
             self.node_informer.add_handler(self.upgrader.on_change)
 
     def facts(self) -> NodeFacts:
-        return gather_facts(self.settings.root, self.settings.node_name, self.booted)
+        """The node's facts, read once and again after each change of config or version."""
+        if self._facts is None:
+            self._facts = gather_facts(self.settings.root, self.settings.node_name, self.booted)
+        return self._facts
+
+    async def _config_applied(self) -> None:
+        self._facts = None
+        await self.keeper.sync_labels()
 
     async def _record(self, obj: Obj, reason: str, message: str, type_: str) -> None:
         await self.events.record(
@@ -87,6 +95,7 @@ class Agent:
     async def run(self) -> int:
         if self.state is not None:
             self.booted = await asyncio.to_thread(select_boot_version, self.state)
+            self._facts = None
         node = await self.keeper.register()
         await self.events.record(
             node, "Starting", f"k3os agent started, booted {self.facts().version}"
