@@ -14,6 +14,7 @@ from k3os.image.nodeconfig import (
     load_config,
     merge_answers,
     parse_config,
+    without_install_section,
 )
 
 
@@ -94,3 +95,20 @@ def test_no_efi_binary_where_the_host_cannot_build_one(tmp_path: Path) -> None:
 
     assert make_efi_binary("riscv64", tmp_path) is None  # no target for this architecture
     assert make_efi_binary("x86_64", tmp_path, grub_lib=tmp_path / "no-grub") is None
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"hostname": "a"}, {"hostname": "a"}),
+        ({"k3os": {"install": {"silent": True}}}, {}),
+        (
+            {"k3os": {"token": "t", "install": {}}, "hostname": "a"},
+            {"k3os": {"token": "t"}, "hostname": "a"},
+        ),
+    ],
+)
+def test_install_section_is_not_installed(
+    config: dict[str, object], expected: dict[str, object]
+) -> None:
+    assert without_install_section(config) == expected

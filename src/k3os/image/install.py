@@ -32,7 +32,7 @@ from k3os.image.grub import (
     make_efi_binary,
     state_grub_cfg,
 )
-from k3os.image.nodeconfig import dump_config
+from k3os.image.nodeconfig import dump_config, without_install_section
 from k3os.image.selection import BootRecord
 from k3os.image.state import StateArea
 
@@ -197,13 +197,7 @@ def install(
         raise InstallError(f"{device}: refusing to install: {busy}")
     if size < needed:
         raise InstallError(f"{device}: {size} bytes is too small, need at least {needed} bytes")
-    # `k3os.install` steers this installer; the installed box has no use for it.
-    k3os_section = {k: v for k, v in (config.get("k3os") or {}).items() if k != "install"}
-    config_text = dump_config(
-        {**config, "k3os": k3os_section}
-        if k3os_section
-        else {k: v for k, v in config.items() if k != "k3os"}
-    )
+    config_text = dump_config(without_install_section(config))
     say(f"partitioning {device} (GPT: EFI {efi_mib} MiB, {STATE_LABEL})")
     efi, state_part = partition(device, efi_mib)
     with tempfile.TemporaryDirectory(prefix="k3os-install-") as tmp:

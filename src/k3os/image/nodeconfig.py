@@ -119,5 +119,16 @@ def merge_answers(config: dict[str, Any], answers: InstallAnswers) -> dict[str, 
     return merged
 
 
+def without_install_section(config: dict[str, Any]) -> dict[str, Any]:
+    """The config to install: `k3os.install` steers the installer, the box has no use for it."""
+    section = config.get("k3os")
+    if not isinstance(section, dict) or "install" not in section:
+        return config
+    rest = {k: v for k, v in section.items() if k != "install"}
+    if rest:
+        return {**config, "k3os": rest}
+    return {k: v for k, v in config.items() if k != "k3os"}
+
+
 def dump_config(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
