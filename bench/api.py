@@ -56,7 +56,7 @@ def api_server(workdir: Path, datastore: str) -> Iterator[tuple[str, ssl.SSLCont
     port = free_port()
     cmd = [sys.executable, "-m", "k3os", "--log-level", "warning", "server",
            "--data-dir", str(workdir), "--https-listen-port", str(port),
-           "--disable-controller-manager"]  # fmt: skip
+           "--disable-controller-manager", "--disable-agent"]  # fmt: skip
     if datastore:
         cmd += ["--datastore-endpoint", datastore]
     log = (workdir.parent / f"{workdir.name}.log").open("wb")

@@ -93,8 +93,8 @@ def _wait_ready(server: RunningServer, deadline: float) -> None:
 def running_server(
     data_dir: Path, extra: Sequence[str] = (), *, controllers: bool = False
 ) -> Iterator[RunningServer]:
-    """The API alone by default: the in-process controllers (namespace defaults and the
-    like) would add objects the API tests do not expect."""
+    """The API alone by default: the in-process controllers and node agent would add
+    objects (namespace defaults, the node, its events) the API tests do not expect."""
     port = free_port()
     log = data_dir.parent / f"{data_dir.name}-server.log"
     cmd = [
@@ -102,7 +102,7 @@ def running_server(
         "--data-dir", str(data_dir), "--https-listen-port", str(port), *extra,
     ]  # fmt: skip
     if not controllers:
-        cmd.append("--disable-controller-manager")
+        cmd += ["--disable-controller-manager", "--disable-agent"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
     server = RunningServer(proc, data_dir, port, log)

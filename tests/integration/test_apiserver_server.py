@@ -94,3 +94,19 @@ def test_bad_datastore_url_is_one_clear_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode != 0
     assert "datastore" in proc.stderr and "nosuch" in proc.stderr
+
+
+def test_port_in_use_is_one_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "k3os", "server", "--data-dir", str(tmp_path),
+             "--https-listen-port", str(port), "--disable-controller-manager", "--disable-agent"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode != 0
+    assert "address already in use" in proc.stderr
