@@ -126,3 +126,31 @@ def test_bad_options_are_refused(server: RunningServer) -> None:
     cmd[-4:] = ["--event-ttl", "soon"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--event-ttl" in done.stderr
+
+
+async def test_a_stopping_server_releases_the_lease_of_its_controllers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    port = free_port()
+    srv = start_server(data, port, ["--leader-elect-retry-period", "500ms"])
+    try:
+        async with connect_kubeconfig(srv.kubeconfig) as kube:
+
+            async def held() -> str | None:
+                try:
+                    lease = await kube.get(LEASES, "k3os-controller-manager", "kube-system")
+                except Exception:
+                    return None
+                return (lease.get("spec") or {}).get("holderIdentity") or None
+
+            await eventually(held, what="the in-server manager to lead")
+    finally:
+        assert srv.stop() == 0
+    assert "released the lease" in srv.log.read_text()
+    again = start_server(data, port, ["--disable-controller-manager"])
+    try:
+        async with connect_kubeconfig(again.kubeconfig) as kube:
+            lease = await kube.get(LEASES, "k3os-controller-manager", "kube-system")
+            assert lease["spec"].get("holderIdentity") is None
+    finally:
+        again.stop()

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import signal
 import ssl
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,9 @@ class ServeOptions:
     datastore: str = ""
     pki: ServerPKI | None = None  # None: plain HTTP without authentication (tests only)
     anonymous_health: bool = True  # /livez, /readyz, /healthz, /version without credentials
+    # Awaited (at most STOP_HOOK_TIMEOUT s) on SIGTERM/SIGINT while the API still serves, so
+    # in-process clients can say goodbye (the controller manager releases its Lease).
+    before_stop: Callable[[], Awaitable[None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -124,7 +127,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     for sig in stop_signals:
-        loop.add_signal_handler(sig, _request_exit, server, ctx, sig)
+        loop.add_signal_handler(sig, _request_exit, server, ctx, sig, opts.before_stop)
     crds = CustomResourceDefinitions(ctx)
     try:
         await seed(ctx)
@@ -145,10 +148,34 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         log.info("API server stopped")
 
 
-def _request_exit(server: uvicorn.Server, ctx: ApiContext, sig: signal.Signals) -> None:
+STOP_HOOK_TIMEOUT = 5.0
+_stop_hooks: set[asyncio.Task[None]] = set()
+
+
+def _request_exit(
+    server: uvicorn.Server,
+    ctx: ApiContext,
+    sig: signal.Signals,
+    before_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     log.info("received %s, stopping", sig.name)
-    ctx.stopping.set()
-    server.should_exit = True
+    if before_stop is None or _stop_hooks:  # no hook, or a second signal: stop now
+        ctx.stopping.set()
+        server.should_exit = True
+        return
+
+    async def hook_then_stop() -> None:
+        try:
+            await asyncio.wait_for(before_stop(), STOP_HOOK_TIMEOUT)
+        except Exception:
+            log.exception("stop hook failed")
+        finally:
+            ctx.stopping.set()
+            server.should_exit = True
+
+    task = asyncio.get_running_loop().create_task(hook_then_stop(), name="before-stop")
+    _stop_hooks.add(task)
+    task.add_done_callback(_stop_hooks.discard)
 
 
 def default_datastore(data_dir: Path) -> str:

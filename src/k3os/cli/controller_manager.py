@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from k3os.apiserver.server import ServeOptions
     from k3os.client import Kube
     from k3os.controllers.manager import ManagerSettings
-    from k3os.security.bootstrap import ServerPKI
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +103,16 @@ async def _run_manager(kube: Kube, settings: ManagerSettings) -> None:
 
 
 async def beside_server(
-    server: Coroutine[Any, Any, None], pki: ServerPKI, url: str, options: dict[str, Any]
+    server: Coroutine[Any, Any, None], opts: ServeOptions, url: str, options: dict[str, Any]
 ) -> None:
-    """Run `server` with the controller manager beside it, calling the API over HTTPS
-    with the controller certificate; the manager stops when the server does."""
+    """Run `server` (which serves `opts`) with the controller manager beside it, calling the
+    API over HTTPS with the controller certificate. On SIGTERM the manager stops first
+    (releasing its Lease while the API still answers), then the server."""
     from k3os.client import connect
     from k3os.security.bootstrap import ensure_controller_cert
 
+    assert opts.pki is not None
+    pki = opts.pki
     pair = ensure_controller_cert(pki)
     kube = connect(
         url,
@@ -120,9 +123,8 @@ async def beside_server(
     )
     settings = settings_from(options, pki.ca.cert_pem.decode())
     manager = asyncio.create_task(_run_manager(kube, settings), name="controller-manager")
-    try:
-        await server
-    finally:
+
+    async def stop_manager() -> None:
         manager.cancel()
         try:
             await manager
@@ -130,6 +132,12 @@ async def beside_server(
             pass
         except Exception:
             log.exception("controller manager failed")
+
+    opts.before_stop = stop_manager  # read when the server starts, which is below
+    try:
+        await server
+    finally:
+        await stop_manager()
 
 
 def _ca_pem(kube: Kube) -> str:

@@ -84,7 +84,7 @@ def command(
     if not disable_controller_manager:
         from k3os.cli.controller_manager import beside_server
 
-        main = beside_server(main, pki, f"https://{url_host}:{https_listen_port}", manager)
+        main = beside_server(main, opts, f"https://{url_host}:{https_listen_port}", manager)
     try:
         asyncio.run(main)
     except (InvalidStoreURL, StoreUnavailable) as e:
