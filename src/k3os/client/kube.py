@@ -126,10 +126,16 @@ class Kube:
             trust_env=False,
             transport=transport,  # type: ignore[arg-type]
         )
+        if config.user is None:
+            raise ClientError(f"no user (credentials) for {config.cluster.server}")
         try:
-            self._http = client_adapter.AsyncClient(config, params)
+            settings = params.httpx_params(config)
         except (OSError, ValueError) as e:  # an unreadable CA, certificate or key file
             raise ClientError(f"cannot set up TLS for {config.cluster.server}: {e}") from e
+        # Every informer holds a connection for its watch: no cap on the pool, or a
+        # controller watching many kinds would starve its own requests.
+        limits = httpx2.Limits(max_connections=None, max_keepalive_connections=32)
+        self._http = httpx2.AsyncClient(**settings, limits=limits)
 
     @property
     def server(self) -> str:

@@ -232,3 +232,7 @@ def test_connect_and_kubeconfig(tmp_path: Path) -> None:
     assert connect_kubeconfig(cfg).server == "https://h:1"
     with pytest.raises(ClientError):
         connect_kubeconfig(cfg, context="other")
+    anonymous = KubeConfig.from_one(cluster=Cluster(server="https://h:1")).get()
+    assert anonymous is not None
+    with pytest.raises(ClientError, match="no user"):
+        Kube(anonymous)
