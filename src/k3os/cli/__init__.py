@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "upgrade": ("k3os.cli.upgrade:upgrade", "Stage a system bundle and boot it on trial."),
     "rollback": ("k3os.cli.rollback:rollback", "Go back to the previous system version."),
     "status": ("k3os.cli.status:status", "Show system versions, trial and last failure."),
+    "demo": ("k3os.cli.demo:command", "Start a server and simulated nodes; roll out a Plan."),
     "health": ("k3os.cli.health:health", "Health-check the version on trial; commit or fail it."),
     "boot-select": ("k3os.cli.boot_select:boot_select", "Choose the version to boot (initramfs)."),
 }
