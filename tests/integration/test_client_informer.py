@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,7 +147,3 @@ async def test_informer_relists_on_410_and_reports_the_difference(server: Runnin
 
 async def _ready(value: bool) -> bool:
     return value
-
-
-def test_the_kubeconfig_exists(server: RunningServer) -> None:
-    assert Path(server.kubeconfig).exists()
