@@ -92,6 +92,36 @@ def local_config(root: Path) -> Obj | None:
     return data
 
 
+SECRET_KEYS = ("token", "password", "wifi")
+"""Keys under `k3os:` whose local values stay on the box: the join token, the password and
+WiFi passphrases are not published in `status.localConfig`; the agent puts them back into
+a rendered config that does not set them before applying it."""
+
+
+def redact(local: Obj) -> Obj:
+    """The local config as it may be published: without the box's secrets."""
+    k3os = local.get("k3os")
+    if not isinstance(k3os, dict) or not any(key in k3os for key in SECRET_KEYS):
+        return local
+    kept = {k: v for k, v in k3os.items() if k not in SECRET_KEYS}
+    out = {k: v for k, v in local.items() if k != "k3os"}
+    if kept:
+        out["k3os"] = kept
+    return out
+
+
+def with_local_secrets(config: Obj, local: Obj | None) -> Obj:
+    """`config` with the box's own secret values where the cluster sets none."""
+    secrets = (local or {}).get("k3os")
+    if not isinstance(secrets, dict):
+        return config
+    k3os = dict(config.get("k3os") or {})
+    for key in SECRET_KEYS:
+        if key in secrets and key not in k3os:
+            k3os[key] = secrets[key]
+    return {**config, "k3os": k3os} if k3os else config
+
+
 Recorder = Callable[[Obj, str, str, str], Awaitable[None]]
 
 
@@ -150,10 +180,10 @@ class ConfigSync:
         status = dict(obj.get("status") or {})
         wanted = str(spec.get("hash") or "")
         update: Obj | None = None
+        local = await asyncio.to_thread(local_config, self.root)
         if wanted and wanted != self.applied_hash:
-            error, summary = await asyncio.to_thread(
-                apply_config, spec.get("config") or {}, self.root
-            )
+            config = with_local_secrets(dict(spec.get("config") or {}), local)
+            error, summary = await asyncio.to_thread(apply_config, config, self.root)
             self.applies += 1
             write_json(self.state_file, {"hash": wanted, "error": error})
             update = apply_status(status, wanted, error, self.now())
@@ -168,9 +198,8 @@ class ConfigSync:
         elif wanted and status.get("observedHash") != wanted:
             doc = read_json(self.state_file) or {}
             update = apply_status(status, wanted, doc.get("error"), self.now())
-        local = await asyncio.to_thread(local_config, self.root)
-        if local is not None and status.get("localConfig") != local:
-            update = {**(update or status), "localConfig": local}
+        if local is not None and status.get("localConfig") != redact(local):
+            update = {**(update or status), "localConfig": redact(local)}
         if update is not None:
             await self._write_status(update)
 

@@ -116,3 +116,33 @@ def test_an_unexpected_error_is_reported_not_raised(
     monkeypatch.setattr("k3os.host.plan", explode)
     error, _ = apply_config({"hostname": "x"}, tmp_path)
     assert error == "internal error: RuntimeError: kaboom"
+
+
+def test_secrets_stay_on_the_box() -> None:
+    from k3os.agent.configsync import redact, with_local_secrets
+
+    local = {"hostname": "a", "k3os": {"token": "K10x", "password": "p", "labels": {"a": "1"}}}
+    assert redact(local) == {"hostname": "a", "k3os": {"labels": {"a": "1"}}}
+    assert redact({"k3os": {"token": "t"}}) == {}
+    assert redact({"hostname": "b"}) == {"hostname": "b"}
+    rendered = {"hostname": "c", "k3os": {"password": "cluster"}}
+    assert with_local_secrets(rendered, local) == {
+        "hostname": "c",
+        "k3os": {"password": "cluster", "token": "K10x"},
+    }
+    assert with_local_secrets({"hostname": "c"}, None) == {"hostname": "c"}
+    assert with_local_secrets({}, {"k3os": {"labels": {}}}) == {}
+
+
+async def test_sync_publishes_no_token_but_applies_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    path = root / "var/lib/rancher/k3os/config.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text("k3os:\n  token: K10secret::node:abc\n  server_url: https://s:6443\n")
+    kube = FakeKube()
+    sync = ConfigSync(kube, "n1", root, tmp_path / "applied.json", now=lambda: NOW)  # type: ignore[arg-type]
+    obj = kube.put(RENDERED, rendered("h1", {"k3os": {"server_url": "https://s:6443"}}))
+    await sync.sync(obj)
+    status = kube.peek(RENDERED, "n1")["status"]
+    assert status["localConfig"] == {"k3os": {"server_url": "https://s:6443"}}
+    assert "K10secret" in (root / "etc/k3os/agent.yaml").read_text()
