@@ -5,9 +5,11 @@ temporary roots, the pod status faker, and kubectl helpers."""
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +58,14 @@ class FleetEnv:
         where = ["-n", namespace] if namespace else ["-A"]
         items: list[Any] = self.get("events", *where)["items"]
         return items
+
+    def metrics(self) -> str:
+        """GET /metrics with the admin certificate."""
+        tls = self.server.tls
+        ctx = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+        ctx.load_cert_chain(tls / "admin.crt", tls / "admin.key")
+        with urllib.request.urlopen(self.server.url + "/metrics", context=ctx, timeout=10) as r:
+            return str(r.read().decode())
 
     def logs(self) -> str:
         tail = self.server.log.read_text(errors="replace")[-6000:]

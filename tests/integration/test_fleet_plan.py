@@ -86,6 +86,11 @@ upgrade: {{image: k3os-$(LATEST_VERSION).bundle}}
     assert {"Resolved", "NodeStarted", "NodeUpgraded", "NodeDone", "Complete"} <= plan_reasons
     node_reasons = {e["reason"] for e in env.events("default")}
     assert {"Cordoned", "Drained", "UpgradeRequested", "Upgraded", "Uncordoned"} <= node_reasons
+    metrics = env.metrics()
+    assert 'k3os_plan_nodes{namespace="k3os-system",plan="good",state="Done"} 3' in metrics
+    assert 'k3os_plan_upgrade_seconds_count{namespace="k3os-system",plan="good"} 3' in metrics
+    assert 'k3os_node_heartbeat_age_seconds{node="p1"}' in metrics
+    assert "k3os_nodeconfig_apply_seconds_count" in metrics
 
 
 def test_a_broken_image_rolls_back_and_halts_at_the_budget(env: FleetEnv) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from k3os.apiserver.app import build_app
@@ -69,6 +71,8 @@ class ServeOptions:
     # Awaited (at most STOP_HOOK_TIMEOUT s) on SIGTERM/SIGINT while the API still serves, so
     # in-process clients can say goodbye (the controller manager releases its Lease).
     before_stop: Callable[[], Awaitable[None]] | None = None
+    # Prometheus text for GET /metrics (behind the usual gate), e.g. the in-process controllers'.
+    metrics: Callable[[], str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,6 +111,13 @@ def _uvicorn_config(app: Any, opts: ServeOptions) -> uvicorn.Config:
     return uvicorn.Config(app, **kwargs)
 
 
+def _metrics_endpoint(render: Callable[[], str]) -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return metrics
+
+
 async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation); the store is closed on the way out."""
     own_store = store is None
@@ -119,6 +130,8 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
     routes = security.routes() if security is not None else []
     routes += image_routes(opts.pki.data_dir) if opts.pki is not None else []
+    if opts.metrics is not None:
+        routes.append(("/metrics", _metrics_endpoint(opts.metrics), ["GET"]))
     app = build_app(ctx, server_address=f"{host}:{opts.port}", extra_routes=routes)
     config = _uvicorn_config(app, opts)
     if security is not None:

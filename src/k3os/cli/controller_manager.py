@@ -134,6 +134,10 @@ async def beside_server(
             log.exception("controller manager failed")
 
     opts.before_stop = stop_manager  # read when the server starts, which is below
+    if "plan" in settings.controllers or "nodeconfig" in settings.controllers:
+        from k3os.controllers.metrics import render
+
+        opts.metrics = render
     try:
         await server
     finally:

@@ -24,11 +24,17 @@ from pydantic import ValidationError
 from k3os.apis.meta import Condition, find_condition, set_condition
 from k3os.apis.nodeconfig import APPLIED, DEGRADED, NodeConfig, RenderedNodeConfig
 from k3os.client import ConflictError, Controller, InformerSet, Kube, NotFoundError
-from k3os.client.resources import NODES
+from k3os.client.resources import LEASES, NODES
+from k3os.controllers._objects import parse_time
 from k3os.controllers.decisions import InvalidNodeConfig, nodeconfig_status, render_node_config
 from k3os.controllers.events import EventRecorder
 from k3os.controllers.fleetapi import NODECONFIGS, RENDERED
-from k3os.controllers.metrics import NODECONFIG_APPLY_SECONDS, NODECONFIG_NODES
+from k3os.controllers.metrics import (
+    HEARTBEAT_AGE,
+    NODECONFIG_APPLY_SECONDS,
+    NODECONFIG_NODES,
+    REGISTRY,
+)
 
 __all__ = ["NodeConfigController"]
 
@@ -65,6 +71,7 @@ class NodeConfigController:
         self.nodes = informers.get(NODES)
         self.nodeconfigs = informers.get(NODECONFIGS)
         self.rendered = informers.get(RENDERED)
+        self.leases = informers.get(LEASES, "kube-node-lease")
         self.controller: Controller[Key] = Controller("nodeconfig", self.reconcile, workers=2)
         # NodeConfig name -> node name -> render error, for its Degraded condition.
         self.render_errors: dict[str, dict[str, str]] = {}
@@ -116,6 +123,15 @@ class NodeConfigController:
             NODECONFIG_APPLY_SECONDS.observe(time.monotonic() - started[1])
             del self._rendered_at[name]
 
+    def collect_heartbeats(self) -> None:
+        """Set each node's heartbeat age (from its Lease) at scrape time."""
+        now = datetime.now(UTC)
+        HEARTBEAT_AGE.remove_matching()
+        for lease in self.leases.cache:
+            renewed = parse_time((lease.get("spec") or {}).get("renewTime"))
+            if renewed is not None and self.nodes.cache.get(_name(lease)) is not None:
+                HEARTBEAT_AGE.set(max(0.0, (now - renewed).total_seconds()), node=_name(lease))
+
     async def run(self) -> None:
         for informer in (self.nodes, self.nodeconfigs, self.rendered):
             await informer.wait_synced()
@@ -124,7 +140,11 @@ class NodeConfigController:
         for rendered in self.rendered.cache:
             if self.nodes.cache.get(_name(rendered)) is None:
                 self.controller.queue.add(("node", _name(rendered)))
-        await self.controller.run()
+        REGISTRY.add_collector(self.collect_heartbeats)
+        try:
+            await self.controller.run()
+        finally:
+            REGISTRY.remove_collector(self.collect_heartbeats)
 
     async def reconcile(self, key: Key) -> float | None:
         kind, name = key
