@@ -1,7 +1,8 @@
 """Upstream JSON schemas of the built-in kinds, from the pinned `kubernetes-validate` data.
 
-The package ships kube-openapi's definitions as JSON Schema (`$defs`, nullable type lists).
-This module loads the definitions reachable from the kinds we serve, once, and renders
+The package ships kube-openapi's definitions as JSON Schema (`$defs`, nullable type lists);
+we carry one release's file of it, gzipped, in `data/` (scripts/gen-k8s-definitions.py
+writes it). This module loads the definitions reachable from the kinds we serve, once, and renders
 them in the two dialects the API publishes: OpenAPI v2 (`#/definitions/...`) and OpenAPI
 v3 (`#/components/schemas/...`). Validation reads the normalized form (`normalized()`).
 """
@@ -9,12 +10,14 @@ v3 (`#/components/schemas/...`). Validation reads the normalized form (`normaliz
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
 __all__ = [
+    "DEFINITIONS_FILE",
     "KUBERNETES_SCHEMA_VERSION",
     "closure",
     "normalized",
@@ -24,7 +27,7 @@ __all__ = [
 ]
 
 KUBERNETES_SCHEMA_VERSION = "v1.36.0"
-_DIR = f"kubernetes-json-schema/{KUBERNETES_SCHEMA_VERSION}-local/_definitions.json"
+DEFINITIONS_FILE = f"definitions-{KUBERNETES_SCHEMA_VERSION}.json.gz"
 _REF = "#/$defs/"
 
 # Always published and always reachable: the shapes every API group answers with.
@@ -43,8 +46,8 @@ _COMMON = (
 
 @functools.cache
 def _all_definitions() -> dict[str, Any]:
-    path = resources.files("kubernetes_validate").joinpath(_DIR)
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["$defs"]
+    path = resources.files("k3os.apiserver").joinpath("data", DEFINITIONS_FILE)
+    data: dict[str, Any] = json.loads(gzip.decompress(path.read_bytes()))["$defs"]
     return data
 
 
