@@ -1,0 +1,307 @@
+"""The Plan controller's passes against an in-memory API: the order of its writes, the
+hand-off to the agent, outcomes, failures, drains, channels, and bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from k3os.apis.handoff import UpgradeOutcome, outcome_key, request_key
+from k3os.client import InformerSet, PermanentError, TemporaryError
+from k3os.client.resources import EVENTS, NODES, PODS
+from k3os.controllers.decisions import ChannelError
+from k3os.controllers.fleetapi import PLANS, SECRETS
+from k3os.controllers.metrics import PLAN_HALTED, PLAN_NODES
+from k3os.controllers.plan import PlanController, PlanSettings, fetch_channel_location
+from k3os.sim.channel import ChannelServer
+from tests.unit.controllers.fleetfakes import FleetKube
+
+NS = "k3os-system"
+CORDONED_BY = "upgrade.k3os.io/cordoned-by"
+
+
+def node(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"upgrade": "yes", **labels}},
+        "spec": {},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def plan(name: str = "p", **spec: Any) -> dict[str, Any]:
+    body = {
+        "version": "v2",
+        "concurrency": 1,
+        "nodeSelector": {"matchLabels": {"upgrade": "yes"}},
+        "upgrade": {"image": "k3os-$(LATEST_VERSION).bundle"},
+        **spec,
+    }
+    return {"metadata": {"name": name, "namespace": NS}, "spec": body}
+
+
+class Env:
+    def __init__(self, *nodes: str, **spec: Any) -> None:
+        self.kube = FleetKube()
+        self.informers = InformerSet(self.kube)  # type: ignore[arg-type]
+        self.ctrl = PlanController(
+            self.kube,  # type: ignore[arg-type]
+            self.informers,
+            settings=PlanSettings(resync=30.0, channel_poll=60.0, channel_timeout=2.0),
+        )
+        for name in nodes:
+            self.kube.put(NODES, node(name))
+        self.kube.put(PLANS, plan(**spec))
+
+    async def step(self, name: str = "p") -> float | None:
+        self.kube.sync(self.informers)
+        return await self.ctrl.reconcile((NS, name))
+
+    def node(self, name: str) -> dict[str, Any]:
+        return self.kube.peek(NODES, name)
+
+    def annotations(self, name: str) -> dict[str, str]:
+        return dict(self.node(name)["metadata"].get("annotations") or {})
+
+    def record(self, name: str, plan_name: str = "p") -> Any:
+        raw = self.annotations(name).get(f"status.upgrade.k3os.io/{plan_name}")
+        return json.loads(raw) if raw else None
+
+    def status(self, name: str = "p") -> dict[str, Any]:
+        return dict(self.kube.peek(PLANS, name, NS).get("status") or {})
+
+    def condition(self, type_: str, name: str = "p") -> dict[str, Any]:
+        found = [c for c in self.status(name).get("conditions", []) if c["type"] == type_]
+        return found[0] if found else {}
+
+    def reasons(self) -> list[str]:
+        return [e["reason"] for e in self.kube.of(EVENTS)]
+
+    async def agent(self, name: str, phase: str = "Complete", version: str = "v2") -> None:
+        """Answer the node's request as its agent would."""
+        raw = self.annotations(name)[request_key("p")]
+        outcome = UpgradeOutcome(
+            hash=json.loads(raw)["hash"], phase=phase, version=version, reason="HealthCheckFailed"
+        )
+        patch = {"metadata": {"annotations": {outcome_key("p"): outcome.encode()}}}
+        await self.kube.patch(NODES, name, patch)
+
+
+async def test_a_node_goes_through_every_step_in_order() -> None:
+    env = Env("n1", cordon=True)
+    wait = await env.step()
+    assert wait is not None and wait < 1
+    assert env.status()["applying"] == ["n1"]
+    assert env.record("n1")["phase"] == "Applying"
+    assert env.node("n1")["spec"]["unschedulable"] is True
+    assert env.annotations("n1")[CORDONED_BY] == f"{NS}/p"
+    # status (the reservation) was written before the node
+    writes = [c for c in env.kube.calls if c[0] == "patch"]
+    assert writes[0] == ("patch", "plans/status") and writes[1] == ("patch", "nodes")
+
+    await env.step()
+    request = json.loads(env.annotations("n1")[request_key("p")])
+    assert request == {
+        "plan": f"{NS}/p",
+        "hash": env.status()["latestHash"],
+        "version": "v2",
+        "image": "k3os-v2.bundle",
+    }
+    assert await env.step() is not None  # waits for the agent, nothing changes
+    await env.agent("n1")
+    await env.step()
+    assert env.record("n1")["phase"] == "Complete"
+    assert request_key("p") not in env.annotations("n1")
+    await env.step()
+    labels = env.node("n1")["metadata"]["labels"]
+    assert labels["plan.upgrade.cattle.io/p"] == env.status()["latestHash"]
+    assert not env.node("n1")["spec"].get("unschedulable")
+    assert CORDONED_BY not in env.annotations("n1")
+    await env.step()
+    assert env.condition("Complete")["status"] == "True"
+    assert PLAN_NODES.value(namespace=NS, plan="p", state="Done") == 1
+    for reason in ("Resolved", "NodeStarted", "Cordoned", "UpgradeRequested", "NodeUpgraded"):
+        assert reason in env.reasons()
+    assert {"NodeDone", "Uncordoned", "Complete"} <= set(env.reasons())
+
+
+async def test_a_failed_outcome_halts_and_keeps_the_node_cordoned() -> None:
+    env = Env("n1", "n2", cordon=True)
+    await env.step()
+    await env.step()
+    (started,) = env.status()["applying"]
+    await env.agent(started, phase="Failed", version="v1")
+    await env.step()
+    await env.step()
+    assert env.record(started)["phase"] == "Failed"
+    assert env.condition("Halted")["status"] == "True"
+    assert env.status()["failed"] == [started]
+    assert env.node(started)["spec"]["unschedulable"] is True
+    other = ({"n1", "n2"} - {started}).pop()
+    assert env.record(other) is None
+    assert PLAN_HALTED.value(namespace=NS, plan="p") == 1
+    assert "NodeFailed" in env.reasons() and "Halted" in env.reasons()
+    # the outcome of the last run is cleared when a retry starts the node again
+    await env.kube.patch(
+        NODES, started, {"metadata": {"annotations": {"retry.upgrade.k3os.io/p": "1"}}}
+    )
+    await env.step()
+    assert env.record(started)["phase"] == "Applying"
+    assert outcome_key("p") not in env.annotations(started)
+
+
+async def test_the_hash_changing_before_the_hand_over_restarts_the_node() -> None:
+    env = Env("n1")
+    await env.step()
+    first = env.record("n1")["hash"]
+    await env.kube.patch(PLANS, "p", {"spec": {"version": "v3"}}, namespace=NS)
+    await env.step()
+    await env.step()
+    assert env.record("n1")["hash"] != first
+    assert json.loads(env.annotations("n1")[request_key("p")])["version"] == "v3"
+
+
+def pod(name: str, node_name: str, **extra: Any) -> dict[str, Any]:
+    owner = [{"kind": "ReplicaSet", "name": "rs", "controller": True, "uid": "x"}]
+    return {
+        "metadata": {"name": name, "namespace": "default", "ownerReferences": owner, **extra},
+        "spec": {"nodeName": node_name},
+        "status": {"phase": "Running"},
+    }
+
+
+async def test_a_drain_evicts_waits_on_a_budget_and_fails_on_timeout() -> None:
+    env = Env("n1", drain={"timeout": "0s"})
+    env.kube.put(PODS, pod("free", "n1"))
+    env.kube.put(PODS, pod("held", "n1"))
+    env.kube.put(PODS, pod("elsewhere", "n2"))
+    env.kube.refuse_evictions.add("default/held")
+    await env.step()
+    wait = await env.step()
+    assert env.kube.evicted == ["default/free"]
+    assert wait is not None and wait <= 1.0
+    assert request_key("p") not in env.annotations("n1")
+    assert "Draining" in env.reasons()
+
+    # a timeout that fails the node: uncordoned, since its OS was not touched
+    await env.kube.patch(PLANS, "p", {"spec": {"drain": {"timeout": "1s"}}}, namespace=NS)
+    since = "2000-01-01T00:00:00Z"
+    rec = env.record("n1") | {"since": since}
+    annotations = {"status.upgrade.k3os.io/p": json.dumps(rec)}
+    await env.kube.patch(NODES, "n1", {"metadata": {"annotations": annotations}})
+    await env.step()
+    assert env.record("n1")["reason"] == "DrainTimeout"
+    assert not env.node("n1")["spec"].get("unschedulable")
+    assert CORDONED_BY not in env.annotations("n1")
+
+
+async def test_a_forced_drain_deletes_what_is_left_and_hands_over() -> None:
+    env = Env("n1", drain={"timeout": "1s", "onTimeout": "force"})
+    env.kube.put(PODS, pod("held", "n1"))
+    env.kube.refuse_evictions.add("default/held")
+    await env.step()
+    rec = env.record("n1") | {"since": "2000-01-01T00:00:00Z"}
+    annotations = {"status.upgrade.k3os.io/p": json.dumps(rec)}
+    await env.kube.patch(NODES, "n1", {"metadata": {"annotations": annotations}})
+    await env.step()
+    assert env.kube.deleted == ["default/held"]
+    assert request_key("p") in env.annotations("n1")
+    assert "DrainForced" in env.reasons()
+
+
+async def test_a_blocked_drain_fails_at_once() -> None:
+    env = Env("n1", drain={})
+    bare = pod("bare", "n1")
+    bare["metadata"]["ownerReferences"] = []
+    env.kube.put(PODS, bare)
+    await env.step()
+    await env.step()
+    rec = env.record("n1")
+    assert rec["phase"] == "Failed" and rec["reason"] == "DrainBlocked"
+    assert "drain.force" in rec["message"]
+
+
+async def test_an_invalid_plan_is_reported_once_and_not_retried() -> None:
+    env = Env("n1")
+    env.kube.put(PLANS, {"metadata": {"name": "bad", "namespace": NS}, "spec": {"upgrade": {}}})
+    with pytest.raises(PermanentError):
+        await env.step("bad")
+    with pytest.raises(PermanentError):
+        await env.step("bad")
+    assert env.reasons().count("InvalidPlan") == 1
+
+
+async def test_an_unreachable_channel_is_a_temporary_error_with_a_condition() -> None:
+    env = Env("n1")
+    await env.kube.patch(
+        PLANS, "p", {"spec": {"version": None, "channel": "http://127.0.0.1:9/x"}}, namespace=NS
+    )
+    with pytest.raises(TemporaryError):
+        await env.step()
+    assert env.condition("LatestResolved")["reason"] == "ResolveFailed"
+    assert "ResolveFailed" in env.reasons()
+
+
+async def test_a_channel_is_resolved_through_its_redirect_and_cached() -> None:
+    with ChannelServer({"stable": "v9.1"}) as channel:
+        env = Env("n1")
+        spec = {"spec": {"version": None, "channel": channel.channel_url("stable")}}
+        await env.kube.patch(PLANS, "p", spec, namespace=NS)
+        await env.step()
+        assert env.status()["latestVersion"] == "v9.1"
+        channel.set_channel("stable", "v9.2")
+        await env.step()
+        assert env.status()["latestVersion"] == "v9.1"  # polled again only after channel_poll
+        assert fetch_channel_location(channel.channel_url("stable")).endswith("/v9.2")
+        with pytest.raises(ChannelError, match="HTTP 404"):
+            fetch_channel_location(channel.url + "/channels/none")
+
+
+async def test_secrets_are_hashed_and_a_missing_one_waits() -> None:
+    env = Env("n1", secrets=[{"name": "creds", "path": "/run/creds"}])
+    with pytest.raises(TemporaryError, match="creds"):
+        await env.step()
+    env.kube.put(SECRETS, {"metadata": {"name": "creds", "namespace": NS}, "data": {"k": "dg=="}})
+    await env.step()
+    first = env.status()["latestHash"]
+    await env.kube.patch(SECRETS, "creds", {"data": {"k": "dzI="}}, namespace=NS)
+    await env.step()
+    assert env.status()["latestHash"] != first
+
+
+async def test_exclusive_plans_do_not_share_a_node_and_deleted_plans_are_forgotten() -> None:
+    env = Env("n1", exclusive=True)
+    env.kube.put(PLANS, plan("q", exclusive=True))
+    await env.step("p")
+    await env.step("q")
+    assert env.status("p")["applying"] == ["n1"]
+    assert not env.status("q").get("applying")
+    await env.kube.delete(PLANS, "q", NS)
+    assert await env.step("q") is None
+    assert PLAN_NODES.value(namespace=NS, plan="q", state="Pending") is None
+
+
+async def test_a_paused_plan_starts_nothing_and_says_why() -> None:
+    env = Env("n1", paused=True)
+    await env.step()
+    assert env.record("n1") is None
+    assert env.condition("Complete")["reason"] == "Paused"
+    assert "Paused" in env.reasons()
+
+
+async def test_node_changes_wake_plans_but_heartbeats_do_not() -> None:
+    env = Env("n1")
+    env.kube.sync(env.informers)
+    queue = env.ctrl.controller.queue
+    while len(queue):
+        queue.done(await queue.get())
+    n1 = env.node("n1")
+    beat = json.loads(json.dumps(n1))
+    beat["status"]["conditions"][0]["lastHeartbeatTime"] = "2030-01-01T00:00:00Z"
+    env.ctrl._on_node("MODIFIED", beat, n1)
+    assert len(queue) == 0
+    relabelled = json.loads(json.dumps(n1))
+    relabelled["metadata"]["labels"]["x"] = "y"
+    env.ctrl._on_node("MODIFIED", relabelled, n1)
+    assert len(queue) == 1
