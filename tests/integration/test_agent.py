@@ -156,7 +156,7 @@ def test_rendered_config_is_applied_and_reported(tmp_path: Path) -> None:
 def test_server_runs_an_agent_unless_disabled(tmp_path: Path) -> None:
     from tests.integration._apiserver import running_server
 
-    with running_server(tmp_path / "server", ["--disable-controller-manager"]) as server:
+    with running_server(tmp_path / "server", controllers=True) as server:
         nodes = eventually(
             lambda: [n for n in get_json(server, "nodes")["items"] if _ready(n)],
             "the server's own node Ready",
