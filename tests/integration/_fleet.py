@@ -59,6 +59,13 @@ class FleetEnv:
         items: list[Any] = self.get("events", *where)["items"]
         return items
 
+    def crash_and_restart_server(self) -> None:
+        """SIGKILL the server and start it again on the same data dir and port."""
+        old = self.server
+        old.kill()
+        self.server = start_server(old.data_dir, ["--disable-agent"], port=old.port)
+        self.fleet.server = self.server
+
     def metrics(self) -> str:
         """GET /metrics with the admin certificate."""
         tls = self.server.tls
@@ -102,6 +109,7 @@ def real_fleet(
     """A server and one agent per entry of `nodes` (name -> the node's own labels), with
     bundles v1.0.0 (installed), v1.1.0 and the `broken` versions in the image store."""
     signer = signing_key(work / "keys")
+    env: FleetEnv | None = None
     server = start_server(work / "server", ["--disable-agent"])
     try:
         base = build_sim_bundle(work / "build", signer, "v1.0.0", server.images)
@@ -125,4 +133,4 @@ def real_fleet(
             env.kubectl("create", "namespace", "k3os-system")
             yield env
     finally:
-        server.stop()
+        (env.server if env is not None else server).stop()

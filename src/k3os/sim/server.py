@@ -59,6 +59,12 @@ class ServerProcess:
         except (OSError, ssl.SSLError, urllib.error.URLError):
             return False
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed or released."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -71,11 +77,17 @@ class ServerProcess:
 
 
 def start_server(
-    data_dir: Path, extra: Sequence[str] = (), *, timeout: float = 60, log_level: str = "info"
+    data_dir: Path,
+    extra: Sequence[str] = (),
+    *,
+    port: int | None = None,
+    timeout: float = 60,
+    log_level: str = "info",
 ) -> ServerProcess:
-    """Start `k3os server` on `data_dir` and return once it serves (or raise RuntimeError)."""
+    """Start `k3os server` on `data_dir` (on `port`, default a free one) and return once it
+    serves (or raise RuntimeError)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log = data_dir.parent / f"{data_dir.name}-server.log"
     cmd = [
         sys.executable, "-m", "k3os", "--log-level", log_level, "server",

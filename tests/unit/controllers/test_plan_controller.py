@@ -305,3 +305,42 @@ async def test_node_changes_wake_plans_but_heartbeats_do_not() -> None:
     relabelled["metadata"]["labels"]["x"] = "y"
     env.ctrl._on_node("MODIFIED", relabelled, n1)
     assert len(queue) == 1
+
+
+async def test_a_node_unhealthy_past_the_gate_timeout_fails() -> None:
+    env = Env("n1", "n2", healthGate={"timeout": "1s"}, cordon=True)
+    await env.step()
+    await env.step()
+    (started,) = env.status()["applying"]
+    await env.agent(started)
+    await env.step()
+    # it came back from its upgrade not Ready, a while ago
+    rec = env.record(started) | {"since": "2000-01-01T00:00:00Z"}
+    patch = {
+        "metadata": {"annotations": {"status.upgrade.k3os.io/p": json.dumps(rec)}},
+        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+    }
+    await env.kube.patch(NODES, started, patch)
+    await env.step()
+    failed = env.record(started)
+    assert failed["phase"] == "Failed" and failed["reason"] == "HealthGateTimeout"
+    assert env.node(started)["spec"]["unschedulable"] is True
+    await env.step()
+    assert env.condition("Halted")["status"] == "True"
+
+
+async def test_a_canary_waits_for_its_approval() -> None:
+    env = Env("n1", "n2", "n3", concurrency=3, canary={"nodes": 1})
+    await env.step()
+    await env.step()
+    (canary,) = env.status()["applying"]
+    await env.agent(canary)
+    for _ in range(3):
+        await env.step()
+    assert env.condition("Complete")["reason"] == "CanaryWaiting"
+    assert "CanaryWaiting" in env.reasons()
+    latest = env.status()["latestHash"]
+    approve = {"metadata": {"annotations": {"upgrade.k3os.io/canary-approved": latest}}}
+    await env.kube.patch(PLANS, "p", approve, namespace=NS)
+    await env.step()
+    assert len(env.status()["applying"]) == 2
