@@ -60,10 +60,17 @@ def command(
 ) -> None:
     """Serve the Kubernetes API (HTTPS, client certificates) until SIGTERM."""
     from k3os.apiserver.server import ServeOptions, default_datastore, serve
+    from k3os.apiserver.sharedca import prepare_datastore
     from k3os.security.bootstrap import ensure_server_pki
-    from k3os.store import InvalidStoreURL, StoreUnavailable
+    from k3os.security.errors import SecurityError
+    from k3os.store import InvalidStoreURL, StoreError, StoreUnavailable
 
     data_dir = data_dir.resolve()
+    datastore = datastore_endpoint or default_datastore(data_dir)
+    try:  # servers sharing an etcd share one CA: fetch it, or publish ours (docs/ha.md)
+        token = prepare_datastore(datastore, data_dir, token)
+    except (SecurityError, StoreError) as e:
+        raise click.ClickException(f"datastore {datastore}: {e}") from e
     pki = ensure_server_pki(data_dir, bind_address=bind_address, tls_sans=tls_san, token=token)
     host = "127.0.0.1" if bind_address in ("0.0.0.0", "::", "") else bind_address
     url_host = f"[{host}]" if ":" in host else host
@@ -72,7 +79,7 @@ def command(
     opts = ServeOptions(
         host=bind_address,
         port=https_listen_port,
-        datastore=datastore_endpoint or default_datastore(data_dir),
+        datastore=datastore,
         pki=pki,
         anonymous_health=anonymous_health,
     )
