@@ -1,0 +1,215 @@
+"""A worker of simulated nodes for bench/fleet.py: many lightweight agents in one process.
+
+Each simulated node is the real agent's API traffic without its host work: the agent's own
+`NodeKeeper` (register, Lease renewal, node status), two informers from `k3os.client`
+(the node itself and its RenderedNodeConfig, each by field selector, as `k3os agent`
+watches them), its own TLS connection pool and `system:node:<name>` client certificate.
+On a new rendered hash it reports `status.observedHash` as the agent does (without applying
+anything); on an upgrade request it waits the simulated upgrade time and writes the outcome.
+
+Every API request is timed (wall clock around `Kube.request`) and written to the samples
+file as `<unix time> <verb> <resource> <ms>`; events as `<time> seen|upgraded <node> <hash>`.
+
+Run: `python bench/_fleetnode.py --server URL --certs DIR --names a,b --samples FILE ...`
+until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from k3os.agent.configsync import RENDERED, apply_status
+from k3os.agent.facts import gather_facts
+from k3os.agent.node import NodeKeeper
+from k3os.agent.upgrades import open_requests
+from k3os.apis.handoff import UpgradeOutcome, outcome_key
+from k3os.client import ClientError, InformerSet, Kube, connect
+from k3os.client.resources import NODES
+
+Obj = dict[str, Any]
+
+
+def classify(method: str, path: str) -> tuple[str, str]:
+    """(verb, resource[/subresource]) of an API request path."""
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    parts = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if len(parts) > 2 and parts[0] == "namespaces":
+        parts = parts[2:]
+    resource = parts[0] if parts else "?"
+    if len(parts) > 2:
+        resource += "/" + parts[2]
+    named = len(parts) > 1
+    verb = {"GET": "get" if named else "list", "PUT": "update", "PATCH": "patch",
+            "POST": "create", "DELETE": "delete"}.get(method, method.lower())  # fmt: skip
+    return verb, resource
+
+
+class Samples:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def request(self, verb: str, resource: str, ms: float) -> None:
+        self.out.write(f"{time.time():.3f} {verb} {resource} {ms:.3f}\n")
+
+    def event(self, what: str, node: str, detail: str) -> None:
+        self.out.write(f"{time.time():.3f} {what} {node} {detail}\n")
+
+
+def timed(kube: Kube, samples: Samples) -> Kube:
+    """Time every request this client makes (watch streams are not requests)."""
+    inner = kube.request
+
+    async def request(method: str, path: str, **kw: Any) -> Obj:
+        start = time.perf_counter()
+        try:
+            return await inner(method, path, **kw)
+        finally:
+            samples.request(*classify(method, path), (time.perf_counter() - start) * 1000)
+
+    kube.request = request  # type: ignore[method-assign]
+    return kube
+
+
+class SimNode:
+    def __init__(self, name: str, kube: Kube, args: argparse.Namespace, samples: Samples):
+        self.name = name
+        self.kube = kube
+        self.args = args
+        self.samples = samples
+        base = gather_facts(None, name)
+        self.facts = dataclasses.replace(base, name=name)
+        self.keeper = NodeKeeper(kube, lambda: self.facts, lease_duration=40)
+        self.informers = InformerSet(kube)
+        by_name = f"metadata.name={name}"
+        self.node = self.informers.get(NODES, field_selector=by_name)
+        self.rendered = self.informers.get(RENDERED, field_selector=by_name)
+        self.node.add_handler(self.on_node)
+        self.rendered.add_handler(self.on_rendered)
+        self.upgrades: set[tuple[str, str]] = set()
+        self.reported: str | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def on_node(self, change: str, obj: Obj, old: Obj | None) -> None:
+        for plan, request in open_requests(obj):
+            if (plan, request.hash) not in self.upgrades:
+                self.upgrades.add((plan, request.hash))
+                self.spawn(self.upgrade(plan, request.hash, request.version))
+
+    async def upgrade(self, plan: str, hash_: str, version: str) -> None:
+        await asyncio.sleep(self.args.upgrade_seconds)  # stage, reboot, health check
+        outcome = UpgradeOutcome(hash=hash_, phase="Complete", version=version, reason="Upgraded")
+        patch = {"metadata": {"annotations": {outcome_key(plan): outcome.encode()}}}
+        while True:
+            try:
+                await self.kube.patch(NODES, self.name, patch)
+                break
+            except ClientError:
+                await asyncio.sleep(0.5)
+        self.samples.event("upgraded", self.name, hash_)
+
+    def on_rendered(self, change: str, obj: Obj, old: Obj | None) -> None:
+        wanted = str((obj.get("spec") or {}).get("hash") or "")
+        status = obj.get("status") or {}
+        if wanted and wanted != status.get("observedHash") and wanted != self.reported:
+            self.reported = wanted
+            self.samples.event("seen", self.name, wanted)
+            self.spawn(self.report(status, wanted))
+
+    async def report(self, status: Obj, wanted: str) -> None:
+        from datetime import UTC, datetime
+
+        update = apply_status(dict(status), wanted, None, datetime.now(UTC))
+        with contextlib.suppress(ClientError):
+            await self.kube.patch(RENDERED, self.name, {"status": update}, subresource="status")
+
+    async def run(self) -> None:
+        await self.keeper.register()
+        self.samples.event("registered", self.name, "-")
+        watches = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
+        # A fleet's heartbeats are spread over the interval: each node starts at a random phase.
+        lease = self.loop_after(random.uniform(0, self.args.renew), self.keeper.keep_lease,
+                                self.args.renew)  # fmt: skip
+        status = self.loop_after(random.uniform(0, self.args.status), self.keeper.keep_status,
+                                 self.args.status)  # fmt: skip
+        try:
+            await asyncio.gather(lease, status, *watches)
+        finally:
+            for task in watches:
+                task.cancel()
+
+    async def loop_after(self, delay: float, loop: Any, interval: float) -> None:
+        await asyncio.sleep(delay)
+        await loop(interval)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    certs = Path(args.certs)
+    names = [n for n in args.names.split(",") if n]
+    out = Path(args.samples).open("a", buffering=1 << 16)  # noqa: ASYNC230, SIM115
+    samples = Samples(out)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    kubes: list[Kube] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            out.flush()
+
+    flush = asyncio.create_task(flusher())
+    for i, name in enumerate(names):
+        kube = connect(args.server, ca=certs / "ca.crt", cert=certs / f"{name}.crt",
+                       key=certs / f"{name}.key", timeout=60)  # fmt: skip
+        kubes.append(timed(kube, samples))
+        tasks.append(asyncio.create_task(SimNode(name, kube, args, samples).run(), name=name))
+        if args.join_rate > 0 and i + 1 < len(names):
+            await asyncio.sleep(1 / args.join_rate)  # join in a stream, not all at once
+        if stop.is_set():
+            break
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for kube in kubes:
+        with contextlib.suppress(Exception):
+            await kube.aclose()
+    flush.cancel()
+    out.flush()
+    out.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench/_fleetnode.py")
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--certs", required=True, help="ca.crt and <name>.crt/.key")
+    parser.add_argument("--names", required=True)
+    parser.add_argument("--samples", required=True)
+    parser.add_argument("--renew", type=float, default=10.0)
+    parser.add_argument("--status", type=float, default=60.0)
+    parser.add_argument("--upgrade-seconds", type=float, default=1.0)
+    parser.add_argument("--join-rate", type=float, default=0.0, help="nodes/s (0: all at once)")
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

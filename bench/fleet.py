@@ -1,0 +1,395 @@
+"""Fleet benchmark: N simulated nodes against a real `k3os server` over TLS, SQLite and etcd.
+
+Each simulated node (bench/_fleetnode.py) makes the real agent's API calls at the agent's
+rates through the project's own client: `k3os.agent.node.NodeKeeper` renews its Lease every
+10 s (GET + PUT) and posts node status every 60 s (GET + PATCH status), and two
+`k3os.client` informers watch its Node and its RenderedNodeConfig by field selector. Each
+node has its own `system:node:<name>` certificate and TLS connections (so authentication,
+the Node authorizer and NodeRestriction run as for real agents). Nodes live as asyncio tasks,
+up to 250 per worker process, joining at 50 nodes/s, each starting its heartbeats at a
+random phase of the interval. The server runs its controllers (NodeConfig renders one
+config per node) without its own agent.
+
+Figures, for each datastore D and fleet size N (the fleet grows in place: 100, 500, 1000):
+  D/N/server-cpu        the k3os server process, % of one core over the window
+  D/N/server-rss        its resident memory, MiB (peak in `hwm_mb`)
+  D/N/latency/VERB      client-side request latency p50 (p99 in `p99_ms`) per verb
+  D/N/request-rate      requests/s the fleet made, beside the rate expected
+  D/N/client-cpu        the load generator's CPU, % of one core (all workers)
+  etcd/N/etcd-cpu, etcd/N/etcd-rss   the etcd process (etcd runs beside the server)
+  D/N/config-fanout     a new NodeConfig matching every node → seen by every node, s
+  D/rollout/N           a Plan over N nodes: total time ÷ ideal (N / concurrency × 1 s)
+  goal/rollout-efficiency   the SQLite rollout ratio against the goal 1.2
+SQLite figures name the same case on etcd as their baseline; etcd figures name the
+smallest fleet of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import emit, machine, percentile
+from _procstat import CpuWindow, find_pid, rss_mb
+from k3os.client import Kube, NotFoundError, connect_kubeconfig
+from k3os.client.resources import ResourceType
+from k3os.security.pki import issue, load_pair, save_pair
+from k3os.sim.server import ServerProcess, start_server
+from store import etcd_server
+
+HERE = Path(__file__).resolve().parent
+BENCH = "fleet"
+PLANS = ResourceType("upgrade.cattle.io", "v1", "plans", "Plan", True)
+NODECONFIGS = ResourceType("k3os.io", "v1", "nodeconfigs", "NodeConfig", False)
+PER_WORKER = 250
+JOIN_RATE = 50.0
+
+
+class Sizes:
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.fleets = {"full": [100, 500, 1000], "quick": [50, 100], "smoke": [10]}[mode]
+        self.window = {"full": 70.0, "quick": 25.0, "smoke": 6.0}[mode]
+        self.settle = {"full": 10.0, "quick": 5.0, "smoke": 1.0}[mode]
+        self.concurrency = {"full": 100, "quick": 10, "smoke": 5}[mode]
+        self.upgrade_seconds = 1.0
+        self.renew = 10.0
+        self.status = 60.0
+        self.stores = ["etcd", "sqlite"]
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="50 and 100 nodes, 25 s windows")
+    parser.add_argument("--smoke", action="store_true", help="10 nodes, a few seconds (tests)")
+    parser.add_argument("--store", choices=["etcd", "sqlite"], help="only this datastore")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
+    return parser.parse_args()
+
+
+def node_name(i: int) -> str:
+    return f"sim-{i:04d}"
+
+
+def issue_certs(server: ServerProcess, certs: Path, count: int) -> None:
+    certs.mkdir(parents=True, exist_ok=True)
+    ca = load_pair(server.tls / "ca.crt", server.tls / "ca.key")
+    (certs / "ca.crt").write_bytes((server.tls / "ca.crt").read_bytes())
+    for i in range(count):
+        name = node_name(i)
+        cert, key = issue(ca, f"system:node:{name}", organizations=["system:nodes"], client=True)
+        assert key is not None
+        save_pair(cert, key, certs / f"{name}.crt", certs / f"{name}.key")
+
+
+class Samples:
+    """Tails the workers' sample files: request latencies and node events."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, int] = {}
+        self.requests: list[tuple[float, str, str, float]] = []
+        self.events: dict[str, dict[str, list[tuple[float, str]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+
+    def add(self, path: Path) -> None:
+        self.files.setdefault(path, 0)
+
+    def poll(self) -> None:
+        for path, offset in self.files.items():
+            if not path.exists():
+                continue
+            with path.open() as f:
+                f.seek(offset)
+                data = f.read()
+            end = data.rfind("\n") + 1
+            self.files[path] = offset + end
+            for line in data[:end].splitlines():
+                parts = line.split()
+                if len(parts) != 4:
+                    continue
+                t = float(parts[0])
+                if parts[1] in ("registered", "seen", "upgraded"):
+                    self.events[parts[1]][parts[2]].append((t, parts[3]))
+                else:
+                    self.requests.append((t, parts[1], parts[2], float(parts[3])))
+
+    def nodes_with(self, what: str, after: float = 0.0) -> dict[str, float]:
+        """Node → first time of `what` after `after`."""
+        out = {}
+        for node, seen in self.events[what].items():
+            times = [t for t, _ in seen if t >= after]
+            if times:
+                out[node] = min(times)
+        return out
+
+
+class Workers:
+    def __init__(self, url: str, certs: Path, work: Path, sizes: Sizes) -> None:
+        self.url, self.certs, self.work, self.sizes = url, certs, work, sizes
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.samples = Samples()
+
+    def start(self, names: list[str]) -> None:
+        chunks = math.ceil(len(names) / PER_WORKER)
+        for c in range(chunks):
+            part = names[c::chunks]
+            out = self.work / f"worker-{len(self.procs)}.samples"
+            self.samples.add(out)
+            log = (self.work / f"worker-{len(self.procs)}.log").open("ab")
+            cmd = [sys.executable, str(HERE / "_fleetnode.py"), "--server", self.url,
+                   "--certs", str(self.certs), "--names", ",".join(part), "--samples", str(out),
+                   "--renew", str(self.sizes.renew), "--status", str(self.sizes.status),
+                   "--upgrade-seconds", str(self.sizes.upgrade_seconds),
+                   "--join-rate", str(JOIN_RATE / chunks)]  # fmt: skip
+            self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def check(self) -> None:
+        for p in self.procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"a fleet worker exited ({p.returncode}); see {self.work}")
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+async def wait_for(what: str, check: Any, limit: float, workers: Workers) -> None:
+    deadline = time.monotonic() + limit
+    while not check():
+        workers.check()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+        workers.samples.poll()
+
+
+def verb_figures(rows: list[tuple[float, str, str, float]]) -> dict[str, list[float]]:
+    by_verb: dict[str, list[float]] = defaultdict(list)
+    for _, verb, _, ms in rows:
+        by_verb[verb].append(ms)
+    return by_verb
+
+
+async def fanout(kube: Kube, workers: Workers, n: int, limit: float) -> list[float]:
+    """A NodeConfig for every node: seconds until each node's watch sees its new config."""
+    body = {"apiVersion": "k3os.io/v1", "kind": "NodeConfig",
+            "metadata": {"name": f"fleet-bench-{n}"},
+            "spec": {"config": {"k3os": {"ntp_servers": [f"ntp{n}.example.com"]}}}}  # fmt: skip
+    t0 = time.time()
+    await kube.create(NODECONFIGS, body)
+    await wait_for("config fan-out", lambda: len(workers.samples.nodes_with("seen", t0)) >= n,
+                   limit, workers)  # fmt: skip
+    return sorted(t - t0 for t in workers.samples.nodes_with("seen", t0).values())
+
+
+async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[str, float]:
+    plan = {"apiVersion": "upgrade.cattle.io/v1", "kind": "Plan",
+            "metadata": {"name": "fleet-bench", "namespace": "default"},
+            "spec": {"concurrency": sizes.concurrency, "version": "v9.9.9",
+                     "nodeSelector": {"matchLabels": {"kubernetes.io/os": "linux"}},
+                     "upgrade": {"image": "k3os-$(LATEST_VERSION).bundle"}}}  # fmt: skip
+    t0 = time.time()
+    await kube.create(PLANS, plan)
+    deadline = time.monotonic() + max(300.0, 20 * n / sizes.concurrency)
+    while True:
+        obj = await kube.get(PLANS, "fleet-bench", "default")
+        conds = (obj.get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Complete" and c.get("status") == "True" for c in conds):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"rollout not complete: {conds}")
+        workers.check()
+        await asyncio.sleep(0.1)
+    total = time.time() - t0
+    await asyncio.sleep(1.0)  # the workers flush their samples every 0.5 s
+    workers.samples.poll()
+    upgraded = workers.samples.nodes_with("upgraded", t0)
+    ideal = n / sizes.concurrency * sizes.upgrade_seconds
+    first = min(upgraded.values()) - t0 if upgraded else math.nan
+    return {"total_s": total, "ideal_s": ideal, "upgraded": len(upgraded),
+            "first_outcome_s": first, "ratio": total / ideal}  # fmt: skip
+
+
+@contextmanager
+def profiled(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
+    if out is None:
+        yield
+        return
+    spy = HERE.parent / ".venv" / "bin" / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+           "--format", "raw", "--output", str(out), "--rate", "50", "--nonblocking"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.wait(seconds + 60)
+
+
+async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
+                    profile: Path | None) -> list[dict[str, Any]]:  # fmt: skip
+    results: list[dict[str, Any]] = []
+    extra = ["--disable-agent"] + (["--datastore-endpoint", endpoint] if endpoint else [])
+    server = start_server(work / "server", extra, log_level="warning")
+    etcd_pid = find_pid(f"--data-dir={work / 'etcd-data' / 'etcd'}") if endpoint else None
+    workers = Workers(server.url, work / "certs", work, sizes)
+    kube = connect_kubeconfig(server.kubeconfig, timeout=60)
+    try:
+        issue_certs(server, work / "certs", max(sizes.fleets))
+        started = 0
+        for n in sizes.fleets:
+            workers.start([node_name(i) for i in range(started, n)])
+            started = n
+            samples = workers.samples
+
+            def ready(n: int = n, samples: Samples = samples) -> bool:
+                joined = len(samples.events["registered"]) >= n
+                return joined and len(samples.nodes_with("seen")) >= n
+
+            await wait_for(f"{n} nodes to join", ready, 120 + n / 5, workers)
+            await asyncio.sleep(sizes.settle)
+            server_cpu, client_cpu = CpuWindow([server.proc.pid]), CpuWindow(workers.pids)
+            etcd_cpu = CpuWindow([etcd_pid] if etcd_pid else [])
+            load0 = os.getloadavg()[0]
+            t0 = time.time()
+            for w in (server_cpu, client_cpu, etcd_cpu):
+                w.start()
+            last = n == max(sizes.fleets)
+            with profiled(server.proc.pid, profile if last else None, sizes.window):
+                await asyncio.sleep(sizes.window)
+            t1 = time.time()
+            row = {"store": store, "n": n, "window_s": round(t1 - t0, 1),
+                   "server_cpu": server_cpu.stop(), "client_cpu": client_cpu.stop(),
+                   "etcd_cpu": etcd_cpu.stop() if etcd_pid else None,
+                   "rss": rss_mb(server.proc.pid), "hwm": rss_mb(server.proc.pid, "VmHWM"),
+                   "etcd_rss": rss_mb(etcd_pid) if etcd_pid else None,
+                   "loadavg": [round(load0, 2), round(os.getloadavg()[0], 2)]}  # fmt: skip
+            samples.poll()
+            window = [r for r in samples.requests if t0 <= r[0] <= t1]
+            row["rate"] = len(window) / (t1 - t0)
+            row["expected_rate"] = n * (2 / sizes.renew + 2 / sizes.status)
+            row["verbs"] = verb_figures(window)
+            if last:
+                row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)
+                row["rollout"] = await rollout(kube, workers, n, sizes)
+            results.append(row)
+    finally:
+        workers.stop()
+        await kube.aclose()
+        server.stop()
+    return results
+
+
+def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
+    by = {(r["store"], r["n"]): r for r in results}
+    first = min(sizes.fleets)
+    stores = [s for s in ("etcd", "sqlite") if any(k[0] == s for k in by)]
+
+    def base(store: str, n: int, case: str) -> str | None:
+        if store == "sqlite" and ("etcd", n) in by:
+            return f"etcd/{n}/{case}"
+        if n != first and (store, first) in by:
+            return f"{store}/{first}/{case}"
+        return None
+
+    info: dict[str, object] = {**machine(), "mode": sizes.mode}
+    for store in stores:
+        for n in sizes.fleets:
+            r = by.get((store, n))
+            if r is None:
+                continue
+            common = {"nodes": n, "window_s": r["window_s"], "loadavg": r["loadavg"]}
+            emit(BENCH, f"{store}/{n}/server-cpu", "cpu", r["server_cpu"], "% of a core",
+                 base(store, n, "server-cpu"), per_node=r["server_cpu"] / n,
+                 **common, **info)  # fmt: skip
+            info = {}
+            emit(BENCH, f"{store}/{n}/server-rss", "rss", r["rss"], "MiB",
+                 base(store, n, "server-rss"), hwm_mb=round(r["hwm"], 1), **common)  # fmt: skip
+            for verb, ms in sorted(r["verbs"].items()):
+                emit(BENCH, f"{store}/{n}/latency/{verb}", "p50", percentile(ms, 50), "ms",
+                     base(store, n, f"latency/{verb}"), p99_ms=round(percentile(ms, 99), 3),
+                     count=len(ms), **common)  # fmt: skip
+            emit(BENCH, f"{store}/{n}/request-rate", "rate", r["rate"], "requests/s", None,
+                 expected=round(r["expected_rate"], 1), **common)  # fmt: skip
+            emit(BENCH, f"{store}/{n}/client-cpu", "cpu", r["client_cpu"], "% of a core", None,
+                 note="the load generator (all worker processes)", **common)  # fmt: skip
+            if r["etcd_cpu"] is not None:
+                emit(BENCH, f"{store}/{n}/etcd-cpu", "cpu", r["etcd_cpu"], "% of a core",
+                     base(store, n, "etcd-cpu"), **common)  # fmt: skip
+                emit(BENCH, f"{store}/{n}/etcd-rss", "rss", r["etcd_rss"], "MiB",
+                     base(store, n, "etcd-rss"), **common)  # fmt: skip
+            if "fanout" in r:
+                f = r["fanout"]
+                emit(BENCH, f"{store}/{n}/config-fanout", "p50", percentile(f, 50), "s",
+                     base(store, n, "config-fanout"), p99_s=round(percentile(f, 99), 3),
+                     max_s=round(f[-1], 3), nodes=n)  # fmt: skip
+            if "rollout" in r:
+                ro = r["rollout"]
+                emit(BENCH, f"{store}/rollout/{n}", "ratio", ro["ratio"], "× ideal",
+                     f"etcd/rollout/{n}" if store == "sqlite" and ("etcd", n) in by else None,
+                     concurrency=sizes.concurrency, upgrade_s=sizes.upgrade_seconds,
+                     **{k: round(v, 3) for k, v in ro.items() if k != "ratio"})  # fmt: skip
+    goal_store = "sqlite" if ("sqlite", max(sizes.fleets)) in by else stores[0]
+    ro = by[(goal_store, max(sizes.fleets))]["rollout"]
+    emit(BENCH, "goal/rollout-efficiency", "value", ro["ratio"], "× ideal",
+         f"{goal_store}/rollout/{max(sizes.fleets)}", target=1.2,
+         met=ro["ratio"] <= 1.2)  # fmt: skip
+
+
+def main() -> None:
+    args = parse()
+    sizes = Sizes("smoke" if args.smoke else "quick" if args.quick else "full")
+    if args.store:
+        sizes.stores = [args.store]
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="k3os-bench-fleet-") as tmp:
+        for store in sizes.stores:
+            work = Path(tmp) / store
+            work.mkdir()
+            profile = Path(args.profile) / f"server-{store}.raw" if args.profile else None
+            with ExitStack() as stack:
+                endpoint = ""
+                if store == "etcd":
+                    (work / "etcd-data").mkdir()
+                    endpoint = stack.enter_context(etcd_server(work / "etcd-data"))
+                try:
+                    results += asyncio.run(run_store(store, endpoint, work, sizes, profile))
+                except BaseException:
+                    for log in sorted(work.glob("*.log")):
+                        sys.stderr.write(f"--- {log.name}\n{log.read_text()[-3000:]}\n")
+                    raise
+    report(results, sizes)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        main()
+    except NotFoundError as e:
+        raise SystemExit(f"fleet bench: {e}") from e
