@@ -101,3 +101,28 @@ class FakeKube:
         if subresource == "status":
             patch = {"status": patch.get("status")}
         return self._store(key, merge(current, patch))
+
+
+class ListWatchKube(FakeKube):
+    """FakeKube that also lists (by field selector `metadata.name=`) and watches (a stream
+    that stays open with no events), enough for informers."""
+
+    async def list(self, rt: ResourceType, namespace: str = "", **kw: Any) -> Any:
+        from k3os.client import ObjectList
+
+        wanted = str(kw.get("field_selector", "")).removeprefix("metadata.name=")
+        items = [
+            copy.deepcopy(o)
+            for (plural, _, name), o in self.objects.items()
+            if plural == rt.plural and (not wanted or name == wanted)
+        ]
+        return ObjectList(items, str(self.rv))
+
+    async def watch(self, rt: ResourceType, namespace: str = "", **kw: Any) -> Any:
+        import asyncio
+
+        await asyncio.Event().wait()
+        yield  # pragma: no cover
+
+    async def aclose(self) -> None:
+        return None

@@ -101,3 +101,31 @@ def test_agent_command_line() -> None:
     assert result.exit_code == 2 and "must be positive" in result.output
     result = runner.invoke(cli, ["agent", "--server", "https://x", "--health-timeout", "soon"])
     assert result.exit_code == 2
+
+
+def test_agent_command_says_why_it_cannot_connect(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    result = CliRunner().invoke(
+        cli,
+        ["agent", "--server", "https://127.0.0.1:1", "--data-dir", str(tmp_path / "d"),
+         "--root", str(root)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "no node certificate; pass --token" in result.output
+
+
+def test_in_process_agent_certificate_is_made_once(tmp_path: Path) -> None:
+    from k3os.cli.agent import _server_node_certificate
+    from k3os.security.bootstrap import ensure_server_pki
+    from k3os.security.pki import identity_of, load_pair
+
+    pki = ensure_server_pki(tmp_path, bind_address="127.0.0.1", tls_sans=(), token=None)
+    s = settings(tmp_path)
+    _server_node_certificate(pki, s)
+    cert = load_pair(s.cert_path, s.key_path).cert
+    assert identity_of(cert) == ("system:node:n1", ["system:nodes"])
+    assert s.ca_path.read_bytes() == pki.ca.cert_pem
+    before = s.cert_path.read_bytes()
+    _server_node_certificate(pki, s)
+    assert s.cert_path.read_bytes() == before  # still good: reused
