@@ -27,6 +27,7 @@ from urllib.parse import urljoin
 from pydantic import ValidationError
 
 from k3os.apis.handoff import UpgradeRequest, outcome_key, read_outcome, read_request, request_key
+from k3os.apis.keys import CORDONED_BY, node_record_key
 from k3os.apis.noderecord import NodeUpgradeRecord, read_record
 from k3os.apis.plan import Plan
 from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
@@ -46,6 +47,7 @@ from k3os.controllers.decisions import (
     resolved_version,
     select_next_nodes,
     start_patch,
+    uncordon_patch,
 )
 from k3os.controllers.drain import drain_once
 from k3os.controllers.events import EventRecorder, EventType
@@ -237,6 +239,7 @@ class PlanController:
             for gauge in (PLAN_NODES, PLAN_HALTED):
                 gauge.remove_matching(namespace=namespace, plan=name)
             self._invalid.pop(key, None)
+            await self._forget(namespace, name)
             return None
         try:
             plan = Plan.model_validate(obj)
@@ -287,6 +290,29 @@ class PlanController:
         elif plan.spec.channel and not plan.spec.version:
             waits.append(self.settings.channel_poll)
         return max(0.05, min(waits)) if waits else None
+
+    async def _forget(self, namespace: str, name: str) -> None:
+        """A deleted Plan leaves no node cordoned by it, except failed ones (kept for
+        inspection, with their record); its requests and in-flight records go."""
+        owner = f"{namespace or 'default'}/{name}"
+        for node in self.nodes.cache:
+            annotations = _meta(node).get("annotations") or {}
+            record = read_record(dict(annotations), name)
+            ours = annotations.get(CORDONED_BY) == owner
+            failed = record is not None and record.phase == "Failed"
+            drop: dict[str, Any] = {}
+            if request_key(name) in annotations:
+                drop[request_key(name)] = None
+            if record is not None and not failed:
+                drop[node_record_key(name)] = None
+            patch: Obj = {"metadata": {"annotations": drop}} if drop else {}
+            if ours and not failed:
+                patch = merge_patches(patch, uncordon_patch(NodeView.from_node(node), owner))
+            if not patch:
+                continue
+            updated = await self._patch_node(str(_meta(node).get("name")), patch)
+            if _cordon_change(patch) is False:
+                await self._node_event(updated, "Uncordoned", f"plan {owner} was deleted")
 
     def _gauges(self, plan: Plan, decision: RolloutDecision) -> None:
         ns, name = plan.metadata.namespace or "", plan.metadata.name

@@ -344,3 +344,20 @@ async def test_a_canary_waits_for_its_approval() -> None:
     await env.kube.patch(PLANS, "p", approve, namespace=NS)
     await env.step()
     assert len(env.status()["applying"]) == 2
+
+
+async def test_a_deleted_plan_leaves_no_node_cordoned_but_its_failed_ones() -> None:
+    env = Env("n1", "n2", concurrency=2, cordon=True)
+    await env.step()
+    await env.step()
+    await env.agent("n1", phase="Failed", version="v1")
+    await env.step()
+    assert env.record("n1")["phase"] == "Failed"
+    assert env.record("n2")["phase"] == "Applying"
+    await env.kube.delete(PLANS, "p", NS)
+    await env.step()
+    assert env.node("n1")["spec"]["unschedulable"] is True  # failed: kept for inspection
+    assert env.record("n1")["phase"] == "Failed"
+    assert not env.node("n2")["spec"].get("unschedulable")
+    assert CORDONED_BY not in env.annotations("n2")
+    assert env.record("n2") is None and request_key("p") not in env.annotations("n2")
