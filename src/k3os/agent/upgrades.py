@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 Phase = Literal["Complete", "Failed"]
+FETCH_ATTEMPTS = 4
+"""A bundle that cannot be fetched is tried this many times (network loss) before failing."""
 _VERIFY_ERRORS = ("SignatureError", "UntrustedKeyError", "ChecksumError", "BundleError")
 
 
@@ -75,6 +77,7 @@ class Upgrader:
         self.reboot = reboot
         self.record = record
         self.wake = asyncio.Event()
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def on_change(self, change: str, obj: Obj, old: Obj | None) -> None:
         self.wake.set()
@@ -125,7 +128,7 @@ class Upgrader:
         job.save(self.job_file)
         await self._event("UpgradeStarted", f"plan {request.plan}: fetching {request.image}")
         try:
-            staged = await self.stage(job)
+            staged = await self.stage_with_retries(job)
         except (ImageError, ClientError, OSError) as e:
             await self.finish(job, "Failed", failure_reason(e), f"{request.image}: {e}")
             return
@@ -138,6 +141,20 @@ class Upgrader:
         staged.save(self.job_file)
         await self._event("Rebooting", f"rebooting into {staged.version} to try it")
         self.reboot()
+
+    async def stage_with_retries(self, job: UpgradeJob) -> UpgradeJob | None:
+        """`stage`, fetched again (resuming) while the network fails, up to FETCH_ATTEMPTS."""
+        attempt = 1
+        while True:
+            try:
+                return await self.stage(job)
+            except (DownloadError, ClientError) as e:
+                if attempt >= FETCH_ATTEMPTS:
+                    raise
+                delay = min(2.0**attempt, 30.0)
+                log.info("fetching %s failed (%s); again in %.0fs", job.image, e, delay)
+                await self.sleep(delay)
+                attempt += 1
 
     async def stage(self, job: UpgradeJob) -> UpgradeJob | None:
         """Fetch, verify and stage; None when the version is already the one running."""

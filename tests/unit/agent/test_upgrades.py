@@ -81,7 +81,12 @@ class World:
             reboot=lambda: self.reboots.append(1),
             record=self.record,
         )
+        self.sleeps: list[float] = []
+        self.upgrader.sleep = self.fake_sleep
         self.set_node(node_with())
+
+    async def fake_sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
 
     async def record(self, obj: Any, reason: str, message: str, type_: str) -> None:
         self.events.append(reason)
@@ -143,6 +148,7 @@ async def test_fetch_failure_and_version_already_running(tmp_path: Path) -> None
     w = World(tmp_path)
     await w.upgrader.start("p", request("h3", f"file://{tmp_path}/missing.bundle"))
     assert w.outcome()["phase"] == "Failed" and w.outcome()["reason"] == "FetchFailed"
+    assert w.sleeps == [2.0, 4.0, 8.0]  # tried 4 times before giving up
     assert w.reboots == []
     await w.upgrader.start("p", request("h4", f"file://{w.v1}", "v1"))
     assert (w.outcome()["phase"], w.outcome()["message"]) == ("Complete", "v1 is already running")
@@ -204,3 +210,21 @@ async def test_an_unexpected_error_fails_the_upgrade_not_the_agent(
     await w.upgrader.start("p", request("h5", f"file://{w.v2}"))
     assert (w.outcome()["phase"], w.outcome()["reason"]) == ("Failed", "StageFailed")
     assert "odd" in w.outcome()["message"] and w.reboots == []
+
+
+async def test_a_fetch_that_fails_once_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = World(tmp_path)
+    real = w.upgrader.stage
+    calls: list[int] = []
+
+    async def flaky(job: UpgradeJob) -> UpgradeJob | None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise TransportError("network is unreachable")
+        return await real(job)
+
+    monkeypatch.setattr(w.upgrader, "stage", flaky)
+    await w.upgrader.start("p", request("h6", f"file://{w.v2}"))
+    assert len(calls) == 2 and w.sleeps == [2.0] and w.reboots == [1]
