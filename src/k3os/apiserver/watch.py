@@ -29,6 +29,7 @@ from k3os.store import (
     KeyValue,
     StoreClosed,
     StoreUnavailable,
+    Watch,
 )
 
 __all__ = ["watch_events"]
@@ -166,46 +167,59 @@ async def _stream(
         yield _line("ERROR", e.to_status())
         return
     async with watch:
+        # One pump task per watcher feeds a queue; the stream waits on the queue with a
+        # deadline (no task per event). The pump ends with the watch's error, or None.
+        queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+        pump = asyncio.create_task(_pump(watch, queue))
+        stop = asyncio.create_task(ctx.stopping.wait())
+        stop.add_done_callback(lambda _: queue.put_nowait(None))
         next_bookmark = loop.time() + ctx.settings.bookmark_interval
-        pending: asyncio.Task[Event] | None = None
-        stopping = asyncio.ensure_future(ctx.stopping.wait())
         try:
             while True:
-                now = loop.time()
-                if now >= deadline or stopping.done():
+                wake = min(deadline, next_bookmark) if bookmarks else deadline
+                try:
+                    async with asyncio.timeout_at(wake):
+                        item = await queue.get()
+                except TimeoutError:
+                    if loop.time() >= deadline:
+                        item = None
+                    else:
+                        yield _line("BOOKMARK", _bookmark(req, last))
+                        next_bookmark = loop.time() + ctx.settings.bookmark_interval
+                        continue
+                if item is None:  # lifetime over, or the server is stopping
                     if bookmarks:
                         yield _line("BOOKMARK", _bookmark(req, last))
                     return
-                if pending is None:
-                    pending = asyncio.ensure_future(watch.__anext__())
-                wait = min(deadline, next_bookmark if bookmarks else deadline) - now
-                done, _ = await asyncio.wait(
-                    {pending, stopping}, timeout=max(wait, 0), return_when=asyncio.FIRST_COMPLETED
-                )
-                if stopping.done():
-                    continue
-                if not done:
-                    if bookmarks and loop.time() >= next_bookmark:
-                        yield _line("BOOKMARK", _bookmark(req, last))
-                        next_bookmark = loop.time() + ctx.settings.bookmark_interval
-                    continue
-                task, pending = pending, None
-                try:
-                    event = task.result()
-                except Compacted as e:
-                    yield _line("ERROR", Expired.too_old(last, e.compact_revision).to_status())
+                if isinstance(item, Compacted):
+                    yield _line("ERROR", Expired.too_old(last, item.compact_revision).to_status())
                     return
-                except (StoreClosed, StoreUnavailable, StopAsyncIteration):
+                if isinstance(item, BaseException):
                     return
-                last = event.revision
-                out = _translate(req, event, keep)
+                last = item.revision
+                out = _translate(req, item, keep)
                 if out is None:
                     continue
                 if render is None:
-                    yield _SHARED.line(req, out[0], event.kv.key, event.revision, out[1])
+                    yield _SHARED.line(req, out[0], item.kv.key, item.revision, out[1])
                 else:
                     yield _line(out[0], render(out[0], out[1]))
         finally:
-            stopping.cancel()
-            if pending is not None:
-                pending.cancel()
+            stop.cancel()
+            pump.cancel()
+
+
+_BACKLOG = 50_000  # events a client may fall behind by before its watch is ended
+
+
+async def _pump(watch: Watch, queue: asyncio.Queue[Event | BaseException | None]) -> None:
+    try:
+        async for event in watch:
+            if queue.qsize() >= _BACKLOG:  # too slow a reader: it re-watches from its RV
+                queue.put_nowait(StoreUnavailable("watcher fell behind"))
+                return
+            queue.put_nowait(event)
+    except (Compacted, StoreClosed, StoreUnavailable) as e:
+        queue.put_nowait(e)
+        return
+    queue.put_nowait(StopAsyncIteration())

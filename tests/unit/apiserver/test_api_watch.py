@@ -7,6 +7,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from k3os.apiserver.request import ApiRequest
 from k3os.apiserver.watch import watch_events
 from tests.unit.apiserver._api import api_server, cm
@@ -135,3 +137,25 @@ async def test_open_watches_end_when_the_server_stops() -> None:
         api.ctx.stopping.set()
         got = await asyncio.wait_for(task, 5)
         assert json.loads(got[-1])["type"] == "BOOKMARK"
+
+
+async def test_a_reader_that_falls_too_far_behind_is_cut_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import k3os.apiserver.watch as watch_module
+
+    monkeypatch.setattr(watch_module, "_BACKLOG", 3)
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        start = str(await api.store.current_revision())
+        query = {"resourceVersion": start, "timeoutSeconds": "30"}
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query))
+        first = asyncio.create_task(anext(lines))  # type: ignore[arg-type]
+        await api.create(CMS, cm("first"))
+        await asyncio.wait_for(first, 5)
+        for i in range(10):  # nobody reads meanwhile
+            await api.create(CMS, cm(f"n{i}"))
+        await asyncio.sleep(0.1)
+        rest = [line async for line in lines]  # ends instead of waiting 30 s
+        assert 0 < len(rest) < 10
