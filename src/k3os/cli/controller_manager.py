@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -121,7 +122,9 @@ async def beside_server(
         key=pair.key_path,
         field_manager="k3os-controller-manager",
     )
-    settings = settings_from(options, pki.ca.cert_pem.decode())
+    manifests = pki.data_dir / "server" / "manifests"
+    manifests.mkdir(parents=True, exist_ok=True)
+    settings = replace(settings_from(options, pki.ca.cert_pem.decode()), manifests_dir=manifests)
     manager = asyncio.create_task(_run_manager(kube, settings), name="controller-manager")
 
     async def stop_manager() -> None:
@@ -160,8 +163,14 @@ def _ca_pem(kube: Kube) -> str:
     required=True,
     help="How to reach the API server.",
 )
+@click.option(
+    "--manifests-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Apply the YAML files in this directory (as a server does <data-dir>/server/manifests).",
+)
 @manager_options
-def command(kubeconfig: Path, **options: Any) -> None:
+def command(kubeconfig: Path, manifests_dir: Path | None, **options: Any) -> None:
     """Run the namespace, garbage collection, namespace defaults, event TTL and node
     lifecycle controllers, on whichever candidate holds the leader Lease."""
     from k3os.client import ClientError, connect_kubeconfig
@@ -170,7 +179,7 @@ def command(kubeconfig: Path, **options: Any) -> None:
         kube = connect_kubeconfig(kubeconfig, field_manager="k3os-controller-manager")
     except (ClientError, OSError, ValueError) as e:
         raise click.ClickException(f"{kubeconfig}: {e}") from e
-    settings = settings_from(options, _ca_pem(kube))
+    settings = replace(settings_from(options, _ca_pem(kube)), manifests_dir=manifests_dir)
 
     async def main() -> None:
         task = asyncio.create_task(_run_manager(kube, settings), name="controller-manager")

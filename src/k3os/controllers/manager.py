@@ -8,9 +8,11 @@ module is imported only when that controller is enabled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from k3os.client import InformerSet, Kube, LeaderElector, LeaseSettings, run_tasks
@@ -29,6 +31,7 @@ CONTROLLERS = (
     "node-lifecycle",
     "nodeconfig",
     "plan",
+    "manifests",
 )
 
 
@@ -42,6 +45,8 @@ class ManagerSettings:
     )
     identity: str | None = None
     controllers: tuple[str, ...] = CONTROLLERS
+    manifests_dir: Path | None = None  # None: the manifests controller has nothing to do
+    manifests_interval: float = 2.0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.controllers) - set(CONTROLLERS))
@@ -122,6 +127,19 @@ def _plan(m: ControllerManager, informers: InformerSet) -> Runner:
     return plan_runner(m.kube, informers)
 
 
+def _manifests(m: ControllerManager, informers: InformerSet) -> Runner:
+    from k3os.controllers.manifests import ManifestsController
+
+    directory, interval = m.settings.manifests_dir, m.settings.manifests_interval
+    if directory is None:
+        return _idle()
+    return ManifestsController(m.kube, directory, interval=interval, clock=m.clock).run()
+
+
+async def _idle() -> None:
+    await asyncio.Event().wait()
+
+
 _BUILDERS: dict[str, Callable[[ControllerManager, InformerSet], Runner]] = {
     "namespace": _namespace,
     "garbage-collector": _gc,
@@ -130,4 +148,5 @@ _BUILDERS: dict[str, Callable[[ControllerManager, InformerSet], Runner]] = {
     "node-lifecycle": _node_lifecycle,
     "nodeconfig": _nodeconfig,
     "plan": _plan,
+    "manifests": _manifests,
 }
