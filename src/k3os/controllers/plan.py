@@ -424,7 +424,7 @@ class PlanController:
             return await self._take_outcome(obj, plan, node, record, now)
         request = read_request(annotations, name)
         if request is not None and request.hash == record.hash:
-            return None  # the agent is at work; its outcome will wake us
+            return await self._deadline(obj, plan, node, record, now)
         if record.hash != latest:
             await self._start(obj, plan, node, latest, now)  # not handed over yet: restart
             return None
@@ -456,6 +456,36 @@ class PlanController:
                 await self._node_event(node, "DrainForced", progress.step.message, True)
             await self._node_event(node, "Drained", f"plan {name}")
         return await self._hand_over(obj, plan, node, record, version)
+
+    async def _deadline(
+        self, obj: Obj, plan: Plan, node: Obj, record: NodeUpgradeRecord, now: datetime
+    ) -> float | None:
+        """The agent is at work: wait for its outcome, or fail the node once
+        `jobActiveDeadlineSecs` (counted from the start) has passed without one."""
+        limit = plan.spec.job_active_deadline_secs
+        if not limit or record.since is None:
+            return None  # its outcome will wake us
+        left = (record.since - now).total_seconds() + limit
+        if left > 0:
+            return left
+        assert record.hash is not None
+        name = plan.metadata.name
+        message = f"no outcome from the node's agent within jobActiveDeadlineSecs ({limit}s)"
+        patch = merge_patches(
+            fail_patch(
+                plan,
+                NodeView.from_node(node),
+                record.hash,
+                now,
+                reason="DeadlineExceeded",
+                message=message,
+                os_touched=True,
+            ),
+            {"metadata": {"annotations": {request_key(name): None}}},
+        )
+        updated = await self._patch_node(str(_meta(node).get("name")), patch)
+        await self._failed(obj, plan, updated, "DeadlineExceeded", message)
+        return 0.05
 
     async def _hand_over(
         self, obj: Obj, plan: Plan, node: Obj, record: NodeUpgradeRecord, version: str

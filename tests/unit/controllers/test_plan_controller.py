@@ -361,3 +361,18 @@ async def test_a_deleted_plan_leaves_no_node_cordoned_but_its_failed_ones() -> N
     assert not env.node("n2")["spec"].get("unschedulable")
     assert CORDONED_BY not in env.annotations("n2")
     assert env.record("n2") is None and request_key("p") not in env.annotations("n2")
+
+
+async def test_an_agent_silent_past_the_deadline_fails_its_node() -> None:
+    env = Env("n1", jobActiveDeadlineSecs=60)
+    await env.step()
+    await env.step()
+    wait = await env.step()
+    assert wait is not None and 0 < wait <= 60
+    rec = env.record("n1") | {"since": "2000-01-01T00:00:00Z"}
+    annotations = {"status.upgrade.k3os.io/p": json.dumps(rec)}
+    await env.kube.patch(NODES, "n1", {"metadata": {"annotations": annotations}})
+    await env.step()
+    failed = env.record("n1")
+    assert failed["phase"] == "Failed" and failed["reason"] == "DeadlineExceeded"
+    assert request_key("p") not in env.annotations("n1")
