@@ -4,6 +4,7 @@ hand-off to the agent, outcomes, failures, drains, channels, and bad input."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -376,3 +377,40 @@ async def test_an_agent_silent_past_the_deadline_fails_its_node() -> None:
     failed = env.record("n1")
     assert failed["phase"] == "Failed" and failed["reason"] == "DeadlineExceeded"
     assert request_key("p") not in env.annotations("n1")
+
+
+def _shipped_plan() -> dict[str, Any]:
+    import yaml
+
+    path = Path(__file__).parents[3] / "examples/plans/k3os-latest.yaml"
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded
+
+
+async def test_the_plan_k3os_shipped_selects_opted_in_nodes_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipped = _shipped_plan()
+    env = Env()
+    env.kube.objects.clear()
+    master = {"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}
+    for name, labels, taints in (
+        ("opted-in", {"k3os.io/mode": "local", "k3os.io/upgrade": "latest"}, [master]),
+        ("live", {"k3os.io/mode": "live", "k3os.io/upgrade": "latest"}, []),
+        ("opted-out", {"k3os.io/mode": "local", "k3os.io/upgrade": "false"}, []),
+        ("not-asked", {"k3os.io/mode": "local"}, []),
+    ):
+        body = node(name, **labels)
+        body["spec"]["taints"] = taints
+        env.kube.put(NODES, body)
+    env.kube.put(PLANS, shipped)
+    location = "https://github.com/rancher/k3os/releases/tag/v0.21.5-k3s2r1"
+    monkeypatch.setattr("k3os.controllers.plan.fetch_channel_location", lambda url, t: location)
+    await env.step("k3os-latest")
+    await env.step("k3os-latest")
+    status = dict(env.kube.peek(PLANS, "k3os-latest", NS)["status"])
+    assert status["latestVersion"] == "v0.21.5-k3s2r1"
+    assert status["applying"] == ["opted-in"]
+    request = json.loads(env.annotations("opted-in")[request_key("k3os-latest")])
+    assert request["image"] == "rancher/k3os:v0.21.5-k3s2r1"
+    assert env.node("opted-in")["spec"]["unschedulable"] is True  # drain implies cordon
