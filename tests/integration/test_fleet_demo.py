@@ -12,10 +12,21 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_demo_rolls_out_and_prints_a_summary(tmp_path: Path) -> None:
+def test_demo_rolls_out_a_release_then_a_bad_one_and_prints_a_summary(tmp_path: Path) -> None:
     work = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, "-m", "k3os", "demo", "--nodes", "3", "--work-dir", str(work), "--keep"],
+        [
+            sys.executable,
+            "-m",
+            "k3os",
+            "demo",
+            "--nodes",
+            "3",
+            "--work-dir",
+            str(work),
+            "--keep",
+            "--bad-release",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -25,6 +36,7 @@ def test_demo_rolls_out_and_prints_a_summary(tmp_path: Path) -> None:
     assert "applied NodeConfig demo-site and Plan k3os-latest" in out
     assert "Nodes (3)" in out and "NodeConfigs" in out and "Plans" in out
     assert out.count("v1.1.0") >= 3 and "Complete" in out
+    assert "applied Plan k3os-bad" in out and "Halted" in out
     # the fleet was stopped: no agent or server left behind
     left = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, text=True)
     assert left.stdout.strip() == ""

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from k3os.apis import NodeConfig, Plan
 from k3os.cli import fleetstatus
-from k3os.cli.demo import demo_objects
+from k3os.cli.demo import bad_plan, demo_objects
 from k3os.cli.demoview import rollout_state
 from k3os.cli.fleetview import FleetSnapshot, render_snapshot
 from k3os.cli.status import status
@@ -131,3 +131,4 @@ def test_the_demo_applies_a_valid_nodeconfig_and_plan() -> None:
     parsed = Plan.model_validate(plan)
     assert parsed.spec.concurrency == 3 and parsed.spec.channel
     assert Plan.model_validate(demo_objects("http://x/c", 1)[1]).spec.concurrency == 1
+    assert Plan.model_validate(bad_plan()).spec.canary is not None

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-__all__ = ["command", "demo_objects"]
+__all__ = ["bad_plan", "command", "demo_objects"]
 
 PLAN_NAMESPACE = "k3os-system"
 
@@ -50,6 +50,23 @@ def demo_objects(channel_url: str, nodes: int) -> list[dict[str, Any]]:
         },
     }
     return [nodeconfig, plan]
+
+
+def bad_plan() -> dict[str, Any]:
+    """A Plan to a release that fails its health check: rolls back on one node and halts."""
+    return {
+        "apiVersion": "upgrade.cattle.io/v1",
+        "kind": "Plan",
+        "metadata": {"name": "k3os-bad", "namespace": PLAN_NAMESPACE},
+        "spec": {
+            "version": "v1.2.0",
+            "concurrency": 2,
+            "canary": {"nodes": 1},
+            "nodeSelector": {"matchLabels": {"k3os.io/upgrade": "true"}},
+            "drain": {"timeout": "1m", "force": True},
+            "upgrade": {"image": "k3os-$(LATEST_VERSION).bundle"},
+        },
+    }
 
 
 async def _apply(kubeconfig: Path, names: list[str], objects: list[dict[str, Any]]) -> None:
@@ -94,7 +111,12 @@ def _wait_nodes(kubeconfig: Path, count: int, deadline: float) -> Any:
 )
 @click.option("--keep", is_flag=True, help="Keep the work dir (logs, roots) afterwards.")
 @click.option("--timeout", type=click.IntRange(30, 3600), default=600, show_default=True)
-def command(nodes: int, work_dir: Path | None, keep: bool, timeout: int) -> None:
+@click.option(
+    "--bad-release",
+    is_flag=True,
+    help="Then roll a broken v1.2.0: watch it fall back on its first node and halt the Plan.",
+)
+def command(nodes: int, work_dir: Path | None, keep: bool, timeout: int, bad_release: bool) -> None:
     """Start a server and N simulated nodes, roll out a NodeConfig and an upgrade Plan."""
     from rich.console import Console
 
@@ -137,7 +159,25 @@ def command(nodes: int, work_dir: Path | None, keep: bool, timeout: int) -> None
             console.print("applied NodeConfig [bold]demo-site[/] and Plan [bold]k3os-latest[/]")
             from k3os.cli.demoview import follow_rollout
 
-            snap = follow_rollout(console, server.kubeconfig, nodes, deadline)
+            snap = follow_rollout(
+                console,
+                server.kubeconfig,
+                nodes,
+                deadline,
+                plan_name=f"{PLAN_NAMESPACE}/k3os-latest",
+            )
+            if bad_release:
+                with console.status("building a broken v1.2.0 (fails its health check)"):
+                    build_sim_bundle(work / "build", signer, "v1.2.0", images, healthy=False)
+                asyncio.run(_apply(server.kubeconfig, [], [bad_plan()]))
+                console.print("applied Plan [bold]k3os-bad[/] (v1.2.0, canary of 1 node)")
+                snap = follow_rollout(
+                    console,
+                    server.kubeconfig,
+                    nodes,
+                    deadline,
+                    plan_name=f"{PLAN_NAMESPACE}/k3os-bad",
+                )
         from k3os.cli.fleetview import render_snapshot
 
         console.print()

@@ -19,11 +19,13 @@ from k3os.cli.fleetview import FleetSnapshot, fetch_snapshot
 __all__ = ["follow_rollout", "rollout_state"]
 
 
-def rollout_state(snap: FleetSnapshot) -> dict[str, Any]:
-    """Counts the live view draws: config applied, nodes upgraded, in flight, plan state."""
+def rollout_state(snap: FleetSnapshot, plan_name: str = "") -> dict[str, Any]:
+    """Counts the live view draws: config applied, nodes upgraded, in flight, plan state
+    (of the plan `namespace/name`, default the first)."""
     data = snap.as_dict()
     nc = data["nodeconfigs"][0] if data["nodeconfigs"] else {}
-    plan = data["plans"][0] if data["plans"] else {}
+    plans = [p for p in data["plans"] if not plan_name or p["name"] == plan_name]
+    plan = plans[0] if plans else {}
     return {
         "matched": int(nc.get("matched") or 0),
         "configured": int(nc.get("updated") or 0),
@@ -37,7 +39,13 @@ def rollout_state(snap: FleetSnapshot) -> dict[str, Any]:
 
 
 def follow_rollout(
-    console: Console, kubeconfig: Path, nodes: int, deadline: float, poll: float = 0.5
+    console: Console,
+    kubeconfig: Path,
+    nodes: int,
+    deadline: float,
+    *,
+    plan_name: str = "",
+    poll: float = 0.5,
 ) -> FleetSnapshot:
     progress = Progress(
         TextColumn("{task.description:<22}"),
@@ -47,12 +55,13 @@ def follow_rollout(
         console=console,
     )
     config_task = progress.add_task("NodeConfig applied", total=nodes)
-    upgrade_task = progress.add_task("Plan: nodes upgraded", total=nodes)
+    label = plan_name.rpartition("/")[2] or "Plan"
+    upgrade_task = progress.add_task(f"{label}: upgraded", total=nodes)
     line = Text("")
     with Live(Group(progress, line), console=console, refresh_per_second=8):
         while True:
             snap = asyncio.run(fetch_snapshot(kubeconfig))
-            state = rollout_state(snap)
+            state = rollout_state(snap, plan_name)
             progress.update(
                 config_task, completed=state["configured"], total=state["matched"] or nodes
             )
@@ -63,9 +72,11 @@ def follow_rollout(
                 line.plain += f"; failed {', '.join(state['failed'])}"
             done = state["state"] == "Complete" and state["configured"] >= state["matched"] > 0
             if done or state["state"] == "Halted":
-                return snap
+                break
             if time.monotonic() > deadline:
                 raise click.ClickException(
                     f"the rollout did not finish in time: {state['message']}"
                 )
             time.sleep(poll)
+    console.print()
+    return snap
