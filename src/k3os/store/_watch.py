@@ -4,7 +4,9 @@ The writer publishes every committed event once, in revision order. Recent event
 in a ring; each watcher keeps only its own next revision, so a slow watcher never holds
 anyone up and is never dropped: when it falls behind the ring it catches up from the
 driver's history, and only when compaction has removed what it still needs does its
-iteration raise `Compacted`. Nothing polls: watchers sleep until the next publish.
+iteration raise `Compacted`. Nothing polls: watchers sleep until a publish touches a key
+under their prefix (watchers are grouped by prefix, so a write wakes only the groups whose
+prefix its key starts with: a fleet's Lease renewals do not wake every Node watcher).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class WatchHub:
         self._ring_first = 1  # revision of _ring[0] (when non-empty)
         self.head = 0
         self.compact_revision = 0
-        self._changed = asyncio.Event()
+        self._groups: dict[str, _Group] = {}  # watchers by prefix
         self._watchers: set[HubWatch] = set()
         self.closed = False
 
@@ -56,7 +58,17 @@ class WatchHub:
             drop = len(self._ring) - self._capacity
             del self._ring[:drop]
             self._ring_first += drop
-        self._wake()
+        groups = self._groups
+        for event in events:
+            key = event.kv.key
+            if len(groups) <= len(key) + 1:
+                for prefix in [p for p in groups if key.startswith(p)]:
+                    groups[prefix].wake(event.revision)
+            else:  # many groups: look up each prefix of the key instead
+                for i in range(len(key) + 1):
+                    group = groups.get(key[:i])
+                    if group is not None:
+                        group.wake(event.revision)
 
     def set_compact_revision(self, revision: int) -> None:
         self.compact_revision = max(self.compact_revision, revision)
@@ -70,7 +82,15 @@ class WatchHub:
     def open(self, prefix: str, start_revision: int) -> HubWatch:
         watch = HubWatch(self, prefix, start_revision)
         self._watchers.add(watch)
+        group = self._groups.get(prefix)
+        if group is None:
+            group = self._groups[prefix] = _Group(self.head)
+        group.watchers += 1
         return watch
+
+    def changed(self, prefix: str) -> asyncio.Event:
+        """Set at the next publish under `prefix` (or compaction, close, a watcher leaving)."""
+        return self._groups[prefix].event
 
     def close(self) -> None:
         self.closed = True
@@ -81,12 +101,17 @@ class WatchHub:
         return len(self._watchers)
 
     def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        for group in self._groups.values():
+            group.wake()
 
     def _discard(self, watch: HubWatch) -> None:
-        self._watchers.discard(watch)
-        self._wake()
+        if watch in self._watchers:
+            self._watchers.discard(watch)
+            group = self._groups[watch._prefix]
+            group.watchers -= 1
+            if group.watchers == 0:
+                del self._groups[watch._prefix]
+            group.wake()  # a closed watcher waiting in __anext__ sees that it is closed
 
     async def _fetch(self, prefix: str, start: int) -> tuple[list[Event], int]:
         """Events matching `prefix` from `start` on (a bounded batch), and the revision to
@@ -106,6 +131,26 @@ class WatchHub:
         return found, last + 1
 
 
+class _Group:
+    """The watchers of one prefix share an event, replaced each time it is set. `last` is
+    the newest revision published under the prefix since the group was created at `created`:
+    a watcher past both has nothing to read up to the head and skips there without a scan
+    (so a quiet watcher neither rescans the ring nor is cut off by compaction)."""
+
+    __slots__ = ("created", "event", "last", "watchers")
+
+    def __init__(self, created: int) -> None:
+        self.event = asyncio.Event()
+        self.watchers = 0
+        self.created = created
+        self.last = 0
+
+    def wake(self, revision: int = 0) -> None:
+        self.last = max(self.last, revision)
+        event, self.event = self.event, asyncio.Event()
+        event.set()
+
+
 class HubWatch(Watch):
     def __init__(self, hub: WatchHub, prefix: str, start_revision: int) -> None:
         self._hub = hub
@@ -119,10 +164,13 @@ class HubWatch(Watch):
         while not self._buffer:
             if self._closed or hub.closed:
                 raise StoreClosed("the watch was closed")
+            group = hub._groups.get(self._prefix)
+            if group is not None and self._next > group.created and self._next > group.last:
+                self._next = max(self._next, hub.head + 1)  # nothing under the prefix since
             if self._next <= hub.compact_revision:
                 raise Compacted(self._next, hub.compact_revision)
             if self._next > hub.head:
-                await hub._changed.wait()
+                await hub.changed(self._prefix).wait()
                 continue
             found, self._next = await hub._fetch(self._prefix, self._next)
             self._buffer.extend(found)
