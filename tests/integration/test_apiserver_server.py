@@ -39,7 +39,9 @@ def test_serves_tls_health_discovery_and_stops_cleanly(tmp_path: Path, kubectl: 
         resources = {r["name"] for r in json.loads(body)["resources"]}
         assert {"pods", "pods/eviction", "pods/status", "nodes/status"} <= resources
         proto_only = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
-        assert server.get("/openapi/v2", accept=proto_only)[0] == 406
+        status, body = server.get("/openapi/v2", accept=proto_only)
+        assert status == 200 and body.startswith(b"\n\x032.0")  # Document.swagger = "2.0"
+        assert server.get("/openapi/v2", accept="application/vnd.kubernetes.protobuf")[0] == 406
         status, body = server.get("/openapi/v2", accept="application/json")
         assert status == 200 and json.loads(body)["swagger"] == "2.0"
         status, body = server.get("/openapi/v3")

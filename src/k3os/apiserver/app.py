@@ -30,6 +30,7 @@ from k3os.apiserver.eviction import evict
 from k3os.apiserver.identity import set_current_attributes
 from k3os.apiserver.negotiation import Wanted, decode_body, encode, parse_accept
 from k3os.apiserver.openapi import Documents
+from k3os.apiserver.openapi_pb import OPENAPI_V2_PROTOBUF
 from k3os.apiserver.output import render_list, render_object
 from k3os.apiserver.patching import patch
 from k3os.apiserver.request import ApiRequest, parse_resource_path
@@ -177,14 +178,19 @@ class _Api:
         return _json(doc)
 
     async def openapi_v2(self, request: Request) -> Response:
+        """JSON, or gnostic protobuf for the clients (client-go) that accept only that."""
         accept = request.headers.get("accept") or "application/json"
-        if not any(
-            part.split(";")[0].strip() in ("application/json", "*/*", "application/*")
-            for part in accept.split(",")
-        ):
-            raise NotAcceptable(["application/json"])
-        raw, etag = self.docs.v2()
-        return _cached(request, raw, etag)
+        types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+        for media in types:
+            if media in ("application/json", "*/*", "application/*"):
+                raw, etag = self.docs.v2()
+                return _cached(request, raw, etag)
+            if media == OPENAPI_V2_PROTOBUF.lower():
+                raw, etag = self.docs.v2_protobuf()
+                # as kube-openapi labels it: the '@' in the asked type is not a valid
+                # media type for Go's parser
+                return _cached(request, raw, etag, media_type="application/octet-stream")
+        raise NotAcceptable(["application/json", OPENAPI_V2_PROTOBUF])
 
     async def openapi_v3_index(self, request: Request) -> Response:
         return _json(self.docs.v3_index())
@@ -286,14 +292,14 @@ def reads_watch(query: dict[str, str]) -> bool:
     return query.get("watch", "").lower() in ("1", "true")
 
 
-def _cached(request: Request, raw: bytes, etag: str) -> Response:
+def _cached(
+    request: Request, raw: bytes, etag: str, media_type: str = "application/json"
+) -> Response:
     tag = f'"{etag}"'
     if request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers={"ETag": tag})
     return Response(
-        raw,
-        media_type="application/json",
-        headers={"ETag": tag, "Cache-Control": "no-cache, private"},
+        raw, media_type=media_type, headers={"ETag": tag, "Cache-Control": "no-cache, private"}
     )
 
 

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from k3os.apiserver.customresources import openapi_definitions
+from k3os.apiserver.openapi_pb import encode_document
 from k3os.apiserver.registry import Registry, ResourceType
 from k3os.apiserver.schemas import KUBERNETES_SCHEMA_VERSION, closure, to_v2, to_v3
 
@@ -193,6 +194,7 @@ class Documents:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self._v2: tuple[bytes, str] | None = None
+        self._v2_protobuf: tuple[bytes, str] | None = None
         self._v3: dict[str, tuple[bytes, str]] | None = None
         self._revision = registry.revision
 
@@ -201,6 +203,7 @@ class Documents:
         if self._revision != self.registry.revision:
             self._revision = self.registry.revision
             self._v2 = None
+            self._v2_protobuf = None
             self._v3 = None
 
     def v2(self) -> tuple[bytes, str]:
@@ -219,6 +222,13 @@ class Documents:
             }
             self._v2 = _digest(doc)
         return self._v2
+
+    def v2_protobuf(self) -> tuple[bytes, str]:
+        """The v2 document as gnostic protobuf (what client-go asks for), and its ETag."""
+        raw, etag = self.v2()
+        if self._v2_protobuf is None:
+            self._v2_protobuf = (encode_document(json.loads(raw)), etag + "-PB")
+        return self._v2_protobuf
 
     def v3_documents(self) -> dict[str, tuple[bytes, str]]:
         self._refresh()

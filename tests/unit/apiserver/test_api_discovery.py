@@ -74,7 +74,15 @@ async def test_openapi_documents() -> None:
         assert v2.json()["swagger"] == "2.0"
         assert "io.k8s.api.core.v1.Pod" in v2.json()["definitions"]
         pb = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
-        assert (await api.http.get("/openapi/v2", headers={"accept": pb})).status_code == 406
+        proto = await api.http.get("/openapi/v2", headers={"accept": pb})
+        assert proto.headers["content-type"] == "application/octet-stream"
+        assert b"io.k8s.api.core.v1.Pod" in proto.content and b"x-kubernetes-patch" in proto.content
+        again = await api.http.get(
+            "/openapi/v2", headers={"accept": pb, "if-none-match": proto.headers["etag"]}
+        )
+        assert again.status_code == 304
+        other = await api.http.get("/openapi/v2", headers={"accept": "application/xml"})
+        assert other.status_code == 406
 
 
 async def test_health_and_version() -> None:
