@@ -24,6 +24,7 @@ from k3os.apiserver.errors import (
     MethodNotAllowed,
     NotAcceptable,
     NotFound,
+    RequestEntityTooLarge,
     Unauthorized,
 )
 from k3os.apiserver.eviction import evict
@@ -236,7 +237,7 @@ class _Api:
             listing = await reads.list_objects(ctx, req)
             return _json(render_list(req.rt, listing, wanted, ctx.clock(), include), wanted=wanted)
         wanted = parse_accept(request.headers.get("accept"))
-        raw = await request.body()
+        raw = await _body(request)
         content_type = request.headers.get("content-type")
         defs = ctx.definitions
         if method == "POST":
@@ -278,6 +279,22 @@ class _Api:
             media_type="application/json",
             headers={"Transfer-Encoding": "chunked"},
         )
+
+
+MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit on request bodies
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise RequestEntityTooLarge(f"the request body may not exceed {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestEntityTooLarge(f"the request body may not exceed {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _guard_stream(lines: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -212,3 +212,17 @@ async def test_label_keys_and_values_are_checked() -> None:
         assert fields == {"metadata.labels"}
         body["metadata"]["labels"] = {"example.com/tier": "front-1"}
         assert (await api.create(CMS, body)).status_code == 201
+
+
+async def test_oversized_bodies_are_refused() -> None:
+    async with api_server() as api:
+        big = cm("big", v="x" * (3 * 1024 * 1024))
+        resp = await api.create(CMS, big)
+        assert resp.status_code == 413 and resp.json()["reason"] == "RequestEntityTooLarge"
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(4):
+                yield b" " * (1024 * 1024)
+
+        streamed = await api.http.post(CMS, content=chunks())
+        assert streamed.status_code == 413
