@@ -145,13 +145,18 @@ class SimNode:
         # A fleet's heartbeats are spread over the interval: each node starts at a random phase.
         lease = self.loop_after(random.uniform(0, self.args.renew), self.keeper.keep_lease,
                                 self.args.renew)  # fmt: skip
-        status = self.loop_after(random.uniform(0, self.args.status), self.keeper.keep_status,
-                                 self.args.status)  # fmt: skip
+        status = self.status_after(random.uniform(0, self.args.status))
         try:
             await asyncio.gather(lease, status, *watches)
         finally:
             for task in watches:
                 task.cancel()
+
+    async def status_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        with contextlib.suppress(ClientError):
+            await self.keeper.post_status()
+        await self.keeper.keep_status(self.args.status)
 
     async def loop_after(self, delay: float, loop: Any, interval: float) -> None:
         await asyncio.sleep(delay)

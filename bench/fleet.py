@@ -78,6 +78,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="50 and 100 nodes, 25 s windows")
     parser.add_argument("--smoke", action="store_true", help="10 nodes, a few seconds (tests)")
     parser.add_argument("--store", choices=["etcd", "sqlite"], help="only this datastore")
+    parser.add_argument("--nodes", help="fleet sizes instead of the mode's, e.g. 300,600")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
     return parser.parse_args()
 
@@ -367,6 +368,8 @@ def main() -> None:
     sizes = Sizes("smoke" if args.smoke else "quick" if args.quick else "full")
     if args.store:
         sizes.stores = [args.store]
+    if args.nodes:
+        sizes.fleets = [int(n) for n in args.nodes.split(",")]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="k3os-bench-fleet-") as tmp:
         for store in sizes.stores:
