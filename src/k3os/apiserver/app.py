@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from k3os.apiserver import deletion, discovery, reads, watch, writes
-from k3os.apiserver.auth import PEER_CERT_STATE_KEY
+from k3os.apiserver.auth import PEER_CERT_STATE_KEY, RecentCertificates
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import (
     APIError,
@@ -72,6 +72,7 @@ class _Api:
         self.ctx = ctx
         self.server_address = server_address
         self.docs = Documents(ctx.registry)
+        self.certificates = RecentCertificates()
 
     # --- the gate every request passes ----------------------------------------------
 
@@ -99,7 +100,7 @@ class _Api:
                 return
             der = request.scope.get("state", {}).get(PEER_CERT_STATE_KEY)
             creds = Credentials.from_request(path, request.headers.get("authorization"), der)
-            user = authn.authenticate(creds)
+            user = self.certificates.authenticate(authn, creds)
             if user is None:
                 raise Unauthorized()
         assert user is not None

@@ -143,3 +143,41 @@ async def test_unexpected_errors_are_internal_error_statuses() -> None:
         resp = await http.get("/api/v1/pods")
         assert resp.status_code == 500 and resp.json()["reason"] == "InternalError"
     await store.close()
+
+
+class _Counting:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def authenticate(self, creds: Credentials) -> UserInfo | None:
+        self.calls += 1
+        if creds.client_certificate in (b"good", b"other") or creds.bearer_token == "t":
+            return UserInfo("u", "", ("system:masters",))
+        return None
+
+
+def test_recent_certificates_are_not_checked_again() -> None:
+    from k3os.apiserver.auth import RecentCertificates
+
+    now = [0.0]
+    cache = RecentCertificates(ttl=10, size=1, clock=lambda: now[0])
+    authn = _Counting()
+    good = Credentials("/api", b"good", None)
+    assert cache.authenticate(authn, good) is not None
+    assert cache.authenticate(authn, good) is not None
+    assert authn.calls == 1
+    now[0] = 11.0  # expired: asked again
+    cache.authenticate(authn, good)
+    assert authn.calls == 2
+    bad = Credentials("/api", b"bad", None)
+    assert cache.authenticate(authn, bad) is None
+    assert cache.authenticate(authn, bad) is None
+    assert authn.calls == 4  # refusals are never remembered
+    token = Credentials("/api", b"good", "t")
+    cache.authenticate(authn, token)
+    cache.authenticate(authn, token)
+    assert authn.calls == 6  # tokens may depend on the path: never remembered
+    other = Credentials("/api", b"other", None)
+    cache.authenticate(authn, other)  # evicts "good" (size 1)
+    cache.authenticate(authn, good)
+    assert authn.calls == 8
