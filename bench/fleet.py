@@ -229,8 +229,9 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
         workers.check()
         await asyncio.sleep(0.1)
     total = time.time() - t0
-    await asyncio.sleep(1.0)  # the workers flush their samples every 0.5 s
-    workers.samples.poll()
+    # Every outcome is written (the plan is complete); the workers flush samples every 0.5 s.
+    await wait_for("the upgrade samples", lambda: len(workers.samples.nodes_with(
+        "upgraded", t0)) >= n, 30, workers)  # fmt: skip
     upgraded = workers.samples.nodes_with("upgraded", t0)
     ideal = n / sizes.concurrency * sizes.upgrade_seconds
     first = min(upgraded.values()) - t0 if upgraded else math.nan

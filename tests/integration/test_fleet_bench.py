@@ -1,0 +1,66 @@
+"""`scripts/bench fleet --smoke` and `scripts/bench footprint --smoke` run and print
+well-formed figures (sizes only: no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+REQUIRED = {"bench", "case", "metric", "value", "unit", "baseline"}
+
+
+def bench(name: str) -> dict[str, dict[str, Any]]:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "bench"), name, "--smoke"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    for row in rows:
+        assert row.keys() >= REQUIRED, row
+        assert row["bench"] == name
+        assert isinstance(row["value"], int | float)
+    cases = {row["case"]: row for row in rows}
+    named = {row["baseline"] for row in rows} - {None}
+    assert named <= cases.keys(), "every baseline names a figure of the same run"
+    return cases
+
+
+def test_bench_fleet_smoke_reports_both_datastores() -> None:
+    cases = bench("fleet")
+    for store in ("sqlite", "etcd"):
+        for case in ("server-cpu", "server-rss", "latency/get", "latency/update",
+                     "request-rate", "client-cpu", "config-fanout"):  # fmt: skip
+            assert f"{store}/10/{case}" in cases, (store, case)
+        rollout = cases[f"{store}/rollout/10"]
+        assert rollout["upgraded"] == 10 and rollout["ideal_s"] == 2.0
+    assert cases["sqlite/10/server-cpu"]["baseline"] == "etcd/10/server-cpu"
+    latency = cases["sqlite/10/latency/update"]
+    assert latency["p99_ms"] >= latency["value"] and latency["count"] > 0
+    assert "etcd/10/etcd-rss" in cases
+    goal = cases["goal/rollout-efficiency"]
+    assert goal["target"] == 1.2 and isinstance(goal["met"], bool)
+
+
+def test_bench_footprint_smoke_reports_goals_and_anchors() -> None:
+    cases = bench("footprint")
+    for case in ("server+agent/rss", "server+agent/idle-cpu", "agent/rss", "agent/idle-cpu",
+                 "agent/startup", "bare-python/rss"):  # fmt: skip
+        assert case in cases
+    assert cases["agent/rss"]["baseline"] == "bare-python/rss"
+    assert cases["agent/rss"]["mode"] == "smoke" and cases["agent/rss"]["idle_s"] == 10.0
+    anchors = [row for case, row in cases.items() if case.startswith("anchor/")]
+    assert anchors and all(row["measured"] is False for row in anchors)
+    goals = {case: row for case, row in cases.items() if case.startswith("goal/")}
+    assert set(goals) == {"goal/server+agent-rss", "goal/agent-rss", "goal/server-idle-cpu",
+                          "goal/agent-idle-cpu"}  # fmt: skip
