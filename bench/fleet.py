@@ -79,6 +79,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="10 nodes, a few seconds (tests)")
     parser.add_argument("--store", choices=["etcd", "sqlite"], help="only this datastore")
     parser.add_argument("--nodes", help="fleet sizes instead of the mode's, e.g. 300,600")
+    parser.add_argument("--concurrency", type=int, help="the rollout Plan's concurrency")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
     return parser.parse_args()
 
@@ -371,6 +372,8 @@ def main() -> None:
         sizes.stores = [args.store]
     if args.nodes:
         sizes.fleets = [int(n) for n in args.nodes.split(",")]
+    if args.concurrency:
+        sizes.concurrency = args.concurrency
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="k3os-bench-fleet-") as tmp:
         for store in sizes.stores:
