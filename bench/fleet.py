@@ -241,18 +241,20 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
 
 
 @contextmanager
-def profiled(pid: int, out: Path | None, seconds: float) -> Iterator[None]:
+def profiled(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy the server while the block runs (raw collapsed stacks in `out`)."""
     if out is None:
         yield
         return
     spy = HERE.parent / ".venv" / "bin" / "py-spy"
-    cmd = [str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)),
-           "--format", "raw", "--output", str(out), "--rate", "50", "--nonblocking"]  # fmt: skip
+    cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
+           "--rate", "50", "--nonblocking"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield
     finally:
-        proc.wait(seconds + 60)
+        proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        proc.wait(60)
 
 
 async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
@@ -284,7 +286,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             for w in (server_cpu, client_cpu, etcd_cpu):
                 w.start()
             last = n == max(sizes.fleets)
-            with profiled(server.proc.pid, profile if last else None, sizes.window):
+            with profiled(server.proc.pid, profile if last else None):
                 await asyncio.sleep(sizes.window)
             t1 = time.time()
             row = {"store": store, "n": n, "window_s": round(t1 - t0, 1),
@@ -300,7 +302,9 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             row["verbs"] = verb_figures(window)
             if last:
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)
-                row["rollout"] = await rollout(kube, workers, n, sizes)
+                rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
+                with profiled(server.proc.pid, rollout_profile):
+                    row["rollout"] = await rollout(kube, workers, n, sizes)
             results.append(row)
     finally:
         workers.stop()
