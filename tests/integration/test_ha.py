@@ -36,6 +36,10 @@ LEASE = [
 TOKEN = "ha-test-cluster-secret"
 LEADER = re.compile(r"(\S+): became leader of k3os-controller-manager")
 ROLES = ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True)
+CRDS = ResourceType(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
+)
+THINGS = ResourceType("ha.k3os.io", "v1", "things", "Thing", True)
 BINDINGS = ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True)
 
 
@@ -122,6 +126,40 @@ async def test_writes_through_either_are_seen_by_watches_on_both(cluster: Cluste
     ):
         await _watch_sees(b, a, "written-via-a")
         await _watch_sees(a, b, "written-via-b")
+
+
+async def test_a_crd_made_through_one_is_served_by_the_other(cluster: Cluster) -> None:
+    crd = {
+        "metadata": {"name": "things.ha.k3os.io"},
+        "spec": {
+            "group": "ha.k3os.io",
+            "scope": "Namespaced",
+            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                }
+            ],
+        },
+    }
+    async with (
+        connect_kubeconfig(cluster.a.kubeconfig) as a,
+        connect_kubeconfig(cluster.b.kubeconfig) as b,
+    ):
+        await a.create(CRDS, crd)
+
+        async def served_by_b() -> bool:
+            try:
+                await b.create(THINGS, {"metadata": {"name": "t1", "namespace": "default"}})
+            except ApiStatusError:
+                return False
+            return True
+
+        await eventually(served_by_b, within=20, what="server B to serve the CRD")
+        assert (await a.get(THINGS, "t1", "default"))["metadata"]["name"] == "t1"
 
 
 def _alice(server: RunningServer, tmp_path: Path) -> Kube:
