@@ -154,6 +154,17 @@ def test_kubectl_get_shows_printer_columns(crontabs: Kubectl) -> None:
     assert json.loads(short)["spec"]["maxReplicas"] == 10
 
 
+def test_kubectl_apply_of_a_changed_custom_object_uses_a_merge_patch(crontabs: Kubectl) -> None:
+    # kubectl picks the patch type from the OpenAPI v3 patch operation's content types;
+    # custom resources must not offer strategic merge patch, or kubectl gets a 415.
+    changed = CRONTAB.replace("image: backup:1", "image: backup:2")
+    out = crontabs.run("apply", "-f", "-", stdin=changed).stdout
+    assert "configured" in out
+    got = crontabs.run("get", "ct", "nightly", "-n", "default", "-o", "json").stdout
+    assert json.loads(got)["spec"]["image"] == "backup:2"
+    crontabs.run("apply", "-f", "-", stdin=CRONTAB)
+
+
 def test_kubectl_explain_a_crd_field(crontabs: Kubectl) -> None:
     out = crontabs.run("explain", "crontabs.spec.cronSpec").stdout
     assert "KIND:       CronTab" in out

@@ -27,6 +27,9 @@ _PATCH_TYPES = (
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
+# Custom resources take no strategic merge patch (415), and kubectl reads this list to
+# decide: without it, `kubectl apply` falls back to a JSON merge patch as upstream.
+_CUSTOM_PATCH_TYPES = tuple(t for t in _PATCH_TYPES if "strategic" not in t)
 
 
 def gv_path(group: str, version: str) -> str:
@@ -105,6 +108,7 @@ class _PathBuilder:
         name_param = _param("name", "path", v3=self.v3)
         write = ("dryRun", "fieldManager", "fieldValidation")
         k = rt.kind
+        patch_types = _PATCH_TYPES if rt.custom is None else _CUSTOM_PATCH_TYPES
         out: Obj = {
             collection: {
                 "parameters": path_params,
@@ -124,7 +128,7 @@ class _PathBuilder:
                                body=rt.definition),
                 "patch": self.op(rt, "patch", f"patch{k}", k, rt.definition,
                                  params=(*write, "force"), body=_META + "Patch",
-                                 content_types=_PATCH_TYPES),
+                                 content_types=patch_types),
                 "delete": self.op(rt, "delete", f"delete{k}", k, _META + "Status",
                                   params=("dryRun", "gracePeriodSeconds", "propagationPolicy"),
                                   body=_META + "DeleteOptions"),
@@ -147,7 +151,7 @@ class _PathBuilder:
                                    body=sc),
                     "patch": self.op(rt, "patch", f"patch{k}Scale", "Scale", sc,
                                      params=(*write, "force"), body=_META + "Patch",
-                                     content_types=_PATCH_TYPES),
+                                     content_types=patch_types),
                 }  # fmt: skip
             elif sub.name == "status":
                 out[f"{item}/status"] = {
@@ -157,7 +161,7 @@ class _PathBuilder:
                                    params=write, body=rt.definition),
                     "patch": self.op(rt, "patch", f"patch{k}Status", k, rt.definition,
                                      params=(*write, "force"), body=_META + "Patch",
-                                     content_types=_PATCH_TYPES),
+                                     content_types=patch_types),
                 }  # fmt: skip
         return out
 
