@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from k3os.apiserver.auth import MastersAuthorizer
+from k3os.apiserver.broadcast import Broadcaster, Subscription
 from k3os.apiserver.objects import Clock, utc_now
-from k3os.apiserver.registry import Registry
+from k3os.apiserver.registry import Registry, ResourceType
 from k3os.apiserver.schemas import normalized
 from k3os.apiserver.storage import ObjectStore
 from k3os.security.authn import PUBLIC_PATHS, Authenticator
 from k3os.security.authz import Authorizer
-from k3os.store import Store
+from k3os.store import FutureRevision, Store, StoreError
 
 __all__ = ["ApiContext", "Settings"]
 
@@ -39,6 +40,28 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         self.objects = ObjectStore(self.store)
+        self._hubs: dict[str, Broadcaster] = {}
+        self._hub_lock = asyncio.Lock()
+
+    async def subscribe(self, rt: ResourceType, key_prefix: str, start: int) -> Subscription | None:
+        """Events under `key_prefix` from revision `start`, from the resource's shared
+        store watch; None when it cannot cover that start (the caller watches the store)."""
+        head = await self.store.current_revision()
+        if start > head + 1:
+            raise FutureRevision(start - 1, head)
+        prefix = rt.prefix("")
+        hub = self._hubs.get(prefix)
+        if hub is None or hub.failed:
+            async with self._hub_lock:
+                hub = self._hubs.get(prefix)
+                if hub is None or hub.failed:
+                    hub = Broadcaster(self.store, prefix)
+                    try:
+                        await hub.start()
+                    except StoreError:
+                        return None
+                    self._hubs[prefix] = hub
+        return hub.subscribe(key_prefix, start)
 
     @property
     def definitions(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from k3os.apiserver.broadcast import BACKLOG
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import APIError, BadRequest, Expired, Timeout
 from k3os.apiserver.reads import matcher, parse_revision
@@ -173,7 +174,10 @@ async def _stream(
                 yield _line("BOOKMARK", _bookmark(req, last, initial_end=True))
         else:
             last = rv or await ctx.objects.current_revision()
-        watch = await ctx.store.watch(prefix, start_revision=last + 1)
+        subscription = await ctx.subscribe(rt, prefix, last + 1)
+        watch = None
+        if subscription is None:  # older than the shared watch remembers: read the store
+            watch = await ctx.store.watch(prefix, start_revision=last + 1)
     except (Compacted, Expired) as e:
         status = Expired.too_old(rv or 0, getattr(e, "compact_revision", 0)).to_status()
         yield _line("ERROR", status)
@@ -185,59 +189,64 @@ async def _stream(
     except APIError as e:
         yield _line("ERROR", e.to_status())
         return
-    async with watch:
-        # One pump task per watcher feeds a queue; the stream waits on the queue with a
-        # deadline (no task per event). The pump ends with the watch's error, or None.
-        queue: asyncio.Queue[Event | BaseException | None] = asyncio.Queue()
+    # Events arrive on a queue (from the shared watch, or from a pump task over a store
+    # watch of our own); the stream waits on it with a deadline, no task per event.
+    pump: asyncio.Task[None] | None = None
+    if subscription is not None:
+        queue = subscription.queue
+    else:
+        assert watch is not None
+        queue = asyncio.Queue()
         pump = asyncio.create_task(_pump(watch, queue))
-        stop = asyncio.create_task(ctx.stopping.wait())
-        stop.add_done_callback(lambda _: queue.put_nowait(None))
-        next_bookmark = loop.time() + ctx.settings.bookmark_interval
-        try:
-            while True:
-                wake = min(deadline, next_bookmark) if bookmarks else deadline
-                try:
-                    async with asyncio.timeout_at(wake):
-                        item = await queue.get()
-                except TimeoutError:
-                    if loop.time() >= deadline:
-                        item = None
-                    else:
-                        yield _line("BOOKMARK", _bookmark(req, last))
-                        next_bookmark = loop.time() + ctx.settings.bookmark_interval
-                        continue
-                if item is None:  # lifetime over, or the server is stopping
-                    if bookmarks:
-                        yield _line("BOOKMARK", _bookmark(req, last))
-                    return
-                if isinstance(item, Compacted):
-                    yield _line("ERROR", Expired.too_old(last, item.compact_revision).to_status())
-                    return
-                if isinstance(item, BaseException):
-                    return
-                last = item.revision
-                out = _translate(req, item, keep)
-                if out is None:
-                    continue
-                if render is None:
-                    yield _SHARED.line(req, out[0], item.kv.key, item.revision, out[1])
+    stop = asyncio.create_task(ctx.stopping.wait())
+    stop.add_done_callback(lambda _: queue.put_nowait(None))
+    next_bookmark = loop.time() + ctx.settings.bookmark_interval
+    try:
+        while True:
+            wake = min(deadline, next_bookmark) if bookmarks else deadline
+            try:
+                async with asyncio.timeout_at(wake):
+                    item = await queue.get()
+            except TimeoutError:
+                if loop.time() >= deadline:
+                    item = None
                 else:
-                    yield _line(out[0], render(out[0], out[1]))
-        finally:
-            stop.cancel()
+                    yield _line("BOOKMARK", _bookmark(req, last))
+                    next_bookmark = loop.time() + ctx.settings.bookmark_interval
+                    continue
+            if item is None:  # lifetime over, or the server is stopping
+                if bookmarks:
+                    yield _line("BOOKMARK", _bookmark(req, last))
+                return
+            if isinstance(item, Compacted):
+                yield _line("ERROR", Expired.too_old(last, item.compact_revision).to_status())
+                return
+            if isinstance(item, BaseException):
+                return
+            last = item.revision
+            out = _translate(req, item, keep)
+            if out is None:
+                continue
+            if render is None:
+                yield _SHARED.line(req, out[0], item.kv.key, item.revision, out[1])
+            else:
+                yield _line(out[0], render(out[0], out[1]))
+    finally:
+        stop.cancel()
+        if subscription is not None:
+            subscription.close()
+        if pump is not None:
             pump.cancel()
-
-
-_BACKLOG = 50_000  # events a client may fall behind by before its watch is ended
 
 
 async def _pump(watch: Watch, queue: asyncio.Queue[Event | BaseException | None]) -> None:
     try:
-        async for event in watch:
-            if queue.qsize() >= _BACKLOG:  # too slow a reader: it re-watches from its RV
-                queue.put_nowait(StoreUnavailable("watcher fell behind"))
-                return
-            queue.put_nowait(event)
+        async with watch:
+            async for event in watch:
+                if queue.qsize() >= BACKLOG:  # too slow a reader: it re-watches from its RV
+                    queue.put_nowait(StoreUnavailable("watcher fell behind"))
+                    return
+                queue.put_nowait(event)
     except (Compacted, StoreClosed, StoreUnavailable) as e:
         queue.put_nowait(e)
         return

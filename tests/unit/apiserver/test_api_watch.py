@@ -143,8 +143,10 @@ async def test_a_reader_that_falls_too_far_behind_is_cut_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import k3os.apiserver.watch as watch_module
+    from k3os.apiserver import broadcast
 
-    monkeypatch.setattr(watch_module, "_BACKLOG", 3)
+    monkeypatch.setattr(broadcast, "BACKLOG", 3)
+    monkeypatch.setattr(watch_module, "BACKLOG", 3)
     async with api_server() as api:
         rt = api.ctx.registry.lookup("", "v1", "configmaps")
         assert rt is not None
@@ -159,3 +161,41 @@ async def test_a_reader_that_falls_too_far_behind_is_cut_off(
         await asyncio.sleep(0.1)
         rest = [line async for line in lines]  # ends instead of waiting 30 s
         assert 0 < len(rest) < 10
+
+
+async def test_later_watches_replay_from_the_shared_watch() -> None:
+    async with api_server() as api:
+        first = await api.lines(CMS, timeoutSeconds="1")  # starts the shared watch
+        assert first == []
+        rv = (await api.http.get(CMS)).json()["metadata"]["resourceVersion"]
+        await api.create(CMS, cm("r1"))
+        await api.create("/api/v1/namespaces/kube-system/configmaps", cm("other", "kube-system"))
+        await api.create(CMS, cm("r2"))
+        events = await api.lines(CMS, resourceVersion=rv, timeoutSeconds="1")
+        assert [e["object"]["metadata"]["name"] for e in events] == ["r1", "r2"]
+        everywhere = await api.lines("/api/v1/configmaps", resourceVersion=rv, timeoutSeconds="1")
+        assert len(everywhere) == 3
+
+
+async def test_the_shared_watch_remembers_a_bounded_past() -> None:
+    from k3os.apiserver.broadcast import Broadcaster
+    from k3os.store import StoreUnavailable, open_store
+
+    store = await open_store("memory://")
+    hub = Broadcaster(store, "/k/", keep=2)
+    await hub.start()
+    start = hub.covered_from
+    for i in range(4):
+        await store.create(f"/k/{i}", b"v")
+    await asyncio.sleep(0.05)
+    assert hub.subscribe("/k/", start) is None  # evicted: the caller reads the store
+    recent = hub.subscribe("/k/", start + 2)
+    assert recent is not None and recent.queue.qsize() == 2
+    await store.close()
+    await asyncio.sleep(0.05)
+    assert hub.failed
+    got = [recent.queue.get_nowait() for _ in range(3)]
+    assert [e.kv.key for e in got[:2]] == ["/k/2", "/k/3"]  # type: ignore[union-attr]
+    assert isinstance(got[2], StoreUnavailable)  # the end of the shared watch
+    assert hub.subscribe("/k/", start + 4) is None  # a failed hub takes no one
+    recent.close()

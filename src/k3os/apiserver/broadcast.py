@@ -1,0 +1,92 @@
+"""One store watch per resource, fanned out to every API watch of it (a watch cache).
+
+With many watchers of one resource, a store watch each would make every change travel
+through the store once per watcher. A `Broadcaster` holds a single store watch of the
+resource's prefix from the moment it is first asked for, remembers the last `keep`
+events, and hands each subscriber a queue that starts at the revision it asks for (replayed
+from memory). A subscriber whose start it cannot cover (older than what it remembers)
+gets None and watches the store directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from k3os.store import Event, Store, StoreError, StoreUnavailable, Watch
+
+__all__ = ["BACKLOG", "Broadcaster", "Subscription"]
+
+BACKLOG = 50_000  # events a reader may fall behind by before its watch is ended
+
+log = logging.getLogger(__name__)
+
+Item = Event | BaseException | None
+
+
+class Subscription:
+    """A subscriber's queue of events under `key_prefix`, from `start` on."""
+
+    def __init__(self, hub: Broadcaster, key_prefix: str, start: int) -> None:
+        self.hub = hub
+        self.key_prefix = key_prefix
+        self.start = start
+        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+
+    def offer(self, event: Event) -> None:
+        if event.revision >= self.start and event.kv.key.startswith(self.key_prefix):
+            if self.queue.qsize() >= BACKLOG:  # too slow a reader: it re-watches from its RV
+                self.queue.put_nowait(StoreUnavailable("watcher fell behind"))
+                self.close()
+                return
+            self.queue.put_nowait(event)
+
+    def close(self) -> None:
+        self.hub.subscribers.discard(self)
+
+
+class Broadcaster:
+    def __init__(self, store: Store, prefix: str, keep: int = 2048) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.recent: deque[Event] = deque(maxlen=keep)
+        self.subscribers: set[Subscription] = set()
+        self.covered_from = 0  # every event at or after this revision is seen here
+        self.failed = False
+        self._watch: Watch | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        head = await self.store.current_revision()
+        self._watch = await self.store.watch(self.prefix, start_revision=head + 1)
+        self.covered_from = head + 1
+        self._task = asyncio.create_task(self._run(), name=f"broadcast {self.prefix}")
+
+    async def _run(self) -> None:
+        assert self._watch is not None
+        error: StoreError = StoreUnavailable("the shared watch ended")
+        try:
+            async with self._watch:
+                async for event in self._watch:
+                    if len(self.recent) == self.recent.maxlen:
+                        self.covered_from = self.recent[0].revision + 1
+                    self.recent.append(event)
+                    for sub in tuple(self.subscribers):
+                        sub.offer(event)
+        except StoreError as e:
+            error = e
+        finally:  # subscribers end (and re-watch); the next subscribe starts a new hub
+            self.failed = True
+            for sub in tuple(self.subscribers):
+                sub.queue.put_nowait(error)
+
+    def subscribe(self, key_prefix: str, start: int) -> Subscription | None:
+        """A queue of the events from revision `start`, or None if they are not all here."""
+        if self.failed or start < self.covered_from:
+            return None
+        sub = Subscription(self, key_prefix, start)
+        for event in self.recent:
+            sub.offer(event)
+        self.subscribers.add(sub)
+        return sub
