@@ -5,8 +5,6 @@ SQLite in a temporary data dir, the admin kubeconfig it writes, and a clean SIGT
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -18,31 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from k3os.sim.server import ServerProcess, free_port
 
 
 @dataclass
-class RunningServer:
-    proc: subprocess.Popen[bytes]
-    data_dir: Path
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.data_dir / "kubeconfig.yaml"
-
-    @property
-    def tls(self) -> Path:
-        return self.data_dir / "server" / "tls"
+class RunningServer(ServerProcess):
+    """The simulator's server process, plus the raw HTTPS helpers tests want."""
 
     def ssl_context(self, *, client_cert: bool = True) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.tls / "ca.crt"))
@@ -61,17 +40,6 @@ class RunningServer:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise
-        return int(self.proc.returncode)
 
 
 def _wait_ready(server: RunningServer, deadline: float) -> None:
