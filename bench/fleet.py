@@ -71,6 +71,7 @@ class Sizes:
         self.renew = 10.0
         self.status = 60.0
         self.stores = ["etcd", "sqlite"]
+        self.split = False
 
 
 def parse() -> argparse.Namespace:
@@ -80,6 +81,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--store", choices=["etcd", "sqlite"], help="only this datastore")
     parser.add_argument("--nodes", help="fleet sizes instead of the mode's, e.g. 300,600")
     parser.add_argument("--concurrency", type=int, help="the rollout Plan's concurrency")
+    parser.add_argument("--split", action="store_true",
+                        help="controllers in their own process")  # fmt: skip
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
     return parser.parse_args()
 
@@ -261,7 +264,15 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                     profile: Path | None) -> list[dict[str, Any]]:  # fmt: skip
     results: list[dict[str, Any]] = []
     extra = ["--disable-agent"] + (["--datastore-endpoint", endpoint] if endpoint else [])
+    extra += ["--disable-controller-manager"] if sizes.split else []
     server = start_server(work / "server", extra, log_level="warning")
+    controllers: subprocess.Popen[bytes] | None = None
+    if sizes.split:
+        cm_log = (work / "controller-manager.log").open("ab")
+        controllers = subprocess.Popen(  # noqa: ASYNC220 (started once, before the fleet)
+            [sys.executable, "-m", "k3os", "--log-level", "warning", "controller-manager",
+             "--kubeconfig", str(server.kubeconfig)],
+            stdout=cm_log, stderr=subprocess.STDOUT)  # fmt: skip
     etcd_pid = find_pid(f"--data-dir={work / 'etcd-data' / 'etcd'}") if endpoint else None
     workers = Workers(server.url, work / "certs", work, sizes)
     kube = connect_kubeconfig(server.kubeconfig, timeout=60)
@@ -280,10 +291,11 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             await wait_for(f"{n} nodes to join", ready, 120 + n / 5, workers)
             await asyncio.sleep(sizes.settle)
             server_cpu, client_cpu = CpuWindow([server.proc.pid]), CpuWindow(workers.pids)
+            cm_cpu = CpuWindow([controllers.pid] if controllers else [])
             etcd_cpu = CpuWindow([etcd_pid] if etcd_pid else [])
             load0 = os.getloadavg()[0]
             t0 = time.time()
-            for w in (server_cpu, client_cpu, etcd_cpu):
+            for w in (server_cpu, client_cpu, etcd_cpu, cm_cpu):
                 w.start()
             last = n == max(sizes.fleets)
             with profiled(server.proc.pid, profile if last else None):
@@ -292,6 +304,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             row = {"store": store, "n": n, "window_s": round(t1 - t0, 1),
                    "server_cpu": server_cpu.stop(), "client_cpu": client_cpu.stop(),
                    "etcd_cpu": etcd_cpu.stop() if etcd_pid else None,
+                   "cm_cpu": cm_cpu.stop() if controllers else None,
                    "rss": rss_mb(server.proc.pid), "hwm": rss_mb(server.proc.pid, "VmHWM"),
                    "etcd_rss": rss_mb(etcd_pid) if etcd_pid else None,
                    "loadavg": [round(load0, 2), round(os.getloadavg()[0], 2)]}  # fmt: skip
@@ -309,6 +322,9 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
     finally:
         workers.stop()
         await kube.aclose()
+        if controllers is not None:
+            controllers.send_signal(signal.SIGTERM)
+            controllers.wait(30)
         server.stop()
     return results
 
@@ -325,7 +341,7 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
             return f"{store}/{first}/{case}"
         return None
 
-    info: dict[str, object] = {**machine(), "mode": sizes.mode}
+    info: dict[str, object] = {**machine(), "mode": sizes.mode, "split": sizes.split}
     for store in stores:
         for n in sizes.fleets:
             r = by.get((store, n))
@@ -346,6 +362,9 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
                  expected=round(r["expected_rate"], 1), **common)  # fmt: skip
             emit(BENCH, f"{store}/{n}/client-cpu", "cpu", r["client_cpu"], "% of a core", None,
                  note="the load generator (all worker processes)", **common)  # fmt: skip
+            if r["cm_cpu"] is not None:
+                emit(BENCH, f"{store}/{n}/controllers-cpu", "cpu", r["cm_cpu"], "% of a core",
+                     None, note="k3os controller-manager in its own process", **common)  # fmt: skip
             if r["etcd_cpu"] is not None:
                 emit(BENCH, f"{store}/{n}/etcd-cpu", "cpu", r["etcd_cpu"], "% of a core",
                      base(store, n, "etcd-cpu"), **common)  # fmt: skip
@@ -378,6 +397,7 @@ def main() -> None:
         sizes.fleets = [int(n) for n in args.nodes.split(",")]
     if args.concurrency:
         sizes.concurrency = args.concurrency
+    sizes.split = args.split
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="k3os-bench-fleet-") as tmp:
         for store in sizes.stores:
