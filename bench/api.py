@@ -2,19 +2,24 @@
 
 Figures (one JSON line each), for each datastore D in {sqlite, etcd}:
   D/create/1         sequential creates (ConfigMaps of ~1 KiB), objects/s
-  D/create/32        32 concurrent clients, objects/s
+  D/create/32        32 concurrent connections from lean client processes, objects/s
+  D/create/32-httpx  the same from one httpx client process (the client is the limit)
   D/get/1            sequential gets, objects/s
   D/list/1000        one list of 1,000 objects, ms (median)
   D/mutate/200       update latency p50/p99 at a fixed, open-loop 200 writes/s, ms
-  D/watch/N          delivery latency p50/p99 of one change to N watchers, ms
+  D/watch/N          delivery latency p50/p99 of one change to N watchers (lean client
+                     processes), ms
+  compare/...        with --compare REV: this tree's server and REV's on SQLite, alternating
   goal/...           the issue's goals on SQLite, with `met`
 SQLite figures name the etcd figure of the same case as their baseline.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
 import ssl
@@ -26,13 +31,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 
-from _common import emit, machine, now, parse_args, percentile
+import _lean
+from _common import emit, machine, now, percentile
 from store import etcd_server, free_port
 
 BENCH = "api"
@@ -52,7 +59,11 @@ class Sizes:
 
 
 @contextmanager
-def api_server(workdir: Path, datastore: str) -> Iterator[tuple[str, ssl.SSLContext]]:
+def api_server(
+    workdir: Path, datastore: str, info: dict[str, int] | None = None, src: Path | None = None
+) -> Iterator[tuple[str, ssl.SSLContext]]:
+    """A `k3os server` on a free port; `info` receives its pid; `src` runs the k3os package
+    from another source tree (an older commit's, to compare in one run)."""
     port = free_port()
     cmd = [sys.executable, "-m", "k3os", "--log-level", "warning", "server",
            "--data-dir", str(workdir), "--https-listen-port", str(port),
@@ -60,7 +71,12 @@ def api_server(workdir: Path, datastore: str) -> Iterator[tuple[str, ssl.SSLCont
     if datastore:
         cmd += ["--datastore-endpoint", datastore]
     log = (workdir.parent / f"{workdir.name}.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if info is not None:
+        info["pid"] = proc.pid
     url = f"https://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -192,12 +208,157 @@ async def watch_latency(url: str, ctx: ssl.SSLContext, watchers: int, writes: in
     return samples
 
 
-async def measure(
+def _host_port(url: str) -> tuple[str, int]:
+    host, _, port = url.removeprefix("https://").rpartition(":")
+    return host, int(port)
+
+
+def _create_child(
+    url: str, tls_dir: Path, prefix: str, per: int, clients: int
+) -> tuple[float, float, float]:
+    """`clients` connections each creating `per` objects; (start, end, CPU seconds)."""
+
+    async def main() -> tuple[float, float]:
+        ctx = _lean.tls_context(tls_dir)
+        host, port = _host_port(url)
+        conns = [await _lean.Conn.open(host, port, ctx) for _ in range(clients)]
+
+        async def client(c: int, conn: _lean.Conn) -> None:
+            for i in range(per):
+                await conn.request("POST", NS, json.dumps(_body(f"{prefix}-{c}-{i}")).encode())
+
+        start = now()
+        await asyncio.gather(*(client(c, conn) for c, conn in enumerate(conns)))
+        end = now()
+        for conn in conns:
+            conn.close()
+        return start, end
+
+    cpu = _lean.cpu_seconds()
+    start, end = asyncio.run(main())
+    return start, end, _lean.cpu_seconds() - cpu
+
+
+def create_rate_lean(
+    url: str, tls_dir: Path, prefix: str, count: int, clients: int, procs: int
+) -> tuple[float, float]:
+    """Creates/s by `clients` connections spread over `procs` lean client processes (they
+    share the clock: perf_counter is CLOCK_MONOTONIC); also the clients' CPU seconds."""
+    per = count // clients
+    args = [(url, tls_dir, f"{prefix}-p{p}", per, clients // procs) for p in range(procs)]
+    results = _lean.run_in_processes(_create_child, args)
+    start = min(r[0] for r in results)
+    end = max(r[1] for r in results)
+    return per * (clients // procs) * procs / (end - start), sum(r[2] for r in results)
+
+
+def _watch_child(
+    url: str, tls_dir: Path, path: str, watchers: int, writes: int, ready: Any
+) -> tuple[list[tuple[str, float]], float]:
+    """`watchers` watch streams; each arrival's (object name, time), and the CPU seconds."""
+
+    async def main() -> list[tuple[str, float]]:
+        ctx = _lean.tls_context(tls_dir)
+        host, port = _host_port(url)
+        conns = [await _lean.Conn.open(host, port, ctx) for _ in range(watchers)]
+        for conn in conns:
+            await conn.send("GET", path)
+        for conn in conns:
+            await conn.head()
+        ready.release()
+        arrivals: list[tuple[bytes, float]] = []
+
+        async def follow(conn: _lean.Conn) -> None:
+            seen = 0
+            async for chunk in conn.chunks():
+                arrivals.append((chunk, now()))  # parsed afterwards: reading comes first
+                seen += chunk.count(b"\n")
+                if seen >= writes:
+                    conn.close()
+                    return
+
+        await asyncio.gather(*(follow(conn) for conn in conns))
+        out = []
+        for chunk, at in arrivals:
+            for line in chunk.splitlines():
+                out.append((json.loads(line)["object"]["metadata"]["name"], at))
+        return out
+
+    cpu = _lean.cpu_seconds()
+    arrivals = asyncio.run(main())
+    return arrivals, _lean.cpu_seconds() - cpu
+
+
+def watch_latency_lean(
+    url: str, tls_dir: Path, watchers: int, writes: int, procs: int
+) -> tuple[list[float], float]:
+    """Each write's delivery time to every watcher (watchers spread over `procs` lean
+    client processes), from just before the write is sent; also the clients' CPU."""
+    ctx = _lean.tls_context(tls_dir)
+    with httpx.Client(base_url=url, verify=ctx) as http:
+        rv = http.get(NS, params={"limit": "1"}).json()["metadata"]["resourceVersion"]
+    path = f"{NS}?watch=1&resourceVersion={rv}&labelSelector=bench%3Dwatch"
+    mp = multiprocessing.get_context("fork")
+    ready = mp.Semaphore(0)
+    args = [(url, tls_dir, path, watchers // procs, writes, ready) for _ in range(procs)]
+    collect = _lean.start_processes(_watch_child, args)
+    for _ in range(procs):
+        if not ready.acquire(timeout=120):
+            raise RuntimeError("the watchers did not connect")
+    sent: dict[str, float] = {}
+
+    async def write() -> None:
+        await asyncio.sleep(0.5)
+        host, port = _host_port(url)
+        conn = await _lean.Conn.open(host, port, ctx)
+        for i in range(writes):
+            body = _body(f"watch-{i}")
+            body["metadata"]["labels"] = {"bench": "watch"}  # type: ignore[index]
+            data = json.dumps(body).encode()
+            sent[f"watch-{i}"] = now()
+            await conn.request("POST", NS, data)
+            await asyncio.sleep(0.05)
+        conn.close()
+
+    asyncio.run(write())
+    results = collect()
+    samples = [(at - sent[name]) * 1000 for arrivals, _ in results for name, at in arrivals]
+    assert len(samples) == writes * (watchers // procs) * procs, len(samples)
+    return samples, sum(cpu for _, cpu in results)
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_contended(
+    url: str, tls_dir: Path, pid: int, sizes: Sizes, tag: str
+) -> dict[str, tuple[float, dict[str, float]]]:
+    """create/32 and watch/N with lean client processes, with server and client CPU."""
+    out: dict[str, tuple[float, dict[str, float]]] = {}
+    cpu = _cpu_of(pid)
+    rate, client_cpu = create_rate_lean(url, tls_dir, f"c32{tag}", sizes.create32, 32, PROCS)
+    extra = {"server_cpu_s": _cpu_of(pid) - cpu, "client_cpu_s": client_cpu, "procs": PROCS}
+    out["create/32"] = (rate, extra)
+    cpu = _cpu_of(pid)
+    lat, client_cpu = watch_latency_lean(url, tls_dir, sizes.watchers, sizes.watch_writes, PROCS)
+    extra = {"p99_ms": percentile(lat, 99), "server_cpu_s": _cpu_of(pid) - cpu,
+             "client_cpu_s": client_cpu, "procs": PROCS}  # fmt: skip
+    out[f"watch/{sizes.watchers}"] = (percentile(lat, 50), extra)
+    with httpx.Client(base_url=url, verify=_lean.tls_context(tls_dir), timeout=60) as http:
+        http.delete(NS, params={"labelSelector": "bench=watch"}).raise_for_status()
+    return out
+
+
+async def measure_httpx(
     url: str, ctx: ssl.SSLContext, sizes: Sizes
 ) -> dict[str, tuple[float, dict[str, float]]]:
     out: dict[str, tuple[float, dict[str, float]]] = {}
     out["create/1"] = (await create_rate(url, ctx, "c1", sizes.create1, 1), {})
-    out["create/32"] = (await create_rate(url, ctx, "c32", sizes.create32, 32), {})
+    cpu = _lean.cpu_seconds()
+    rate = await create_rate(url, ctx, "c32h", sizes.create32, 32)
+    out["create/32-httpx"] = (rate, {"client_cpu_s": _lean.cpu_seconds() - cpu})
     names = [f"c1-0-{i}" for i in range(sizes.create1)]
     out["get/1"] = (await get_rate(url, ctx, names, sizes.gets), {})
     async with httpx.AsyncClient(base_url=url, verify=ctx) as http:
@@ -210,36 +371,86 @@ async def measure(
     out["list/1000"] = (ms, {})
     lat = await mutate_latency(url, ctx, sizes.mutate_seconds)
     out["mutate/200"] = (percentile(lat, 50), {"p99_ms": percentile(lat, 99), "n": len(lat)})
-    lat = await watch_latency(url, ctx, sizes.watchers, sizes.watch_writes)
-    out[f"watch/{sizes.watchers}"] = (percentile(lat, 50), {"p99_ms": percentile(lat, 99)})
     return out
 
 
+def measure(
+    url: str, ctx: ssl.SSLContext, workdir: Path, pid: int, sizes: Sizes
+) -> dict[str, tuple[float, dict[str, float]]]:
+    out = asyncio.run(measure_httpx(url, ctx, sizes))
+    out.update(measure_contended(url, workdir / "server" / "tls", pid, sizes, ""))
+    return out
+
+
+PROCS = 2  # lean client processes for create/32 and watch/N (the machine has 2 cores)
+
 UNITS = {"create/1": ("rate", "objects/s"), "create/32": ("rate", "objects/s"),
+         "create/32-httpx": ("rate", "objects/s"),
          "get/1": ("rate", "objects/s"), "list/1000": ("time", "ms"),
          "mutate/200": ("p50", "ms")}  # fmt: skip
 
 
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for CI smoke runs")
+    parser.add_argument("--compare", metavar="REV", help="also run REV's server on SQLite, "
+                        "alternating with this tree's, for create/32 and watch/N")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--compare)")
+    return parser.parse_args()
+
+
+def compare(
+    root: Path, rev: str, sizes: Sizes, rounds: int
+) -> dict[str, list[dict[str, tuple[float, dict[str, float]]]]]:
+    """This tree's server and REV's, alternately on fresh SQLite data dirs."""
+    old = root / "old-src"
+    old.mkdir()
+    archive = subprocess.run(["git", "archive", rev, "src"], check=True, capture_output=True,
+                             cwd=Path(__file__).resolve().parent.parent).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+    runs: dict[str, list[dict[str, tuple[float, dict[str, float]]]]] = {"new": [], rev: []}
+    for r in range(rounds):
+        for label, src in (("new", None), (rev, old / "src")):
+            info: dict[str, int] = {}
+            workdir = root / f"cmp-{label}-{r}"
+            with api_server(workdir, "", info, src) as (url, _):
+                tls = workdir / "server" / "tls"
+                runs[label].append(measure_contended(url, tls, info["pid"], sizes, ""))
+    return runs
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = _args()
     sizes = Sizes(args.quick)
     results: dict[str, dict[str, tuple[float, dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="k3os-bench-api-") as tmp:
         root = Path(tmp)
         (root / "etcd-data").mkdir()
+        info: dict[str, int] = {}
         with (
             etcd_server(root / "etcd-data") as etcd_url,
-            api_server(root / "etcd", etcd_url) as (url, ctx),
+            api_server(root / "etcd", etcd_url, info) as (url, ctx),
         ):
-            results["etcd"] = asyncio.run(measure(url, ctx, sizes))
-        with api_server(root / "sqlite", "") as (url, ctx):
-            results["sqlite"] = asyncio.run(measure(url, ctx, sizes))
+            results["etcd"] = measure(url, ctx, root / "etcd", info["pid"], sizes)
+        with api_server(root / "sqlite", "", info) as (url, ctx):
+            results["sqlite"] = measure(url, ctx, root / "sqlite", info["pid"], sizes)
+        runs = compare(root, args.compare, sizes, args.rounds) if args.compare else {}
     for store in ("etcd", "sqlite"):
         for case, (value, extra) in results[store].items():
             metric, unit = UNITS.get(case, ("p50", "ms"))
             baseline = f"etcd/{case}" if store == "sqlite" else None
             emit(BENCH, f"{store}/{case}", metric, value, unit, baseline, **extra, **(
                 machine() if case == "create/1" and store == "etcd" else {}))  # fmt: skip
+    for label, rounds in runs.items():
+        for case in rounds[0]:
+            metric, unit = UNITS.get(case, ("p50", "ms"))
+            values = [r[case][0] for r in rounds]
+            extra = {"rounds": values}
+            if "p99_ms" in rounds[0][case][1]:
+                extra["p99_ms_rounds"] = [r[case][1]["p99_ms"] for r in rounds]
+            baseline = f"compare/{args.compare}/{case}" if label == "new" else None
+            emit(BENCH, f"compare/{label}/{case}", metric, median(values), unit, baseline,
+                 **extra)  # fmt: skip
     sqlite = results["sqlite"]
     watch_case = f"watch/{sizes.watchers}"
     goals = [
