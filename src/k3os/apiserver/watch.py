@@ -38,6 +38,8 @@ __all__ = ["watch_events"]
 Obj = dict[str, Any]
 Render = Callable[[str, Obj], Obj]
 
+_TICK = StopIteration("tick")  # the stream's timer went off (a bookmark or the deadline is due)
+
 
 def _line(kind: str, obj: Any) -> bytes:
     return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
@@ -201,18 +203,23 @@ async def _stream(
     stop = asyncio.create_task(ctx.stopping.wait())
     stop.add_done_callback(lambda _: queue.put_nowait(None))
     next_bookmark = loop.time() + ctx.settings.bookmark_interval
+    # One timer at a time puts a _TICK on the queue at the next bookmark or the deadline,
+    # rather than a timeout armed and cancelled around every event: with a thousand
+    # watchers, that was a timer per watcher per event.
+    tick = loop.call_at(min(deadline, next_bookmark) if bookmarks else deadline,
+                        queue.put_nowait, _TICK)  # fmt: skip
     try:
         while True:
-            wake = min(deadline, next_bookmark) if bookmarks else deadline
-            try:
-                async with asyncio.timeout_at(wake):
-                    item = await queue.get()
-            except TimeoutError:
+            item = await queue.get()
+            if item is _TICK:
                 if loop.time() >= deadline:
                     item = None
                 else:
-                    yield _line("BOOKMARK", _bookmark(req, last))
-                    next_bookmark = loop.time() + ctx.settings.bookmark_interval
+                    if bookmarks and loop.time() >= next_bookmark:
+                        yield _line("BOOKMARK", _bookmark(req, last))
+                        next_bookmark = loop.time() + ctx.settings.bookmark_interval
+                    wake = min(deadline, next_bookmark) if bookmarks else deadline
+                    tick = loop.call_at(wake, queue.put_nowait, _TICK)
                     continue
             if item is None:  # lifetime over, or the server is stopping
                 if bookmarks:
@@ -232,6 +239,7 @@ async def _stream(
             else:
                 yield _line(out[0], render(out[0], out[1]))
     finally:
+        tick.cancel()
         stop.cancel()
         if subscription is not None:
             subscription.close()
