@@ -260,29 +260,21 @@ def _watch_child(
     async def main() -> list[tuple[str, float]]:
         ctx = _lean.tls_context(tls_dir)
         host, port = _host_port(url)
-        conns = [await _lean.Conn.open(host, port, ctx) for _ in range(watchers)]
-        for conn in conns:
-            await conn.send("GET", path)
-        for conn in conns:
-            await conn.head()
+        loop = asyncio.get_running_loop()
+        request = f"GET {path} HTTP/1.1\r\nHost: k3os\r\n\r\n".encode()
+        streams = []
+        for _ in range(watchers):
+            stream = _lean.WatchStream(request, writes)
+            await loop.create_connection(lambda s=stream: s, host, port, ssl=ctx)
+            streams.append(stream)
+        await asyncio.gather(*(s.headed for s in streams))
         ready.release()
-        arrivals: list[tuple[bytes, float]] = []
-
-        async def follow(conn: _lean.Conn) -> None:
-            seen = 0
-            async for chunk in conn.chunks():
-                arrivals.append((chunk, now()))  # parsed afterwards: reading comes first
-                seen += chunk.count(b"\n")
-                if seen >= writes:
-                    conn.close()
-                    return
-
-        await asyncio.gather(*(follow(conn) for conn in conns))
-        out = []
-        for chunk, at in arrivals:
-            for line in chunk.splitlines():
-                out.append((json.loads(line)["object"]["metadata"]["name"], at))
-        return out
+        await asyncio.gather(*(s.done for s in streams))
+        return [
+            (json.loads(line)["object"]["metadata"]["name"], at)
+            for s in streams
+            for line, at in s.lines_with_times()
+        ]
 
     cpu = _lean.cpu_seconds()
     arrivals = asyncio.run(main())
