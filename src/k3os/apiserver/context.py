@@ -50,6 +50,11 @@ class ApiContext:
         if start > head + 1:
             raise FutureRevision(start - 1, head)
         prefix = rt.prefix("")
+        if 1 < start <= head:
+            # The shared watch may still remember events the store has compacted away; a
+            # watch from there is as gone as the store says (410), as a list would be.
+            # A read at `start - 1` raises Compacted exactly when a store watch would.
+            await self.store.get(prefix, revision=start - 1)
         hub = self._hubs.get(prefix)
         if hub is None or hub.failed:
             async with self._hub_lock:

@@ -78,6 +78,24 @@ async def test_compacted_start_is_an_error_event() -> None:
         assert future[0]["type"] == "ERROR" and future[0]["object"]["code"] == 504
 
 
+async def test_compacted_start_is_gone_even_when_the_shared_watch_remembers_it() -> None:
+    async with api_server() as api:
+        start = await api.store.current_revision()
+        # A first watch starts the resource's shared watch, which then remembers events.
+        first = await api.lines(CMS, resourceVersion=str(start), timeoutSeconds="1")
+        assert first == []
+        for i in range(3):
+            await api.create(CMS, cm(f"r{i}"))
+        await asyncio.sleep(0.1)  # the shared watch takes the events in before compaction
+        await api.store.compact(await api.store.current_revision() - 1)
+        events = await api.lines(CMS, resourceVersion=str(start + 1), timeoutSeconds="1")
+        assert [e["type"] for e in events] == ["ERROR"]
+        assert events[0]["object"]["code"] == 410
+        head = await api.store.current_revision()
+        fresh = await api.lines(CMS, resourceVersion=str(head - 1), timeoutSeconds="1")
+        assert [e["object"]["metadata"]["name"] for e in fresh] == ["r2"]
+
+
 async def test_watch_as_table_rows() -> None:
     async with api_server() as api:
         await api.create(CMS, cm("t", a="1"))
