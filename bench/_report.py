@@ -147,7 +147,10 @@ def table() -> None:
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
     if BEGIN in text and END in text:
         before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
+        old, after = rest.split(END, 1)
+        foreign = [h for h in old.splitlines() if h.startswith("## ") and h != body[2]]
+        if foreign:  # someone wrote inside the generated block: keep their text, refuse
+            raise SystemExit(f"{DOC}: {foreign[0]!r} is inside the generated block; move it out")
         text = before + "\n".join(body) + after
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(body) + "\n"
