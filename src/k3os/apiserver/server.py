@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.sslproto
 import contextlib
+import gc
 import logging
 import signal
 import ssl
@@ -102,6 +103,23 @@ def _small_tls_read_buffers() -> None:
     asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
 
+#: Young collections every 20,000 allocations instead of 700 (and the next generations
+#: after 20 of the one below instead of 10).
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def _tune_gc() -> None:
+    """With a thousand watch connections the heap holds ~250,000 tracked objects, and a
+    full collection stopped the event loop for 50-150 ms in the middle of a fan-out
+    (`scripts/bench api`). What start-up built (schemas, routes, the registry) is moved
+    out of the collector's sight, and young collections run far less often, so the
+    short-lived objects of events in flight die before they can be promoted and push the
+    collector into a full pass."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def _uvicorn_config(app: Any, opts: ServeOptions) -> uvicorn.Config:
     kwargs: dict[str, Any] = {
         "host": opts.host,
@@ -161,6 +179,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         await crds.start()
         if security is not None:
             await security.start()
+        _tune_gc()
         ctx.ready.set()
         log.info("serving the API on %s:%d", opts.host, opts.port)
         await server.serve()
