@@ -78,6 +78,9 @@ class Upgrader:
         self.record = record
         self.wake = asyncio.Event()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        # plan -> hash this agent has answered. The node cache may not show the outcome
+        # yet when the next wake-up comes, and a request must never be run twice.
+        self.answered: dict[str, str] = {}
 
     def on_change(self, change: str, obj: Obj, old: Obj | None) -> None:
         self.wake.set()
@@ -95,6 +98,8 @@ class Upgrader:
             if node is None:
                 continue
             for name, request in open_requests(node):
+                if self.answered.get(name) == request.hash:
+                    continue
                 await self.start(name, request)
                 break
 
@@ -192,6 +197,7 @@ class Upgrader:
             hash=job.hash, phase=phase, version=booted, reason=reason, message=message[:1000]
         )
         await self.write_outcome(job.plan, outcome)
+        self.answered[job.plan] = job.hash
         where = f"plan {job.namespace}/{job.plan}"
         if phase == "Complete":
             await self._event("UpgradeComplete", f"{where}: {message}")

@@ -228,3 +228,26 @@ async def test_a_fetch_that_fails_once_is_tried_again(
     monkeypatch.setattr(w.upgrader, "stage", flaky)
     await w.upgrader.start("p", request("h6", f"file://{w.v2}"))
     assert len(calls) == 2 and w.sleeps == [2.0] and w.reboots == [1]
+
+
+async def test_an_answered_request_is_not_run_again_while_the_cache_lags(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    ask = (request_key("p"), request("h2", f"file://{w.v2}").encode())
+    w.set_node(node_with(ask))
+    await w.upgrader.start("p", request("h2", f"file://{w.v2}"))
+    select_boot_version(w.state)
+    failing = HealthSpec(timeout=0.05, interval=0.01, extra=(lambda: "service down",))
+    assert confirm(w.state, failing)[0] == "failed"
+    assert select_boot_version(w.state) == "v1"  # falls back
+    assert await w.upgrader.resume() is False  # answers Failed on the server...
+    w.nodes.upsert(node_with(ask))  # ...but the node cache has not seen the outcome yet
+    reboots = len(w.reboots)
+    task = asyncio.create_task(w.upgrader.run())
+    w.upgrader.on_change("MODIFIED", {}, None)
+    await asyncio.sleep(0.1)
+    assert len(w.reboots) == reboots  # the failed version is not staged again
+    assert w.state.pointer("current") == "v1"
+    assert UpgradeJob.load(w.job_file) is None
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
