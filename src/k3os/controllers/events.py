@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 EventType = Literal["Normal", "Warning"]
 _AGGREGATE_SECONDS = 600.0
+_RECENT_LIMIT = 4096
 
 
 class ObjectRef:
@@ -96,6 +97,9 @@ class EventRecorder:
         except ClientError as e:
             self._recent.pop(key, None)
             log.debug("event %s on %s/%s not recorded: %s", reason, ref.kind, ref.name, e)
-        if len(self._recent) > 4096:
+        if len(self._recent) > _RECENT_LIMIT:
             cutoff = now - dt.timedelta(seconds=_AGGREGATE_SECONDS)
-            self._recent = {k: v for k, v in self._recent.items() if v[2] >= cutoff}
+            kept = [(k, v) for k, v in self._recent.items() if v[2] >= cutoff]
+            # All still recent (a big rollout): forget the oldest half, or this scan would
+            # run on every record (they only lose their aggregation into one Event).
+            self._recent = dict(kept[-(_RECENT_LIMIT // 2) :])
