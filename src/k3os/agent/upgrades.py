@@ -78,9 +78,10 @@ class Upgrader:
         self.record = record
         self.wake = asyncio.Event()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        # plan -> hash this agent has answered. The node cache may not show the outcome
-        # yet when the next wake-up comes, and a request must never be run twice.
-        self.answered: dict[str, str] = {}
+        # plan -> (hash, resourceVersion of the Node our outcome was written at). Until the
+        # node cache has caught up with that write, a request it still shows as open has
+        # been answered; a later Node (the controller asking again) is a real retry.
+        self.answered: dict[str, tuple[str, int]] = {}
 
     def on_change(self, change: str, obj: Obj, old: Obj | None) -> None:
         self.wake.set()
@@ -98,10 +99,17 @@ class Upgrader:
             if node is None:
                 continue
             for name, request in open_requests(node):
-                if self.answered.get(name) == request.hash:
+                if self._answered_but_unseen(name, request, node):
                     continue
                 await self.start(name, request)
                 break
+
+    def _answered_but_unseen(self, name: str, request: UpgradeRequest, node: Obj) -> bool:
+        answered = self.answered.get(name)
+        if answered is None or answered[0] != request.hash:
+            return False
+        seen = int((node.get("metadata") or {}).get("resourceVersion") or 0)
+        return seen < answered[1]
 
     async def write_outcome(self, plan_name: str, outcome: UpgradeOutcome) -> None:
         """Write the outcome, retrying while the server is away: it must not get lost."""
@@ -109,7 +117,9 @@ class Upgrader:
         failures = 0
         while True:
             try:
-                await self.kube.patch(NODES, self.node_name, patch)
+                stored = await self.kube.patch(NODES, self.node_name, patch)
+                version = int((stored.get("metadata") or {}).get("resourceVersion") or 0)
+                self.answered[plan_name] = (outcome.hash, version)
                 return
             except ClientError as e:
                 failures += 1
@@ -197,7 +207,6 @@ class Upgrader:
             hash=job.hash, phase=phase, version=booted, reason=reason, message=message[:1000]
         )
         await self.write_outcome(job.plan, outcome)
-        self.answered[job.plan] = job.hash
         where = f"plan {job.namespace}/{job.plan}"
         if phase == "Complete":
             await self._event("UpgradeComplete", f"{where}: {message}")

@@ -230,7 +230,7 @@ async def test_a_fetch_that_fails_once_is_tried_again(
     assert len(calls) == 2 and w.sleeps == [2.0] and w.reboots == [1]
 
 
-async def test_an_answered_request_is_not_run_again_while_the_cache_lags(tmp_path: Path) -> None:
+async def test_an_answered_request_runs_again_only_when_asked_again(tmp_path: Path) -> None:
     w = World(tmp_path)
     ask = (request_key("p"), request("h2", f"file://{w.v2}").encode())
     w.set_node(node_with(ask))
@@ -248,6 +248,14 @@ async def test_an_answered_request_is_not_run_again_while_the_cache_lags(tmp_pat
     assert len(w.reboots) == reboots  # the failed version is not staged again
     assert w.state.pointer("current") == "v1"
     assert UpgradeJob.load(w.job_file) is None
+    # The controller asks again (a retry clears the outcome): a newer Node, a real request.
+    w.set_node(node_with(ask))
+    w.upgrader.on_change("MODIFIED", {}, None)
+    for _ in range(200):
+        if len(w.reboots) > reboots:
+            break
+        await asyncio.sleep(0.01)
+    assert len(w.reboots) == reboots + 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
