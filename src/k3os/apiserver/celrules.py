@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from k3os.apiserver.errors import FieldError, FieldErrorType
+from k3os.apiserver.errors import FieldError, FieldErrorType, json_type
 
-__all__ = ["CompiledRule", "RuleError", "compile_rule", "evaluate_rule", "value_type_name"]
+__all__ = ["CompiledRule", "RuleError", "compile_rule", "evaluate_rule"]
 
 _REASONS: dict[str, FieldErrorType] = {
     "FieldValueInvalid": "FieldValueInvalid",
@@ -119,23 +119,6 @@ def compile_rule(spec: Mapping[str, Any]) -> CompiledRule:
     )
 
 
-def value_type_name(value: Any) -> str:
-    """How upstream names a value's type in rule failures ("object", "string", ...)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"
-
-
 def _context(value: Any, old: Any, has_old: bool) -> Any:
     ctx = _cel().Context()
     for name, fn in _extensions().items():
@@ -162,7 +145,7 @@ def evaluate_rule(
         return None
     ctx = _context(value, old, has_old)
     where = _join_path(path, rule.field_path)
-    shown = value_type_name(value)
+    shown = json_type(value)
     try:
         result = rule.program.execute(ctx)
     except (ValueError, RuntimeError, KeyError, TypeError) as e:

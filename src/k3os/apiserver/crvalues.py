@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from k3os.apiserver.celrules import CompiledRule, RuleError, compile_rule, evaluate_rule
-from k3os.apiserver.errors import FieldError
+from k3os.apiserver.errors import FieldError, json_type
 
 __all__ = ["Schema", "apply_defaults", "json_type", "prune", "validate", "validate_value"]
 
@@ -39,22 +39,6 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if _is_int(value):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 # --- pruning --------------------------------------------------------------------------------

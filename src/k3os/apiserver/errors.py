@@ -58,6 +58,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
+    "json_type",
     "qualified_resource",
 ]
 
@@ -339,6 +340,23 @@ _TYPE_TEXT: dict[str, str] = {
 _VALUELESS = {"FieldValueRequired", "FieldValueForbidden", "FieldValueTooLong", "InternalError"}
 
 _OMIT = object()
+
+
+def json_type(value: Any) -> str:
+    """How field errors name a JSON value's type: "object", "integer", "null", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
 
 
 def _show_value(value: Any) -> str:

@@ -14,19 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from k3os.apiserver.errors import BadRequest, FieldError, Invalid
+from k3os.apiserver.errors import BadRequest, FieldError, Invalid, json_type
 from k3os.apiserver.schemas import resolve
 
 __all__ = ["Checked", "check_object", "validate_name"]
-
-_TYPE_NAMES = {
-    "string": "string",
-    "integer": "integer",
-    "number": "number",
-    "boolean": "boolean",
-    "object": "object",
-    "array": "array",
-}
 
 
 @dataclass
@@ -43,20 +34,8 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _type_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "number"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+# A body that does not decode is described with the Go decoder's type names.
+_DECODER_TYPE = {"boolean": "bool", "integer": "number"}
 
 
 class _Walker:
@@ -65,8 +44,9 @@ class _Walker:
         self.out = Checked(None)
 
     def bad_type(self, path: str, value: Any, expected: str) -> None:
+        got = json_type(value)
         self.out.type_errors.append(
-            f"{path or '<root>'}: expected {expected}, got {_type_of(value)}"
+            f"{path or '<root>'}: expected {expected}, got {_DECODER_TYPE.get(got, got)}"
         )
 
     def walk(self, schema: dict[str, Any], value: Any, path: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from k3os.apiserver.celrules import RuleError, compile_rule, evaluate_rule, value_type_name
+from k3os.apiserver.celrules import RuleError, compile_rule, evaluate_rule
 from k3os.apiserver.crvalues import apply_defaults, json_type, prune, validate, validate_value
 
 SCHEMA: dict[str, Any] = {
@@ -323,5 +323,5 @@ def test_evaluate_rule_results_and_reasons() -> None:
     assert evaluate_rule(helpers, "ab", "x") is None
     transition = compile_rule({"rule": "self == oldSelf"})
     assert transition.transition and evaluate_rule(transition, 1, "x") is None
-    assert value_type_name(None) == "null" and value_type_name(1.5) == "number"
-    assert value_type_name(True) == "boolean" and value_type_name(3) == "integer"
+    assert json_type(None) == "null" and json_type(1.5) == "number"
+    assert json_type(True) == "boolean" and json_type(3) == "integer"
