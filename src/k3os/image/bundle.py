@@ -18,12 +18,11 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from k3os._version import __version__
 from k3os.image.errors import BundleError, ChecksumError, ImageError
 from k3os.image.fsutil import crash_point, fsync_dir
-from k3os.image.keys import TrustedKeys, load_private_key
 from k3os.image.manifest import (
     MANIFEST,
     PART_NAMES,
@@ -34,6 +33,11 @@ from k3os.image.manifest import (
     sign,
     verify_signature,
 )
+
+if TYPE_CHECKING:
+    from k3os.image.keys import TrustedKeys
+
+# Keys (cryptography) are imported where a bundle is signed or verified, not on import.
 
 _CHUNK: Final = 1 << 20
 MEMBERS: Final = (MANIFEST, SIGNATURE, *PART_NAMES)
@@ -76,6 +80,8 @@ def build_bundle(
     for name, path in parts.items():
         if not path.is_file():
             raise BundleError(f"{path}: {name} is not a readable file")
+    from k3os.image.keys import load_private_key
+
     private = load_private_key(key_path)
     described = []
     for name in PART_NAMES:

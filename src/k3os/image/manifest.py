@@ -12,13 +12,17 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Final
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING, Any, Final
 
 from k3os.image.errors import BundleError, SignatureError, UntrustedKeyError
-from k3os.image.keys import TrustedKeys, key_id
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from k3os.image.keys import TrustedKeys
+
+# cryptography is imported by the functions that sign or verify: reading a manifest (boot
+# selection, an agent at rest) needs none of it.
 
 FORMAT: Final = "k3os-bundle/1"
 MANIFEST: Final = "manifest.json"
@@ -126,6 +130,8 @@ def _part(name: str, raw: object, source: str) -> Part:
 
 
 def sign(manifest_bytes: bytes, private: Ed25519PrivateKey) -> bytes:
+    from k3os.image.keys import key_id
+
     doc = {
         "algorithm": "ed25519",
         "key_id": key_id(private.public_key()),
@@ -138,6 +144,8 @@ def verify_signature(
     manifest_bytes: bytes, signature_bytes: bytes, trusted: TrustedKeys, source: str
 ) -> str:
     """Check the detached signature against the trusted keys; return the signing key id."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         doc = json.loads(signature_bytes)
         algorithm, kid, sig_b64 = doc["algorithm"], doc["key_id"], doc["signature"]

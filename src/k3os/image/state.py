@@ -25,9 +25,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from k3os.image.bundle import VerifiedBundle, unpack, verify_installed
 from k3os.image.errors import BundleError, StateError
 from k3os.image.fsutil import (
     atomic_symlink,
@@ -39,7 +38,6 @@ from k3os.image.fsutil import (
     remove_link,
     remove_tree,
 )
-from k3os.image.keys import load_trusted
 from k3os.image.manifest import MANIFEST, SIGNATURE, Manifest, check_version
 from k3os.image.selection import (
     BootDecision,
@@ -50,6 +48,12 @@ from k3os.image.selection import (
     select_boot,
     select_garbage,
 )
+
+if TYPE_CHECKING:
+    from k3os.image.bundle import VerifiedBundle
+
+# Bundles and keys (and so cryptography) are imported where a version is verified or staged:
+# boot selection and an agent at rest only read manifests and pointers.
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +178,9 @@ class StateArea:
 
     def verify_version(self, version: str, *, full: bool = True) -> Manifest:
         """Signature and checksums of an installed version against the trusted keys."""
+        from k3os.image.bundle import verify_installed
+        from k3os.image.keys import load_trusted
+
         trusted = load_trusted([self.trusted_dir])
         return verify_installed(self.system / version, trusted, full=full)
 
@@ -185,6 +192,8 @@ class StateArea:
         progress: Callable[[str], None] | None = None,
     ) -> None:
         """Unpack a verified bundle to `system/<version>`; replace an existing one atomically."""
+        from k3os.image.bundle import unpack
+
         version = bundle.manifest.version
         target = self.system / version
         if target.exists() and not replace:

@@ -21,7 +21,6 @@ from k3os.image.bundle import verify_bundle
 from k3os.image.download import Progress, download
 from k3os.image.errors import BundleError, ImageError, StateError
 from k3os.image.fsutil import crash_point
-from k3os.image.keys import load_trusted
 from k3os.image.selection import Trial
 from k3os.image.state import StateArea
 
@@ -92,6 +91,8 @@ def _upgrade(
 ) -> UpgradeResult:
     state.init()
     crash_point("start")
+    from k3os.image.keys import load_trusted
+
     trusted = load_trusted([state.trusted_dir, *extra_keys])
     if not trusted:
         raise ImageError(f"{state.trusted_dir}: no trusted keys; pass --pubkey")
