@@ -22,6 +22,7 @@ from typing import Any
 
 from k3os.apiserver.celrules import CompiledRule, RuleError, compile_rule, evaluate_rule
 from k3os.apiserver.errors import FieldError, json_type
+from k3os.apiserver.validation import dns1123_problems
 
 __all__ = ["Schema", "apply_defaults", "json_type", "prune", "validate", "validate_value"]
 
@@ -123,9 +124,6 @@ def apply_defaults(schema: Schema, obj: Any) -> Any:
 # --- validation ----------------------------------------------------------------------------
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
@@ -153,7 +151,7 @@ def _format_ok(fmt: str, value: str) -> bool:
             ipaddress.ip_network(value, strict=False)
             return "/" in value
         if fmt == "hostname":
-            return len(value) <= 253 and bool(_DNS1123_SUBDOMAIN.match(value))
+            return not dns1123_problems(value)
         if fmt == "email":
             return bool(_EMAIL.match(value))
     except (ValueError, binascii.Error):

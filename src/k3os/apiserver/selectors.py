@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from k3os.apiserver.errors import BadRequest, FieldError
+from k3os.apiserver.validation import dns1123_problems
 
 __all__ = [
     "FieldRequirement",
@@ -41,25 +42,14 @@ class SelectorError(BadRequest):
 # --- label keys and values (qualified names, as upstream validates them) -------------------
 
 _NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_DNS1123_SUBDOMAIN = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
 
 
 def _key_problems(key: str) -> list[str]:
     prefix, slash, name = key.rpartition("/")
     problems: list[str] = []
     if slash:
-        if not prefix:
-            problems.append("prefix part must be non-empty")
-        elif len(prefix) > 253:
-            problems.append("prefix part must be no more than 253 characters")
-        elif not _DNS1123_SUBDOMAIN.match(prefix):
-            problems.append(
-                "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-                "alphanumeric characters, '-' or '.', and must start and end with an "
-                "alphanumeric character"
-            )
+        found = dns1123_problems(prefix) if prefix else ["must be non-empty"]
+        problems = ["prefix part " + p for p in found]
     if not name:
         problems.append("name part must be non-empty")
     elif len(name) > 63:

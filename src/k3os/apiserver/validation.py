@@ -17,7 +17,7 @@ from typing import Any
 from k3os.apiserver.errors import BadRequest, FieldError, Invalid, json_type
 from k3os.apiserver.schemas import resolve
 
-__all__ = ["Checked", "check_object", "validate_name"]
+__all__ = ["Checked", "check_object", "dns1123_problems", "validate_name"]
 
 
 @dataclass
@@ -155,6 +155,24 @@ _DNS1123_SUBDOMAIN = re.compile(
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+def dns1123_problems(name: str, *, label: bool = False) -> list[str]:
+    """Why `name` is not a DNS-1123 subdomain (a label with `label`); empty when it is."""
+    limit, pattern = (63, _DNS1123_LABEL) if label else (253, _DNS1123_SUBDOMAIN)
+    if len(name) > limit:
+        return [f"must be no more than {limit} characters"]
+    if pattern.match(name):
+        return []
+    if label:
+        return [
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric "
+            "characters or '-', and must start and end with an alphanumeric character"
+        ]
+    return [
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+        "characters, '-' or '.', and must start and end with an alphanumeric character"
+    ]
+
+
 def validate_name(
     name: str, *, label: bool = False, path: str = "metadata.name", path_segment: bool = False
 ) -> list[FieldError]:
@@ -164,28 +182,4 @@ def validate_name(
         if name in (".", "..") or "/" in name or "%" in name:
             return [FieldError.invalid(path, name, "may not be '.' or '..' or contain '/' or '%'")]
         return []
-    if label:
-        if len(name) > 63:
-            return [FieldError.invalid(path, name, "must be no more than 63 characters")]
-        if not _DNS1123_LABEL.match(name):
-            return [
-                FieldError.invalid(
-                    path,
-                    name,
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                    "characters or '-', and must start and end with an alphanumeric character",
-                )
-            ]
-        return []
-    if len(name) > 253:
-        return [FieldError.invalid(path, name, "must be no more than 253 characters")]
-    if not _DNS1123_SUBDOMAIN.match(name):
-        return [
-            FieldError.invalid(
-                path,
-                name,
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character",
-            )
-        ]
-    return []
+    return [FieldError.invalid(path, name, p) for p in dns1123_problems(name, label=label)]
