@@ -440,19 +440,14 @@ class Invalid(APIError):
     def __init__(
         self, kind: str, name: str, errors: Sequence[FieldError], *, group: str = ""
     ) -> None:
-        qualified = f"{kind}.{group}" if group else kind
         if len(errors) == 1:
             summary = str(errors[0])
         else:
             summary = "[" + ", ".join(str(e) for e in errors) + "]"
-        details: StatusDetails = {}
-        if name:
-            details["name"] = name
-        if group:
-            details["group"] = group
-        details["kind"] = kind
+        details = _resource_details(kind, group, name)
         details["causes"] = [e.to_cause() for e in errors]
-        super().__init__(f'{qualified} "{name}" is invalid: {summary}', details=details)
+        target = qualified_resource(kind, group)
+        super().__init__(f'{target} "{name}" is invalid: {summary}', details=details)
         self.errors = list(errors)
 
 
