@@ -410,6 +410,8 @@ def main() -> None:
     if args.concurrency:
         sizes.concurrency = args.concurrency
     sizes.split = args.split
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="k3os-bench-fleet-") as tmp:
         for store in sizes.stores:

@@ -19,14 +19,14 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 from pydantic import ValidationError
 
-from k3os.apis.handoff import UpgradeRequest, outcome_key, read_outcome, read_request, request_key
+from k3os.apis.handoff import read_outcome, read_request, request_key
 from k3os.apis.keys import CORDONED_BY, node_record_key
 from k3os.apis.noderecord import NodeUpgradeRecord, read_record
 from k3os.apis.plan import Plan
@@ -38,15 +38,16 @@ from k3os.controllers.decisions import (
     MissingSecret,
     NodeView,
     RolloutDecision,
-    complete_patch,
-    effective_image,
+    begin_patch,
     fail_patch,
     finish_patch,
+    handover_patch,
     merge_patches,
+    outcome_step,
+    patch_changes,
     plan_hash,
     resolved_version,
     select_next_nodes,
-    start_patch,
     uncordon_patch,
 )
 from k3os.controllers.drain import drain_once
@@ -113,6 +114,45 @@ def _fingerprint(node: Obj | None) -> Any:
 def _cordon_change(patch: Obj) -> bool | None:
     value = (patch.get("spec") or {}).get("unschedulable")
     return value if isinstance(value, bool) else None
+
+
+_SHOWN = 10
+"""Node names a summary Event spells out; the rest are counted."""
+
+
+def _names(names: list[str]) -> str:
+    items = sorted(names)
+    shown = ", ".join(items[:_SHOWN])
+    return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+
+
+@dataclass
+class _Moved:
+    """The nodes one pass moved, for its summary Events on the Plan."""
+
+    version: str
+    latest: str
+    started: list[str] = field(default_factory=list)
+    """Recorded and handed to their agents in one write."""
+    starting: list[str] = field(default_factory=list)
+    """Recorded (and cordoned); handed over once cordoned and drained."""
+    handed_over: list[str] = field(default_factory=list)
+    upgraded: list[str] = field(default_factory=list)
+    """Upgraded, waiting for the health gate or postCompleteDelay."""
+    done: list[str] = field(default_factory=list)
+    wrote: bool = False
+
+    def summaries(self) -> list[tuple[str, list[str], str]]:
+        """(reason, nodes, what happened to them) for every non-empty kind."""
+        at = f"at hash {self.latest[:12]}"
+        kinds = [
+            ("NodesStarted", self.started, f"started {at} and asked to run {self.version}"),
+            ("NodesStarted", self.starting, f"started {at}, to be handed over once drained"),
+            ("NodesHandedOver", self.handed_over, f"asked to run {self.version}"),
+            ("NodesUpgraded", self.upgraded, f"upgraded to {self.version}, not yet done"),
+            ("NodesDone", self.done, f"done at {self.version}"),
+        ]
+        return [(reason, names, what) for reason, names, what in kinds if names]
 
 
 class PlanController:
@@ -230,6 +270,11 @@ class PlanController:
     async def _plan_event(self, obj: Obj, reason: str, message: str, warning: bool = False) -> None:
         await self.events.record(obj, reason, message, type="Warning" if warning else "Normal")
 
+    async def _summarise(self, obj: Obj, moved: _Moved) -> None:
+        """One Plan Event per kind of step this pass took, naming the nodes it moved."""
+        for reason, names, what in moved.summaries():
+            await self._plan_event(obj, reason, f"{len(names)} node(s) {what}: {_names(names)}")
+
     # -- the pass -------------------------------------------------------------------------
 
     async def reconcile(self, key: PlanKey) -> float | None:
@@ -260,7 +305,20 @@ class PlanController:
             raise TemporaryError(str(e), delay=min(60.0, self.settings.resync)) from e
         if plan.status.latest_hash != latest:
             await self._plan_event(obj, "Resolved", f"version {version}, hash {latest[:12]}")
+        moved = _Moved(version, latest)
+        try:
+            return await self._pass(obj, plan, latest, version, now, moved)
+        finally:
+            await self._summarise(obj, moved)
+
+    async def _pass(
+        self, obj: Obj, plan: Plan, latest: str, version: str, now: datetime, moved: _Moved
+    ) -> float | None:
+        """Outcomes first (so the slots they free are filled in the same pass), then the
+        decision: finish and fail nodes, write the status (reserving new nodes), start
+        them, and move the nodes in flight on."""
         views = {str(_meta(n).get("name")): n for n in self.nodes.cache}
+        await self._take_outcomes(obj, plan, views, latest, version, now, moved)
         decision = select_next_nodes(
             plan,
             [NodeView.from_node(n) for n in views.values()],
@@ -269,19 +327,19 @@ class PlanController:
             busy=self._busy(plan),
         )
         self._gauges(plan, decision)
-        await self._finish_and_fail(obj, plan, decision, views, latest, version, now)
+        await self._finish_and_fail(obj, plan, decision, views, latest, version, now, moved)
         await self._write_status(obj, plan, decision, version, now)
         started = set(decision.start) | set(decision.resume)
         for node_name in sorted(started):
-            await self._start(obj, plan, views.get(node_name), latest, now)
+            await self._start(plan, views.get(node_name), latest, version, now, moved)
         waits: list[float] = []
         for node_name in decision.applying:
             if node_name in started or node_name not in views:
                 continue
-            wait = await self._progress(obj, plan, views[node_name], latest, version, now)
+            wait = await self._progress(obj, plan, views[node_name], latest, version, now, moved)
             if wait is not None:
                 waits.append(wait)
-        if started or decision.finish or decision.fail:
+        if moved.wrote or decision.finish or decision.fail:
             waits.append(0.05)  # our own writes come back from the cache, not as events
         if decision.requeue_after is not None:
             waits.append(decision.requeue_after.total_seconds())
@@ -333,6 +391,7 @@ class PlanController:
     async def _write_status(
         self, obj: Obj, plan: Plan, decision: RolloutDecision, version: str, now: datetime
     ) -> None:
+        """At most one status write a pass, and none when nothing changed."""
         status = decision.plan_status(plan.status, version, now)
         old_wire = plan.status.wire()
         new_wire = status.wire()
@@ -349,6 +408,57 @@ class PlanController:
         ):
             await self._plan_event(obj, decision.reason, decision.message)
 
+    async def _take_outcomes(
+        self,
+        obj: Obj,
+        plan: Plan,
+        views: dict[str, Obj],
+        latest: str,
+        version: str,
+        now: datetime,
+        moved: _Moved,
+    ) -> None:
+        """Turn every agent outcome that answers a node's current record into its record
+        (finishing the node in the same write when it may), before the pass decides."""
+        name = plan.metadata.name
+        for node_name, node in list(views.items()):
+            annotations = _meta(node).get("annotations") or {}
+            if node_record_key(name) not in annotations:
+                continue
+            record = read_record(dict(annotations), name)
+            outcome = read_outcome(dict(annotations), name)
+            if record is None or record.phase != "Applying" or not record.hash:
+                continue
+            if outcome is None or outcome.hash != record.hash:
+                continue
+            view = NodeView.from_node(node)
+            if record.since is not None:
+                PLAN_UPGRADE_SECONDS.observe(
+                    max(0.0, (now - record.since).total_seconds()),
+                    namespace=plan.metadata.namespace or "",
+                    plan=name,
+                )
+            step = outcome_step(plan, view, outcome, record.hash, latest, version, now)
+            updated = await self._patch_node(node_name, step.patch)
+            moved.wrote = True
+            if updated is None:
+                del views[node_name]
+                continue
+            views[node_name] = updated
+            if step.result == "Failed":
+                await self._failed(obj, plan, updated, step.reason, step.message)
+            elif step.result == "Done":
+                await self._done(plan, updated, step.patch, moved)
+            else:
+                moved.upgraded.append(node_name)
+
+    async def _done(self, plan: Plan, node: Obj, patch: Obj, moved: _Moved) -> None:
+        name = plan.metadata.name
+        moved.done.append(str(_meta(node).get("name")))
+        await self._node_event(node, "UpgradeDone", f"plan {name}: {moved.version}")
+        if _cordon_change(patch) is False:
+            await self._node_event(node, "Uncordoned", f"by plan {name}")
+
     async def _finish_and_fail(
         self,
         obj: Obj,
@@ -358,17 +468,19 @@ class PlanController:
         latest: str,
         version: str,
         now: datetime,
+        moved: _Moved,
     ) -> None:
         for node_name in decision.finish:
             node = views.get(node_name)
             if node is None:
                 continue
             patch = finish_patch(plan, NodeView.from_node(node), latest, version)
+            if not patch_changes(node, patch):
+                continue  # finished with its outcome; only its slot is left to free
             updated = await self._patch_node(node_name, patch)
-            await self._plan_event(obj, "NodeDone", f"{node_name} upgraded to {version}")
-            await self._node_event(updated, "UpgradeDone", f"plan {plan.metadata.name}: {version}")
-            if _cordon_change(patch) is False:
-                await self._node_event(updated, "Uncordoned", f"by plan {plan.metadata.name}")
+            moved.wrote = True
+            if updated is not None:
+                await self._done(plan, updated, patch, moved)
         for failure in decision.fail:
             node = views.get(failure.node)
             if node is None:
@@ -389,44 +501,55 @@ class PlanController:
     async def _failed(
         self, obj: Obj, plan: Plan, node: Obj | None, reason: str, message: str
     ) -> None:
+        """Failures stay one Event each, on the Plan and on the Node: they are rare and
+        each one needs a look."""
         name = str(_meta(node or {}).get("name") or "")
         PLAN_FAILURES.inc(namespace=plan.metadata.namespace or "", plan=plan.metadata.name)
         await self._plan_event(obj, "NodeFailed", f"{name}: {reason}: {message}", warning=True)
         await self._node_event(node, "UpgradeFailed", f"plan {plan.metadata.name}: {message}", True)
 
     async def _start(
-        self, obj: Obj, plan: Plan, node: Obj | None, latest: str, now: datetime
+        self,
+        plan: Plan,
+        node: Obj | None,
+        latest: str,
+        version: str,
+        now: datetime,
+        moved: _Moved,
     ) -> None:
+        """Record the node as applying (and cordon it, or hand it over at once)."""
         if node is None:
             return
         view = NodeView.from_node(node)
-        name = plan.metadata.name
-        clear = {"metadata": {"annotations": {outcome_key(name): None, request_key(name): None}}}
-        patch = merge_patches(start_patch(plan, view, latest, now), clear)
+        patch, handed_over = begin_patch(plan, view, latest, version, now)
         updated = await self._patch_node(view.name, patch)
-        await self._plan_event(obj, "NodeStarted", f"{view.name} started at hash {latest[:12]}")
-        await self._node_event(updated, "UpgradeStarted", f"plan {name}, hash {latest[:12]}")
+        moved.wrote = True
+        (moved.started if handed_over else moved.starting).append(view.name)
         if _cordon_change(patch) is True:
-            await self._node_event(updated, "Cordoned", f"by plan {name}")
+            await self._node_event(updated, "Cordoned", f"by plan {plan.metadata.name}")
 
     async def _progress(
-        self, obj: Obj, plan: Plan, node: Obj, latest: str, version: str, now: datetime
+        self,
+        obj: Obj,
+        plan: Plan,
+        node: Obj,
+        latest: str,
+        version: str,
+        now: datetime,
+        moved: _Moved,
     ) -> float | None:
-        """Move one in-flight node on: drain, hand over, or take the agent's outcome."""
+        """Move one in-flight node on: drain, hand over, or wait for its agent."""
         name = plan.metadata.name
         view = NodeView.from_node(node)
         annotations = dict(view.annotations)
         record = read_record(annotations, name)
         if record is None or record.phase != "Applying" or not record.hash:
             return None
-        outcome = read_outcome(annotations, name)
-        if outcome is not None and outcome.hash == record.hash:
-            return await self._take_outcome(obj, plan, node, record, now)
         request = read_request(annotations, name)
         if request is not None and request.hash == record.hash:
             return await self._deadline(obj, plan, node, record, now)
         if record.hash != latest:
-            await self._start(obj, plan, node, latest, now)  # not handed over yet: restart
+            await self._start(plan, node, latest, version, now, moved)  # not handed over yet
             return None
         drain = plan.spec.drain
         if drain is not None:
@@ -455,7 +578,10 @@ class PlanController:
             if verdict is DrainVerdict.FORCE:
                 await self._node_event(node, "DrainForced", progress.step.message, True)
             await self._node_event(node, "Drained", f"plan {name}")
-        return await self._hand_over(obj, plan, node, record, version)
+        await self._patch_node(view.name, handover_patch(plan, record.hash, version))
+        moved.wrote = True
+        moved.handed_over.append(view.name)
+        return None
 
     async def _deadline(
         self, obj: Obj, plan: Plan, node: Obj, record: NodeUpgradeRecord, now: datetime
@@ -485,60 +611,4 @@ class PlanController:
         )
         updated = await self._patch_node(str(_meta(node).get("name")), patch)
         await self._failed(obj, plan, updated, "DeadlineExceeded", message)
-        return 0.05
-
-    async def _hand_over(
-        self, obj: Obj, plan: Plan, node: Obj, record: NodeUpgradeRecord, version: str
-    ) -> float | None:
-        name = plan.metadata.name
-        node_name = str(_meta(node).get("name"))
-        assert record.hash is not None
-        request = UpgradeRequest(
-            plan=f"{plan.metadata.namespace or 'default'}/{name}",
-            hash=record.hash,
-            version=version,
-            image=effective_image(plan.spec.upgrade.image, version),
-        )
-        patch = {"metadata": {"annotations": {request_key(name): request.encode()}}}
-        updated = await self._patch_node(node_name, patch)
-        await self._node_event(updated, "UpgradeRequested", f"plan {name}: {request.image}")
-        return None
-
-    async def _take_outcome(
-        self,
-        obj: Obj,
-        plan: Plan,
-        node: Obj,
-        record: NodeUpgradeRecord,
-        now: datetime,
-    ) -> float | None:
-        name = plan.metadata.name
-        view = NodeView.from_node(node)
-        assert record.hash is not None
-        outcome = read_outcome(dict(view.annotations), name)
-        assert outcome is not None
-        clear = {"metadata": {"annotations": {request_key(name): None}}}
-        if record.since is not None:
-            PLAN_UPGRADE_SECONDS.observe(
-                max(0.0, (now - record.since).total_seconds()),
-                namespace=plan.metadata.namespace or "",
-                plan=name,
-            )
-        if outcome.phase == "Complete":
-            patch = merge_patches(complete_patch(plan, view, record.hash, now), clear)
-            updated = await self._patch_node(view.name, patch)
-            message = f"{view.name} runs {outcome.version or 'the new version'}"
-            await self._plan_event(obj, "NodeUpgraded", message)
-            await self._node_event(updated, "Upgraded", f"plan {name}: {outcome.version}")
-            return 0.05  # the health gate and postCompleteDelay decide the rest
-        reason = outcome.reason or "UpgradeFailed"
-        message = outcome.message or "the agent reported a failed upgrade"
-        patch = merge_patches(
-            fail_patch(
-                plan, view, record.hash, now, reason=reason, message=message, os_touched=True
-            ),
-            clear,
-        )
-        updated = await self._patch_node(view.name, patch)
-        await self._failed(obj, plan, updated, reason, message)
         return 0.05

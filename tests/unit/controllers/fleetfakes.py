@@ -28,6 +28,10 @@ def merge(target: Any, patch: Any) -> Any:
     return out
 
 
+class Crash(Exception):
+    """The controller dying in the middle of a pass."""
+
+
 class FleetKube:
     def __init__(self) -> None:
         self.objects: dict[Key, Obj] = {}
@@ -37,6 +41,8 @@ class FleetKube:
         self.evicted: list[str] = []
         self.deleted: list[str] = []
         self.calls: list[tuple[str, str]] = []
+        self.crash_on: set[str] = set()
+        """Patches of these ("nodes", "plans/status"): fail once, as a crash there would."""
 
     @staticmethod
     def _key(rt: ResourceType, name: str, namespace: str) -> Key:
@@ -123,7 +129,11 @@ class FleetKube:
         subresource: str = "",
         force: bool = False,
     ) -> Obj:
-        self.calls.append(("patch", f"{rt.plural}/{subresource}" if subresource else rt.plural))
+        what = f"{rt.plural}/{subresource}" if subresource else rt.plural
+        self.calls.append(("patch", what))
+        if what in self.crash_on:
+            self.crash_on.discard(what)
+            raise Crash(f"crashed before patching {what} {name}")
         key = self._key(rt, name, namespace)
         if key not in self.objects:
             raise self._missing(rt, name)

@@ -17,7 +17,7 @@ from k3os.controllers.fleetapi import PLANS, SECRETS
 from k3os.controllers.metrics import PLAN_HALTED, PLAN_NODES
 from k3os.controllers.plan import PlanController, PlanSettings, fetch_channel_location
 from k3os.sim.channel import ChannelServer
-from tests.unit.controllers.fleetfakes import FleetKube
+from tests.unit.controllers.fleetfakes import Crash, FleetKube
 
 NS = "k3os-system"
 CORDONED_BY = "upgrade.k3os.io/cordoned-by"
@@ -45,15 +45,25 @@ def plan(name: str = "p", **spec: Any) -> dict[str, Any]:
 class Env:
     def __init__(self, *nodes: str, **spec: Any) -> None:
         self.kube = FleetKube()
+        self.restart()
+        for name in nodes:
+            self.kube.put(NODES, node(name))
+        self.kube.put(PLANS, plan(**spec))
+
+    def restart(self) -> None:
+        """A new controller (a restarted process) over the same API state."""
         self.informers = InformerSet(self.kube)  # type: ignore[arg-type]
         self.ctrl = PlanController(
             self.kube,  # type: ignore[arg-type]
             self.informers,
             settings=PlanSettings(resync=30.0, channel_poll=60.0, channel_timeout=2.0),
         )
-        for name in nodes:
-            self.kube.put(NODES, node(name))
-        self.kube.put(PLANS, plan(**spec))
+
+    def node_writes(self) -> int:
+        return self.kube.calls.count(("patch", "nodes"))
+
+    def events(self, reason: str) -> list[dict[str, Any]]:
+        return [e for e in self.kube.of(EVENTS) if e["reason"] == reason]
 
     async def step(self, name: str = "p") -> float | None:
         self.kube.sync(self.informers)
@@ -122,9 +132,96 @@ async def test_a_node_goes_through_every_step_in_order() -> None:
     await env.step()
     assert env.condition("Complete")["status"] == "True"
     assert PLAN_NODES.value(namespace=NS, plan="p", state="Done") == 1
-    for reason in ("Resolved", "NodeStarted", "Cordoned", "UpgradeRequested", "NodeUpgraded"):
+    # a plan that cordons keeps its steps apart: start (cordon), hand-over, outcome + finish
+    assert [c for c in env.kube.calls if c == ("patch", "nodes")] == [("patch", "nodes")] * 4
+    for reason in ("Resolved", "NodesStarted", "Cordoned", "NodesHandedOver", "NodesDone"):
         assert reason in env.reasons()
-    assert {"NodeDone", "Uncordoned", "Complete"} <= set(env.reasons())
+    assert {"UpgradeDone", "Uncordoned", "Complete"} <= set(env.reasons())
+
+
+async def test_without_cordon_a_node_takes_two_writes_and_a_pass_one_plan_event() -> None:
+    env = Env("n1", "n2", "n3", concurrency=3)
+    await env.step()
+    assert env.node_writes() == 3  # record + request in one write each
+    for name in ("n1", "n2", "n3"):
+        request = json.loads(env.annotations(name)[request_key("p")])
+        assert env.record(name)["phase"] == "Applying"
+        assert request["hash"] == env.record(name)["hash"] == env.status()["latestHash"]
+    (started,) = env.events("NodesStarted")
+    assert started["message"].startswith("3 node(s) started at hash ")
+    assert started["message"].endswith(": n1, n2, n3")
+    assert not [e for e in env.kube.of(EVENTS) if e["involvedObject"]["kind"] == "Node"]
+
+    for name in ("n1", "n2", "n3"):
+        await env.agent(name)
+    status_writes = env.kube.calls.count(("patch", "plans/status"))
+    await env.step()
+    assert env.node_writes() == 3 + 3 + 3  # the agents' outcomes; record + done label in one
+    assert env.kube.calls.count(("patch", "plans/status")) == status_writes + 1
+    for name in ("n1", "n2", "n3"):
+        assert env.record(name)["phase"] == "Complete"
+        assert env.node(name)["metadata"]["labels"]["plan.upgrade.cattle.io/p"]
+        assert request_key("p") not in env.annotations(name)
+    assert env.condition("Complete")["status"] == "True"  # in the same pass
+    (done,) = env.events("NodesDone")
+    assert done["message"] == "3 node(s) done at v2: n1, n2, n3"
+    assert sorted(e["involvedObject"]["name"] for e in env.events("UpgradeDone")) == [
+        "n1",
+        "n2",
+        "n3",
+    ]
+    calls = len(env.kube.calls)
+    await env.step()  # nothing left to do: no write at all
+    assert [c for c in env.kube.calls[calls:] if c[0] != "get"] == []
+
+
+async def test_a_slot_freed_by_an_outcome_is_filled_in_the_same_pass() -> None:
+    env = Env("n1", "n2", concurrency=1)
+    await env.step()
+    (first,) = env.status()["applying"]
+    await env.agent(first)
+    await env.step()
+    (second,) = env.status()["applying"]
+    assert second != first
+    assert env.node(first)["metadata"]["labels"]["plan.upgrade.cattle.io/p"]
+    assert request_key("p") in env.annotations(second)
+
+
+async def test_a_post_complete_delay_keeps_outcome_and_finish_apart() -> None:
+    env = Env("n1", postCompleteDelay="1h")
+    await env.step()
+    await env.agent("n1")
+    await env.step()
+    assert env.record("n1")["phase"] == "Complete"
+    assert "plan.upgrade.cattle.io/p" not in env.node("n1")["metadata"]["labels"]
+    assert env.status()["applying"] == ["n1"]
+    assert "NodesUpgraded" in env.reasons() and "NodesDone" not in env.reasons()
+
+
+async def test_a_crash_after_a_folded_write_is_picked_up_after_a_restart() -> None:
+    env = Env("n1", "n2", concurrency=2)
+    # killed after reserving both nodes, before recording either
+    env.kube.crash_on.add("nodes")
+    with pytest.raises(Crash):
+        await env.step()
+    assert sorted(env.status()["applying"]) == ["n1", "n2"]
+    env.restart()
+    await env.step()
+    assert {env.record(n)["phase"] for n in ("n1", "n2")} == {"Applying"}
+    assert all(request_key("p") in env.annotations(n) for n in ("n1", "n2"))
+    # killed after the outcome + done write, before the status frees the slot
+    await env.agent("n1")
+    env.kube.crash_on.add("plans/status")
+    with pytest.raises(Crash):
+        await env.step()
+    assert env.node("n1")["metadata"]["labels"]["plan.upgrade.cattle.io/p"]
+    assert sorted(env.status()["applying"]) == ["n1", "n2"]
+    env.restart()
+    writes = env.node_writes()
+    await env.step()
+    assert env.node_writes() == writes  # only its slot was left to free
+    assert env.status()["applying"] == ["n2"]
+    assert env.record("n2")["phase"] == "Applying"
 
 
 async def test_a_failed_outcome_halts_and_keeps_the_node_cordoned() -> None:
@@ -153,7 +250,7 @@ async def test_a_failed_outcome_halts_and_keeps_the_node_cordoned() -> None:
 
 
 async def test_the_hash_changing_before_the_hand_over_restarts_the_node() -> None:
-    env = Env("n1")
+    env = Env("n1", cordon=True)  # cordoning keeps start and hand-over apart
     await env.step()
     first = env.record("n1")["hash"]
     await env.kube.patch(PLANS, "p", {"spec": {"version": "v3"}}, namespace=NS)
@@ -161,6 +258,23 @@ async def test_the_hash_changing_before_the_hand_over_restarts_the_node() -> Non
     await env.step()
     assert env.record("n1")["hash"] != first
     assert json.loads(env.annotations("n1")[request_key("p")])["version"] == "v3"
+
+
+async def test_a_node_handed_over_finishes_its_run_then_starts_at_the_new_hash() -> None:
+    env = Env("n1")
+    await env.step()
+    first = env.record("n1")["hash"]
+    assert json.loads(env.annotations("n1")[request_key("p")])["hash"] == first
+    await env.kube.patch(PLANS, "p", {"spec": {"version": "v3"}}, namespace=NS)
+    await env.step()
+    assert env.record("n1")["hash"] == first  # the agent is at work: not abandoned
+    await env.agent("n1")
+    await env.step()
+    again = env.record("n1")
+    assert again["hash"] != first and again["phase"] == "Applying"
+    assert outcome_key("p") not in env.annotations("n1")
+    assert json.loads(env.annotations("n1")[request_key("p")])["version"] == "v3"
+    assert "plan.upgrade.cattle.io/p" not in env.node("n1")["metadata"]["labels"]
 
 
 def pod(name: str, node_name: str, **extra: Any) -> dict[str, Any]:
@@ -313,14 +427,18 @@ async def test_a_node_unhealthy_past_the_gate_timeout_fails() -> None:
     await env.step()
     await env.step()
     (started,) = env.status()["applying"]
+    # it comes back from its upgrade not Ready: recorded complete, not done
+    not_ready = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    await env.kube.patch(NODES, started, not_ready)
     await env.agent(started)
     await env.step()
-    # it came back from its upgrade not Ready, a while ago
+    assert env.record(started)["phase"] == "Complete"
+    assert "plan.upgrade.cattle.io/p" not in env.node(started)["metadata"]["labels"]
+    assert env.node(started)["spec"]["unschedulable"] is True
+    assert "NodesUpgraded" in env.reasons()
+    # ... a while ago
     rec = env.record(started) | {"since": "2000-01-01T00:00:00Z"}
-    patch = {
-        "metadata": {"annotations": {"status.upgrade.k3os.io/p": json.dumps(rec)}},
-        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
-    }
+    patch = {"metadata": {"annotations": {"status.upgrade.k3os.io/p": json.dumps(rec)}}}
     await env.kube.patch(NODES, started, patch)
     await env.step()
     failed = env.record(started)

@@ -37,6 +37,7 @@ from k3os.controllers.decisions.nodepatches import (
     fail_patch,
     finish_patch,
     merge_patches,
+    patch_changes,
     start_patch,
 )
 from k3os.controllers.decisions.nodes import NodeView, Taint, untolerated_taints
@@ -55,6 +56,15 @@ from k3os.controllers.decisions.rollout import (
     health_problems,
     select_next_nodes,
 )
+from k3os.controllers.decisions.steps import (
+    OutcomeStep,
+    begin_patch,
+    finishes_at_once,
+    folds_handover,
+    handover_patch,
+    outcome_step,
+    upgrade_request,
+)
 from k3os.controllers.decisions.window import in_window, next_window_start
 
 __all__ = [
@@ -68,10 +78,12 @@ __all__ = [
     "NodeFailure",
     "NodeState",
     "NodeView",
+    "OutcomeStep",
     "PodView",
     "Rendering",
     "RolloutDecision",
     "Taint",
+    "begin_patch",
     "classify_node",
     "complete_patch",
     "config_hash",
@@ -82,6 +94,9 @@ __all__ = [
     "effective_image",
     "fail_patch",
     "finish_patch",
+    "finishes_at_once",
+    "folds_handover",
+    "handover_patch",
     "hash_inputs",
     "health_problems",
     "in_window",
@@ -90,6 +105,8 @@ __all__ = [
     "next_window_start",
     "node_apply_status",
     "nodeconfig_status",
+    "outcome_step",
+    "patch_changes",
     "plan_drain",
     "plan_hash",
     "render_node_config",
@@ -99,4 +116,5 @@ __all__ = [
     "start_patch",
     "uncordon_patch",
     "untolerated_taints",
+    "upgrade_request",
 ]

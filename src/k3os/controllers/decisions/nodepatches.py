@@ -33,6 +33,23 @@ def merge_patches(*patches: Patch | None) -> Patch:
     return out
 
 
+def patch_changes(obj: Any, patch: Patch) -> bool:
+    """Whether applying the merge `patch` to `obj` (a decoded API object) changes it: a
+    patch that changes nothing need not be sent."""
+    if not isinstance(obj, dict):
+        return True
+    for key, value in patch.items():
+        if value is None:
+            if key in obj:
+                return True
+        elif isinstance(value, dict):
+            if patch_changes(obj.get(key, {}), value):
+                return True
+        elif obj.get(key) != value:
+            return True
+    return False
+
+
 def _record(
     plan: Plan,
     node: NodeView,
