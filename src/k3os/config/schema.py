@@ -36,6 +36,13 @@ def _check_hostname(value: str | None) -> str | None:
     return value
 
 
+def _check_unique(keys: list[str], what: str = "") -> None:
+    """Refuse a list that names one thing twice (the first such, in sorted order)."""
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"{what}{dupes[0]} is listed more than once")
+
+
 class WriteFile(_Model):
     """One entry of `write_files`."""
 
@@ -403,17 +410,11 @@ class NodeConfig(_Model):
     @field_validator("write_files")
     @classmethod
     def _unique_paths(cls, value: list[WriteFile]) -> list[WriteFile]:
-        paths = [f.path for f in value]
-        dupes = sorted({p for p in paths if paths.count(p) > 1})
-        if dupes:
-            raise ValueError(f"{dupes[0]} is listed more than once")
+        _check_unique([f.path for f in value])
         return value
 
     @field_validator("users")
     @classmethod
     def _unique_names(cls, value: list[User]) -> list[User]:
-        names = [u.name for u in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"user {dupes[0]} is listed more than once")
+        _check_unique([u.name for u in value], "user ")
         return value
