@@ -192,6 +192,24 @@ def _digest(doc: Obj) -> tuple[bytes, str]:
     return raw, hashlib.sha512(raw).hexdigest()[:32].upper()
 
 
+def _document(types: list[ResourceType], *, v3: bool) -> tuple[bytes, str]:
+    """The v2 (swagger) or v3 document of `types`, as bytes and their ETag."""
+    builder = _PathBuilder(v3=v3)
+    paths: Obj = {}
+    for rt in types:
+        paths.update(builder.paths(rt))
+    doc: Obj = {
+        "info": {"title": "Kubernetes", "version": KUBERNETES_SCHEMA_VERSION},
+        "paths": paths,
+    }
+    definitions = _definitions(types, v3=v3)
+    if v3:
+        doc.update(openapi="3.0.0", components={"schemas": definitions})
+    else:
+        doc.update(swagger="2.0", definitions=definitions)
+    return _digest(doc)  # keys are sorted: the order here does not show
+
+
 class Documents:
     """The OpenAPI documents of one registry state, rendered once, served as bytes."""
 
@@ -213,18 +231,7 @@ class Documents:
     def v2(self) -> tuple[bytes, str]:
         self._refresh()
         if self._v2 is None:
-            types = list(self.registry)
-            builder = _PathBuilder(v3=False)
-            paths: Obj = {}
-            for rt in types:
-                paths.update(builder.paths(rt))
-            doc = {
-                "swagger": "2.0",
-                "info": {"title": "Kubernetes", "version": KUBERNETES_SCHEMA_VERSION},
-                "paths": paths,
-                "definitions": _definitions(types, v3=False),
-            }
-            self._v2 = _digest(doc)
+            self._v2 = _document(list(self.registry), v3=False)
         return self._v2
 
     def v2_protobuf(self) -> tuple[bytes, str]:
@@ -237,21 +244,11 @@ class Documents:
     def v3_documents(self) -> dict[str, tuple[bytes, str]]:
         self._refresh()
         if self._v3 is None:
-            builder = _PathBuilder(v3=True)
             docs: dict[str, tuple[bytes, str]] = {}
             for group, versions in self.registry.group_versions().items():
                 for version in versions:
                     types = self.registry.in_group_version(group, version)
-                    paths: Obj = {}
-                    for rt in types:
-                        paths.update(builder.paths(rt))
-                    doc = {
-                        "openapi": "3.0.0",
-                        "info": {"title": "Kubernetes", "version": KUBERNETES_SCHEMA_VERSION},
-                        "paths": paths,
-                        "components": {"schemas": _definitions(types, v3=True)},
-                    }
-                    docs[gv_path(group, version)] = _digest(doc)
+                    docs[gv_path(group, version)] = _document(types, v3=True)
             self._v3 = docs
         return self._v3
 
