@@ -9,6 +9,11 @@ Figures (one JSON line each), for each datastore D in {sqlite, etcd}:
   D/mutate/200       update latency p50/p99 at a fixed, open-loop 200 writes/s, ms
   D/watch/N          delivery latency p50/p99 of one change to N watchers (lean client
                      processes), ms
+  D/<shape>/1        server CPU ms per write of each fleet write shape, sequential over one
+                     lean connection (`_writecost.py`): a Node status strategic patch, a Node
+                     annotation merge patch, a Lease PUT, an Event create, each beside a
+                     ConfigMap create (`D/create-configmap/1`) of the same run; and the status
+                     patch with N idle single-name Node watches open
   compare/...        with --compare REV: this tree's server and REV's on SQLite, alternating
   goal/...           the issue's goals on SQLite, with `met`
 SQLite figures name the etcd figure of the same case as their baseline.
@@ -39,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
 
 import _lean
+import _writecost
 from _common import emit, machine, now, percentile
 from store import etcd_server, free_port
 
@@ -56,6 +62,8 @@ class Sizes:
         self.mutate_seconds = 1.0 if quick else 10.0
         self.watchers = 50 if quick else 1000
         self.watch_writes = 5 if quick else 20
+        self.write_ops = 100 if quick else 1000
+        self.write_watchers = 50 if quick else 1000
 
 
 @contextmanager
@@ -367,10 +375,15 @@ async def measure_httpx(
 
 
 def measure(
-    url: str, ctx: ssl.SSLContext, workdir: Path, pid: int, sizes: Sizes
-) -> dict[str, tuple[float, dict[str, float]]]:
-    out = asyncio.run(measure_httpx(url, ctx, sizes))
-    out.update(measure_contended(url, workdir / "server" / "tls", pid, sizes, ""))
+    url: str, ctx: ssl.SSLContext, workdir: Path, pid: int, sizes: Sizes, only: str = "",
+    profile: Path | None = None,
+) -> dict[str, tuple[float, dict[str, float]]]:  # fmt: skip
+    tls = workdir / "server" / "tls"
+    out: dict[str, tuple[float, dict[str, float]]] = {}
+    if only != "writes":
+        out.update(asyncio.run(measure_httpx(url, ctx, sizes)))
+        out.update(measure_contended(url, tls, pid, sizes, ""))
+    out.update(_writecost.measure(url, tls, pid, sizes.write_ops, sizes.write_watchers, profile))
     return out
 
 
@@ -388,13 +401,20 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--compare", metavar="REV", help="also run REV's server on SQLite, "
                         "alternating with this tree's, for create/32 and watch/N")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (--compare)")
+    parser.add_argument("--only", choices=["writes"], default="",
+                        help="only the server-CPU-per-write cases")  # fmt: skip
+    parser.add_argument("--write-ops", type=int, default=0, help="writes per write-cost case")
+    parser.add_argument("--datastores", default="etcd,sqlite", help="comma-separated")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the SQLite server during "
+                        "each write-cost case (DIR/<shape>.raw)")  # fmt: skip
     return parser.parse_args()
 
 
 def compare(
-    root: Path, rev: str, sizes: Sizes, rounds: int
+    root: Path, rev: str, sizes: Sizes, rounds: int, only: str = ""
 ) -> dict[str, list[dict[str, tuple[float, dict[str, float]]]]]:
-    """This tree's server and REV's, alternately on fresh SQLite data dirs."""
+    """This tree's server and REV's, alternately on fresh SQLite data dirs (with
+    `only="writes"`, the write-cost cases instead of create/32 and watch/N)."""
     old = root / "old-src"
     old.mkdir()
     archive = subprocess.run(["git", "archive", rev, "src"], check=True, capture_output=True,
@@ -407,30 +427,50 @@ def compare(
             workdir = root / f"cmp-{label}-{r}"
             with api_server(workdir, "", info, src) as (url, _):
                 tls = workdir / "server" / "tls"
-                runs[label].append(measure_contended(url, tls, info["pid"], sizes, ""))
+                if only == "writes":
+                    got = _writecost.measure(
+                        url, tls, info["pid"], sizes.write_ops, sizes.write_watchers
+                    )
+                else:
+                    got = measure_contended(url, tls, info["pid"], sizes, "")
+                runs[label].append(got)
     return runs
 
 
 def main() -> None:
     args = _args()
     sizes = Sizes(args.quick)
+    sizes.write_ops = args.write_ops or sizes.write_ops
+    stores = [d for d in ("etcd", "sqlite") if d in args.datastores.split(",")]
     results: dict[str, dict[str, tuple[float, dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="k3os-bench-api-") as tmp:
         root = Path(tmp)
         (root / "etcd-data").mkdir()
         info: dict[str, int] = {}
-        with (
-            etcd_server(root / "etcd-data") as etcd_url,
-            api_server(root / "etcd", etcd_url, info) as (url, ctx),
-        ):
-            results["etcd"] = measure(url, ctx, root / "etcd", info["pid"], sizes)
-        with api_server(root / "sqlite", "", info) as (url, ctx):
-            results["sqlite"] = measure(url, ctx, root / "sqlite", info["pid"], sizes)
-        runs = compare(root, args.compare, sizes, args.rounds) if args.compare else {}
-    for store in ("etcd", "sqlite"):
+        if "etcd" in stores:
+            with (
+                etcd_server(root / "etcd-data") as etcd_url,
+                api_server(root / "etcd", etcd_url, info) as (url, ctx),
+            ):
+                results["etcd"] = measure(url, ctx, root / "etcd", info["pid"], sizes, args.only)
+        if "sqlite" in stores:
+            profile = Path(args.profile) if args.profile else None
+            if profile:
+                profile.mkdir(parents=True, exist_ok=True)
+            with api_server(root / "sqlite", "", info) as (url, ctx):
+                results["sqlite"] = measure(
+                    url, ctx, root / "sqlite", info["pid"], sizes, args.only, profile
+                )
+        runs = compare(root, args.compare, sizes, args.rounds, args.only) if args.compare else {}
+    for store in stores:
         for case, (value, extra) in results[store].items():
+            if case.split("/")[0] in _writecost.SHAPES:
+                baseline = None if case == "create-configmap/1" else f"{store}/create-configmap/1"
+                emit(BENCH, f"{store}/{case}", "server_cpu_ms_per_op", value, "ms", baseline,
+                     **extra)  # fmt: skip
+                continue
             metric, unit = UNITS.get(case, ("p50", "ms"))
-            baseline = f"etcd/{case}" if store == "sqlite" else None
+            baseline = f"etcd/{case}" if store == "sqlite" and "etcd" in stores else None
             emit(BENCH, f"{store}/{case}", metric, value, unit, baseline, **extra, **(
                 machine() if case == "create/1" and store == "etcd" else {}))  # fmt: skip
     for label, rounds in runs.items():
@@ -443,8 +483,10 @@ def main() -> None:
             baseline = f"compare/{args.compare}/{case}" if label == "new" else None
             emit(BENCH, f"compare/{label}/{case}", metric, median(values), unit, baseline,
                  **extra)  # fmt: skip
-    sqlite = results["sqlite"]
+    sqlite = results.get("sqlite", {})
     watch_case = f"watch/{sizes.watchers}"
+    if "mutate/200" not in sqlite:
+        return
     goals = [
         ("mutate-p99-ms", sqlite["mutate/200"][1]["p99_ms"], 20.0, "sqlite/mutate/200", False),
         ("create32-per-s", sqlite["create/32"][0], 1500.0, "sqlite/create/32", True),

@@ -16,7 +16,6 @@ still owns it.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from k3os.apiserver.fieldpath import (
     Path,
     decode_fields,
     encode_fields,
+    field_changes,
     field_values,
     get_path,
     item_element,
@@ -35,6 +35,7 @@ from k3os.apiserver.fieldpath import (
     remove_path,
 )
 from k3os.apiserver.fieldschema import Node
+from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.patch import PatchError
 
 __all__ = [
@@ -170,13 +171,16 @@ def _tracked(obj: Any, root: Node, reset_fields: Collection[str]) -> dict[Path, 
     }
 
 
-def _compare(old: dict[Path, Any], new: dict[Path, Any]) -> tuple[set[Path], set[Path]]:
-    """(changed, removed): paths added or given a new leaf value, and paths gone."""
-    parents = {p[:i] for p in (*old, *new) for i in range(len(p))}
-    changed = {p for p in new if p not in old}
-    changed |= {p for p in new if p in old and p not in parents and old[p] != new[p]}
-    removed = {p for p in old if p not in new}
-    return changed, removed
+def _tracked_path(path: Path) -> bool:
+    return path not in _UNTRACKED
+
+
+def _changes(
+    old: Any, new: Any, root: Node, reset_fields: Collection[str]
+) -> tuple[set[Path], set[Path]]:
+    """(changed, removed): tracked paths added or given a new leaf value, and paths gone
+    (only the fields that differ are walked)."""
+    return field_changes(old, new, root, _tracked_path, reset_fields)
 
 
 def _entry(
@@ -214,13 +218,11 @@ def update_managed_fields(
     (``[{}]`` clears them); otherwise the live ones are kept. ``reset_fields`` are
     top-level fields this endpoint ignores (``status`` on the main resource).
     """
-    result = copy.deepcopy(dict(new))
+    result = deep_copy(dict(new))
     sent = (result.get("metadata") or {}).get("managedFields")
     live = (old or {}).get("metadata", {}).get("managedFields")
     entries = decode_managed_fields(sent if sent else live)
-    before = _tracked(old or {}, root, reset_fields)
-    after = _tracked(result, root, reset_fields)
-    changed, removed = _compare(before, after)
+    changed, removed = _changes(old or {}, result, root, reset_fields)
     ours = _entry(entries, manager, "Update", subresource)
     for e in entries:
         e.fields -= removed
@@ -246,19 +248,19 @@ def _merge(live: Any, config: Any, node: Node) -> Any:
     """Merge an applied value into the live one by the schema's list and map types."""
     if node.kind == "list" and isinstance(live, list) and isinstance(config, list):
         if node.list_type == "atomic":
-            return copy.deepcopy(config)
-        result = copy.deepcopy(live)
+            return deep_copy(config)
+        result = deep_copy(live)
         ids = [item_element(item, node, i) for i, item in enumerate(result)]
         for i, item in enumerate(config):
             ident = item_element(item, node, i)
             if ident.startswith("i:"):
-                return copy.deepcopy(config)  # elements without keys cannot be merged
+                return deep_copy(config)  # elements without keys cannot be merged
             if ident in ids:
                 at = ids.index(ident)
                 if node.list_type == "map":
                     result[at] = _merge(result[at], item, node.item())
             else:
-                result.append(copy.deepcopy(item))
+                result.append(deep_copy(item))
                 ids.append(ident)
         return result
     if (
@@ -267,14 +269,12 @@ def _merge(live: Any, config: Any, node: Node) -> Any:
         and node.kind in ("struct", "map", "any")
         and not node.atomic
     ):
-        merged = copy.deepcopy(live)
+        merged = deep_copy(live)
         for key, value in config.items():
             child = node.field(key)
-            merged[key] = (
-                _merge(merged[key], value, child) if key in merged else copy.deepcopy(value)
-            )
+            merged[key] = _merge(merged[key], value, child) if key in merged else deep_copy(value)
         return merged
-    return copy.deepcopy(config)
+    return deep_copy(config)
 
 
 def _check_config(config: Any, manager: str) -> dict[str, Any]:
@@ -306,12 +306,10 @@ def server_side_apply(
     """
     config = _strip_nulls(_check_config(config, manager))
     config = {k: v for k, v in config.items() if k not in reset_fields}
-    live_obj = copy.deepcopy(dict(live or {}))
+    live_obj = deep_copy(dict(live or {}))
     entries = decode_managed_fields((live_obj.get("metadata") or {}).get("managedFields"))
     merged: dict[str, Any] = _merge(live_obj, config, root)
-    before = _tracked(live_obj, root, reset_fields)
-    after = _tracked(merged, root, reset_fields)
-    changed, _ = _compare(before, after)
+    changed, _ = _changes(live_obj, merged, root, reset_fields)
     ours = _entry(entries, manager, "Apply", subresource)
     conflicts = [
         ManagerConflict(e.label(), path_string(p))

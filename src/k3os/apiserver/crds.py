@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 from typing import Any
 
@@ -19,6 +18,7 @@ from k3os.apiserver import crd as crdlib
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.deletion import DeleteOptions, delete
 from k3os.apiserver.errors import APIError, Conflict, NotFound
+from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.objects import rfc3339
 from k3os.apiserver.registry import ResourceType
 from k3os.apiserver.request import ApiRequest
@@ -136,7 +136,7 @@ class CustomResourceDefinitions:
         finalizers = list(obj["metadata"].get("finalizers") or [])
         if status == obj.get("status") and crdlib.CLEANUP_FINALIZER in finalizers:
             return
-        new = copy.deepcopy(obj)
+        new = deep_copy(obj)
         new["status"] = status
         if crdlib.CLEANUP_FINALIZER not in finalizers:
             new["metadata"]["finalizers"] = [*finalizers, crdlib.CLEANUP_FINALIZER]
@@ -164,7 +164,7 @@ class CustomResourceDefinitions:
         finalizers = [
             f for f in obj["metadata"].get("finalizers") or [] if f != crdlib.CLEANUP_FINALIZER
         ]
-        new = copy.deepcopy(obj)
+        new = deep_copy(obj)
         new["metadata"]["finalizers"] = finalizers
         try:
             if finalizers:
@@ -232,7 +232,7 @@ class CustomResourceDefinitions:
 
 
 def _all_served(obj: Obj) -> Obj:
-    spec = copy.deepcopy(obj.get("spec") or {})
+    spec = deep_copy(obj.get("spec") or {})
     for v in spec.get("versions") or []:
         if isinstance(v, dict):
             v["served"] = True

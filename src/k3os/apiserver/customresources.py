@@ -9,7 +9,6 @@ code, driven by its ResourceType (scale.py serves the `scale` subresource).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from k3os.apiserver.crd import GROUP, CustomVersion, validate_crd, validate_crd_
 from k3os.apiserver.crvalues import apply_defaults, prune, validate
 from k3os.apiserver.errors import BadRequest, Invalid, MethodNotAllowed
 from k3os.apiserver.fieldschema import Node, custom_resource_root
+from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.registry import ResourceType
 from k3os.apiserver.request import ApiRequest
 from k3os.apiserver.schemas import normalized
@@ -59,7 +59,7 @@ def check_body(req: ApiRequest, body: Any, mode: str) -> tuple[Obj, list[str]]:
             f'Object kind "{body.get("kind")}" does not match the kind "{rt.kind}" of this resource'
         )
     custom = custom_version(rt)
-    obj, unknown = prune(custom.schema, copy.deepcopy(body))
+    obj, unknown = prune(custom.schema, deep_copy(body))
     meta = obj.get("metadata")
     if meta is not None:
         checked = check_object(normalized((_OBJECT_META,)), _OBJECT_META, meta)

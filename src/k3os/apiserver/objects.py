@@ -6,7 +6,6 @@ Pure functions of (old object, new object, clock); handlers call them before wri
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import secrets
 import string
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from k3os.apiserver.errors import BadRequest, FieldError, Invalid
+from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.registry import ResourceType
 from k3os.apiserver.validation import validate_name
 
@@ -77,7 +77,7 @@ def _check_meta(rt: ResourceType, obj: Obj, namespace: str) -> Obj:
 
 def prepare_create(rt: ResourceType, obj: Obj, namespace: str, now: dt.datetime) -> Obj:
     """The object as it will be stored on create (without its resourceVersion)."""
-    obj = copy.deepcopy(obj)
+    obj = deep_copy(obj)
     meta = _check_meta(rt, obj, namespace)
     for key in (*_SERVER_FIELDS, "resourceVersion"):
         meta.pop(key, None)
@@ -115,7 +115,7 @@ def carry_over(
     """The object as it will be stored on update: server-owned metadata from `old`,
     `.status` from `old` for main-resource writes (and only `.status` from `new` for
     status writes), generation bumped when the spec changed."""
-    new = copy.deepcopy(new)
+    new = deep_copy(new)
     meta = _check_meta(rt, new, namespace)
     old_meta = old["metadata"]
     name = old_meta["name"]
@@ -127,7 +127,7 @@ def carry_over(
     meta["name"] = name
     if subresource == "status":
         status = new.get("status")
-        new = copy.deepcopy(old)
+        new = deep_copy(old)
         if status is None:
             new.pop("status", None)
         else:
@@ -136,7 +136,7 @@ def carry_over(
         meta = new["metadata"]
     elif rt.has_status():
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = deep_copy(old["status"])
         else:
             new.pop("status", None)
     for key in _SERVER_FIELDS:

@@ -12,7 +12,6 @@ All functions take plain JSON data and return a new object; the input is never c
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +20,7 @@ import jsonpatch
 import jsonpointer
 
 from k3os.apiserver.errors import APIError, BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+from k3os.apiserver.jsoncopy import deep_copy
 
 __all__ = [
     "APPLY_PATCH",
@@ -81,7 +81,7 @@ def apply_json_patch(obj: Mapping[str, Any], operations: Any) -> dict[str, Any]:
             raise PatchError(f"json patch operation {i} is not an object: {op!r}")
     try:
         patch = jsonpatch.JsonPatch(operations)
-        result = patch.apply(copy.deepcopy(dict(obj)), in_place=True)
+        result = patch.apply(deep_copy(dict(obj)), in_place=True)
     except jsonpatch.InvalidJsonPatch as e:
         raise PatchError(f"invalid json patch: {e}") from e
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
@@ -93,7 +93,7 @@ def apply_json_patch(obj: Mapping[str, Any], operations: Any) -> dict[str, Any]:
 
 def _merge(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return deep_copy(patch)
     result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
@@ -107,7 +107,7 @@ def apply_merge_patch(obj: Mapping[str, Any], patch: Any) -> dict[str, Any]:
     """RFC 7386: objects merge key by key, ``null`` deletes, anything else replaces."""
     if not isinstance(patch, dict):
         raise PatchError("merge patch must be a JSON object")
-    merged: dict[str, Any] = _merge(copy.deepcopy(dict(obj)), patch)
+    merged: dict[str, Any] = _merge(deep_copy(dict(obj)), patch)
     return merged
 
 

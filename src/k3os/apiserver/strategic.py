@@ -16,12 +16,12 @@ everything else (tolerations, taints, args) is replaced. Directives:
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from k3os.apiserver.fieldschema import Node
+from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.patch import PatchError
 
 __all__ = ["apply_strategic_merge_patch"]
@@ -43,7 +43,7 @@ def apply_strategic_merge_patch(obj: Mapping[str, Any], patch: Any, root: Node) 
     """Apply a strategic merge patch to ``obj`` whose schema is ``root``; new object."""
     if not isinstance(patch, dict):
         raise PatchError("strategic merge patch must be a JSON object")
-    merged = _merge_map(copy.deepcopy(dict(obj)), patch, root, "")
+    merged = _merge_map(deep_copy(dict(obj)), patch, root, "")
     return {} if isinstance(merged, _Deleted) else merged
 
 
@@ -126,7 +126,7 @@ def _fresh(patch: Any, node: Node, where: str) -> Any:
         return _merge_map({}, patch, node, where)
     if isinstance(patch, list) and "merge" in node.strategies:
         return _merge_list([], patch, node, where)
-    return copy.deepcopy(patch)
+    return deep_copy(patch)
 
 
 def _merge_list(original: list[Any], patch: list[Any], node: Node, where: str) -> list[Any]:
@@ -141,7 +141,7 @@ def _merge_list(original: list[Any], patch: list[Any], node: Node, where: str) -
         result = list(original)
         for value in patch:
             if value not in result:
-                result.append(copy.deepcopy(value))
+                result.append(deep_copy(value))
         return result
     item_node = node.item()
     result = list(original)

@@ -6,7 +6,6 @@ validate, CEL rules that compile), with errors at upstream's paths:
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +14,7 @@ from k3os.apiserver.celrules import RuleError, compile_rule
 from k3os.apiserver.crvalues import json_type as _json_type
 from k3os.apiserver.crvalues import prune, validate_value
 from k3os.apiserver.errors import FieldError
+from k3os.apiserver.jsoncopy import deep_copy
 
 __all__ = ["check_structural"]
 
@@ -259,7 +259,7 @@ class _SchemaChecker:
         if value is None and not s.get("nullable"):
             self.add(FieldError.invalid(where, None, "must not be null for non-nullable field"))
             return
-        pruned, unknown = prune(s, copy.deepcopy(value), root=False)
+        pruned, unknown = prune(s, deep_copy(value), root=False)
         if unknown:
             self.add(
                 FieldError.invalid(

@@ -7,7 +7,6 @@ finalizer of an object marked for deletion deletes it.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +14,7 @@ from k3os.apiserver.admission import check_body, require_namespace
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.customresources import validate_write
 from k3os.apiserver.errors import BadRequest, Conflict, Invalid, MethodNotAllowed
+from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.managed import record_update
 from k3os.apiserver.node_admission import admit_write
 from k3os.apiserver.objects import carry_over, prepare_create
@@ -70,7 +70,7 @@ async def persist_update(
     rt = req.rt
     for _ in range(_RETRIES):
         current, kv = await ctx.objects.get_kv(rt, req.namespace, req.name)
-        proposed = await mutate(copy.deepcopy(current))
+        proposed = await mutate(deep_copy(current))
         new = carry_over(rt, current, proposed, req.namespace, subresource=req.subresource)
         validate_write(rt, new, current)
         if new["metadata"].get("managedFields") is None and "managedFields" in current["metadata"]:
@@ -134,7 +134,7 @@ async def update(
     async def mutate(current: Obj) -> Obj:
         if pinned and pinned != current["metadata"]["resourceVersion"]:
             raise Conflict(rt.plural, req.name, group=rt.group)
-        new = copy.deepcopy(obj)
+        new = deep_copy(obj)
         if req.subresource == "finalize":
             spec = current.setdefault("spec", {})
             spec["finalizers"] = (new.get("spec") or {}).get("finalizers") or []
