@@ -1,17 +1,17 @@
 """The API client: one connection (TLS, credentials) and dict-level requests over it.
 
-Built on lightkube (pinned in pyproject.toml): its kubeconfig loader and the HTTP client it
-configures from one (server URL, CA, client certificate, bearer/exec credentials). The
-requests themselves are made here, on plain dicts, because the controllers handle every
-kind, custom ones included, and need things lightkube's typed API does not offer:
-watches with `allowWatchBookmarks` that tell a 410 Gone apart from a dropped connection,
-deletes with preconditions and a propagation policy in one call, subresources such as a
-namespace's `finalize`, and discovery. lightkube's typed client stays available on the same
-configuration (`Kube.typed()`) for code that wants its models.
+The connection is an httpx2 client configured from a `ClientConfig` (k3os.client.kubeconfig:
+server URL, CA, client certificate, bearer/exec credentials). The requests are made here,
+on plain dicts, because the controllers handle every kind, custom ones included, and need
+things a typed client does not offer: watches with `allowWatchBookmarks` that tell a 410
+Gone apart from a dropped connection, deletes with preconditions and a propagation policy
+in one call, subresources such as a namespace's `finalize`, and discovery. lightkube's
+typed client is available on the same configuration (`Kube.typed()`), imported only then.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx2
-from lightkube.config import client_adapter
-from lightkube.config.kubeconfig import KubeConfig, SingleConfig
-from lightkube.config.models import Cluster, User
 
 from k3os.client.errors import ClientError, TransportError, status_error
+from k3os.client.kubeconfig import ClientConfig, Cluster, User, client_auth, load_kubeconfig
+from k3os.client.kubeconfig import ssl_context as make_ssl_context
 from k3os.client.resources import ResourceType
 
 __all__ = ["Kube", "ObjectList", "PatchType", "WatchEvent", "connect", "connect_kubeconfig"]
@@ -71,17 +70,7 @@ def connect_kubeconfig(
     field_manager: str = "k3os",
 ) -> Kube:
     """A client for the cluster a kubeconfig file (and optionally a context in it) names."""
-    import yaml
-    from lightkube.core.exceptions import ConfigError
-
-    try:
-        config = KubeConfig.from_file(path).get(context)
-    except ConfigError as e:
-        raise ClientError(f"{path}: {e}") from e
-    except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as e:
-        raise ClientError(f"{path}: not a usable kubeconfig ({type(e).__name__}: {e})") from e
-    if config is None:
-        raise ClientError(f"{path}: no context {context or '(current-context)'}")
+    config = load_kubeconfig(path, context)
     return Kube(config, timeout=timeout, field_manager=field_manager)
 
 
@@ -101,9 +90,7 @@ def connect(
         client_key=str(key) if key else None,
         token=token,
     )
-    kc = KubeConfig.from_one(cluster=Cluster(server=server, certificate_auth=str(ca)), user=user)
-    config = kc.get()
-    assert config is not None
+    config = ClientConfig(Cluster(server=server, certificate_auth=str(ca)), user)
     return Kube(config, timeout=timeout, field_manager=field_manager)
 
 
@@ -112,7 +99,7 @@ class Kube:
 
     def __init__(
         self,
-        config: SingleConfig,
+        config: ClientConfig,
         *,
         timeout: float = 10.0,
         field_manager: str = "k3os",
@@ -121,15 +108,11 @@ class Kube:
         self.config = config
         self.field_manager = field_manager
         self._timeout = timeout
-        params = client_adapter.ConnectionParams(
-            timeout=httpx2.Timeout(timeout),
-            trust_env=False,
-            transport=transport,  # type: ignore[arg-type]
-        )
         if config.user is None:
             raise ClientError(f"no user (credentials) for {config.cluster.server}")
+        auth = client_auth(config.user)
         try:
-            settings = params.httpx_params(config)
+            verify = make_ssl_context(config)
         except (OSError, ValueError) as e:  # an unreadable CA, certificate or key file
             raise ClientError(f"cannot set up TLS for {config.cluster.server}: {e}") from e
         # Every informer holds a connection for its watch: no cap on the pool, or a
@@ -139,7 +122,15 @@ class Kube:
         limits = httpx2.Limits(
             max_connections=None, max_keepalive_connections=32, keepalive_expiry=25.0
         )
-        self._http = httpx2.AsyncClient(**settings, limits=limits)
+        self._http = httpx2.AsyncClient(
+            base_url=config.cluster.server,
+            verify=verify,
+            auth=auth,
+            timeout=httpx2.Timeout(timeout),
+            trust_env=False,
+            transport=transport,
+            limits=limits,
+        )
 
     @property
     def server(self) -> str:
@@ -148,8 +139,47 @@ class Kube:
     def typed(self) -> Any:
         """lightkube's own AsyncClient on the same configuration (typed models)."""
         import lightkube
+        from lightkube.config import kubeconfig, models
 
-        return lightkube.AsyncClient(self.config, field_manager=self.field_manager, trust_env=False)
+        cluster, user = self.config.cluster, self.config.user
+        assert user is not None
+        plugin = None
+        if user.exec is not None:
+            plugin = models.UserExec(
+                apiVersion=user.exec.apiVersion,
+                command=user.exec.command,
+                args=list(user.exec.args) or None,
+                env=[models.NameValue(name=k, value=v) for k, v in user.exec.env] or None,
+            )
+        config = kubeconfig.KubeConfig.from_one(
+            cluster=models.Cluster(
+                server=cluster.server,
+                certificate_auth=cluster.certificate_auth,
+                certificate_auth_data=cluster.certificate_auth_data,
+                insecure=cluster.insecure,
+            ),
+            user=models.User(
+                exec=plugin,
+                username=user.username,
+                password=user.password,
+                token=user.token,
+                token_file=user.token_file,
+                client_cert=user.client_cert,
+                client_cert_data=user.client_cert_data,
+                client_key=user.client_key,
+                client_key_data=user.client_key_data,
+            ),
+            namespace=self.config.namespace,
+            fname=self.config.fname,
+        )
+        return lightkube.AsyncClient(config, field_manager=self.field_manager, trust_env=False)
+
+    @contextlib.asynccontextmanager
+    async def stream_get(self, path: str, *, read_limit: float) -> AsyncIterator[httpx2.Response]:
+        """A streamed GET on this connection (a large download), each step within `read_limit`
+        seconds. httpx2.HTTPError on transport failures; the caller checks the status."""
+        async with self._http.stream("GET", path, timeout=httpx2.Timeout(read_limit)) as resp:
+            yield resp
 
     async def aclose(self) -> None:
         await self._http.aclose()

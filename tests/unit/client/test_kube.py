@@ -10,8 +10,6 @@ from typing import Any
 import certifi
 import httpx2
 import pytest
-from lightkube.config.kubeconfig import KubeConfig
-from lightkube.config.models import Cluster, User
 
 from k3os.client import (
     ApiStatusError,
@@ -23,6 +21,7 @@ from k3os.client import (
     connect,
     connect_kubeconfig,
 )
+from k3os.client.kubeconfig import ClientConfig, Cluster, User
 from k3os.client.resources import CONFIG_MAPS, LEASES, NAMESPACES
 
 Seen = list[tuple[str, str, dict[str, str], Any, str]]
@@ -44,9 +43,7 @@ def make(handler: Any) -> tuple[Kube, Seen]:
         )
         return handler(request)
 
-    kc = KubeConfig.from_one(cluster=Cluster(server="https://api.test"), user=User(token="x"))
-    config = kc.get()
-    assert config is not None
+    config = ClientConfig(Cluster(server="https://api.test"), User(token="x"))
     return Kube(config, transport=httpx2.MockTransport(record), field_manager="t"), seen
 
 
@@ -232,7 +229,5 @@ def test_connect_and_kubeconfig(tmp_path: Path) -> None:
     assert connect_kubeconfig(cfg).server == "https://h:1"
     with pytest.raises(ClientError):
         connect_kubeconfig(cfg, context="other")
-    anonymous = KubeConfig.from_one(cluster=Cluster(server="https://h:1")).get()
-    assert anonymous is not None
     with pytest.raises(ClientError, match="no user"):
-        Kube(anonymous)
+        Kube(ClientConfig(Cluster(server="https://h:1")))
