@@ -1,6 +1,7 @@
 """How the agent reaches the API: a kubeconfig given on the command line, else the node
 certificate in `<data-dir>/agent/`, obtained (and renewed) with the join token by
-`k3os.agent.join` when a token is given.
+`k3os.agent.join` when a token is given — in a child process (`k3os.agent.joinproc`), so
+the agent itself never loads the cryptography a join needs.
 
 A server that cannot be reached yet is waited for with backoff (a box often boots before
 its server); a refusal (wrong CA, wrong node password, bad token) is final and says why.
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from k3os.agent.joinproc import JoinFailed, JoinRefused, ServerUnreachable, join_in_child
 from k3os.agent.settings import AgentSettings
 from k3os.client import Backoff, ClientError, Kube, connect, connect_kubeconfig
 
@@ -29,26 +32,23 @@ def have_certificate(settings: AgentSettings) -> bool:
     return all(p.is_file() for p in (settings.cert_path, settings.key_path, settings.ca_path))
 
 
+Obtain = Callable[[str, str, Path, str], Awaitable[None]]
+"""How the credentials are obtained: `join_in_child`, or (tests) the same join in-process."""
+
+
 async def join(
     settings: AgentSettings,
     *,
     backoff: Backoff | None = None,
     sleep: Callable[[float], Any] = asyncio.sleep,
+    obtain: Obtain = join_in_child,
 ) -> None:
     """Obtain, reuse or renew the node certificate with the join token."""
-    from k3os.agent.join import JoinFailed, JoinRefused, ServerUnreachable, ensure_node_credentials
-
     backoff = backoff or Backoff(initial=0.5, maximum=15.0, jitter=0.2)
     failures = 0
     while True:
         try:
-            await asyncio.to_thread(
-                ensure_node_credentials,
-                settings.server,
-                settings.token,
-                settings.data_dir,
-                settings.node_name,
-            )
+            await obtain(settings.server, settings.token, settings.data_dir, settings.node_name)
             return
         except (ServerUnreachable, JoinRefused) as e:
             if isinstance(e, JoinRefused) and e.status < 500:

@@ -114,7 +114,7 @@ def gather_facts(root: Path | None, node_name: str, version: str | None = None) 
     if root is not None:
         labels, taint_texts, mode = _node_settings(root)
         release = _os_release(root)
-    from k3os.security.noderestriction import label_owner
+    from k3os.security.nodelabels import label_owner
 
     refused = tuple(sorted(k for k in labels if label_owner(k) == "cluster"))
     labels = {k: v for k, v in labels.items() if k not in refused}

@@ -29,14 +29,11 @@ def server_path(ref: str) -> str:
 async def fetch_from_server(kube: Kube, ref: str, dest: Path, *, read_limit: float = 300) -> Path:
     """Download the bundle `ref` from the server into `dest` (atomically)."""
     import httpx2
-    from lightkube.config import client_adapter
 
-    params = client_adapter.ConnectionParams(timeout=httpx2.Timeout(read_limit), trust_env=False)
-    client = client_adapter.AsyncClient(kube.config, params)
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
     try:
-        async with client.stream("GET", server_path(ref)) as resp:
+        async with kube.stream_get(server_path(ref), read_limit=read_limit) as resp:
             if resp.status_code != 200:
                 body = (await resp.aread())[:200].decode("utf-8", "replace")
                 raise ClientError(f"GET {server_path(ref)}: HTTP {resp.status_code} {body}")
@@ -47,7 +44,5 @@ async def fetch_from_server(kube: Kube, ref: str, dest: Path, *, read_limit: flo
                 os.fsync(out.fileno())
     except httpx2.HTTPError as e:
         raise ClientError(f"GET {server_path(ref)}: {e!r}") from e
-    finally:
-        await client.aclose()
     os.replace(partial, dest)
     return dest

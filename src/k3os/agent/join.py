@@ -20,7 +20,8 @@ server refuses that (expired), the join token is used again.
     ├── CAMismatch          the server's CA is not the one the token pins
     ├── JoinRefused         the server answered 4xx/5xx (status and its message)
     └── ServerUnreachable   no answer (connection, TLS or timeout)
-Tokens, passwords and keys are never logged.
+Tokens, passwords and keys are never logged. The errors are defined in
+`k3os.agent.joinproc`, which runs this join in a child process for the agent.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from k3os.agent.joinproc import CAMismatch, JoinFailed, JoinRefused, ServerUnreachable
 from k3os.security.errors import TokenError
 from k3os.security.files import write_private
 from k3os.security.join import CA_ENDPOINT, JOIN_ENDPOINT, make_node_csr
@@ -61,24 +63,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
-
-
-class JoinFailed(Exception):
-    """The node could not obtain its client certificate."""
-
-
-class CAMismatch(JoinFailed):
-    """The server presents a CA other than the one the token pins: refuse to talk to it."""
-
-
-class JoinRefused(JoinFailed):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"server refused the node certificate ({status}): {message}")
-        self.status = status
-
-
-class ServerUnreachable(JoinFailed):
-    """No HTTP answer from the server."""
 
 
 @dataclass(frozen=True)

@@ -11,23 +11,24 @@ nodes are always allowed here. For a node `<n>`:
 - Leases: only the Lease named `<n>` in `kube-node-lease`.
 - pods/status: only for pods whose `spec.nodeName` is `<n>`.
 
-Which labels a node owns (`label_owner`): anything outside the reserved domains (the
-operator's own labels from the box's config); in `kubernetes.io`/`k8s.io` only what a
-kubelet reports (`KUBELET_LABELS` and the `kubelet.kubernetes.io/`, `node.kubernetes.io/`
-prefixes), never `node-role.kubernetes.io/*` or `node-restriction.kubernetes.io/*`; in
-`k3os.io` only the facts the node reports (`NODE_REPORTED_K3OS_LABELS`: `k3os.io/version`,
-`k3os.io/mode`). The cluster owns the rest of `k3os.io/*` (e.g. `k3os.io/upgrade`, the
-opt-in to upgrade Plans) and everything under `upgrade.cattle.io` (e.g.
-`plan.upgrade.cattle.io/<plan>`, the Plan's done marker).
+Which labels a node owns (`label_owner`, in `k3os.security.nodelabels`): anything outside
+the reserved domains (the operator's own labels from the box's config); in
+`kubernetes.io`/`k8s.io` only what a kubelet reports (`KUBELET_LABELS` and the
+`kubelet.kubernetes.io/`, `node.kubernetes.io/` prefixes), never `node-role.kubernetes.io/*`
+or `node-restriction.kubernetes.io/*`; in `k3os.io` only the facts the node reports
+(`NODE_REPORTED_K3OS_LABELS`: `k3os.io/version`, `k3os.io/mode`). The cluster owns the rest
+of `k3os.io/*` (e.g. `k3os.io/upgrade`, the opt-in to upgrade Plans) and everything under
+`upgrade.cattle.io` (e.g. `plan.upgrade.cattle.io/<plan>`, the Plan's done marker).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from k3os.security.authz import Attributes, Decision, Verdict
 from k3os.security.node import NODE_LEASE_NAMESPACE, node_name_of
+from k3os.security.nodelabels import KUBELET_LABELS, NODE_REPORTED_K3OS_LABELS, label_owner
 
 __all__ = [
     "KUBELET_LABELS",
@@ -38,40 +39,6 @@ __all__ = [
 ]
 
 Obj = Mapping[str, Any]
-
-KUBELET_LABELS = frozenset(
-    {
-        "kubernetes.io/hostname",
-        "kubernetes.io/arch",
-        "kubernetes.io/os",
-        "beta.kubernetes.io/arch",
-        "beta.kubernetes.io/os",
-        "beta.kubernetes.io/instance-type",
-        "node.kubernetes.io/instance-type",
-        "failure-domain.beta.kubernetes.io/region",
-        "failure-domain.beta.kubernetes.io/zone",
-        "topology.kubernetes.io/region",
-        "topology.kubernetes.io/zone",
-    }
-)
-KUBELET_PREFIXES = ("kubelet.kubernetes.io", "node.kubernetes.io")
-NODE_REPORTED_K3OS_LABELS = frozenset({"k3os.io/version", "k3os.io/mode"})
-
-
-def _in_domain(prefix: str, domain: str) -> bool:
-    return prefix == domain or prefix.endswith("." + domain)
-
-
-def label_owner(key: str) -> Literal["node", "cluster"]:
-    """Who may set a Node label: the node itself or only the cluster (admins, controllers)."""
-    prefix = key.partition("/")[0] if "/" in key else ""
-    if key in NODE_REPORTED_K3OS_LABELS or key in KUBELET_LABELS:
-        return "node"
-    if _in_domain(prefix, "k3os.io") or _in_domain(prefix, "upgrade.cattle.io"):
-        return "cluster"
-    if _in_domain(prefix, "kubernetes.io") or _in_domain(prefix, "k8s.io"):
-        return "node" if prefix in KUBELET_PREFIXES else "cluster"
-    return "node"
 
 
 def _labels(obj: Obj | None) -> Mapping[str, str]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,21 @@ async def test_events_are_best_effort() -> None:
     await recorder.record(node, "Lost", "nobody hears this")  # no error
 
 
+async def in_process(server: str, token: str, data_dir: Path, node_name: str) -> None:
+    """The join in this process (the agent runs it in a child; that is tested for real in
+    tests/integration/test_agent.py)."""
+    from k3os.agent.join import ensure_node_credentials
+
+    await asyncio.to_thread(ensure_node_credentials, server, token, data_dir, node_name)
+
+
 async def test_credentials(tmp_path: Path) -> None:
     s = settings(tmp_path)
     assert not have_certificate(s)
     with pytest.raises(JoinUnavailable, match="pass --token"):
         await connect_agent(s)
     with pytest.raises(JoinUnavailable, match="join failed"):
-        await join(settings(tmp_path, token="K10nothex::node:secret"))
+        await join(settings(tmp_path, token="K10nothex::node:secret"), obtain=in_process)
     sleeps: list[float] = []
 
     async def sleep(delay: float) -> None:
@@ -79,7 +88,7 @@ async def test_credentials(tmp_path: Path) -> None:
 
     s = settings(tmp_path, token="K10" + "0" * 64 + "::node:secret")
     with pytest.raises(RuntimeError, match="gave up"):
-        await join(s, backoff=Backoff(initial=0.1, maximum=1.0), sleep=sleep)
+        await join(s, backoff=Backoff(initial=0.1, maximum=1.0), sleep=sleep, obtain=in_process)
     assert sleeps == [0.1, 0.2]  # the server is unreachable: wait, never give up by itself
     kubeconfig = tmp_path / "kubeconfig.yaml"
     kubeconfig.write_text(
