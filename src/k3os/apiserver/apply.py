@@ -201,6 +201,61 @@ def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def _owns(trie: Any, path: Path) -> bool:
+    """Whether a ``fieldsV1`` trie holds ``path`` as a member (as `decode_fields` reads it)."""
+    for element in path:
+        trie = trie.get(element) if isinstance(trie, Mapping) else None
+        if trie is None:
+            return False
+    return isinstance(trie, Mapping) and (not trie or "." in trie)
+
+
+def _order(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(raw.get(k, d)) for k, d in _ORDER)
+
+
+_ORDER = (("operation", "Update"), ("time", ""), ("manager", ""), ("apiVersion", ""),
+          ("subresource", ""))  # fmt: skip
+
+
+def _same_owners(
+    live: Any, manager: str, subresource: str, changed: set[Path], removed: set[Path],
+    api_version: str, now: dt.datetime | str,
+) -> list[dict[str, Any]] | None:  # fmt: skip
+    """The stored managedFields after an ordinary write that moves no field between
+    owners (the writer already owns every field it changed, and nobody owns one it
+    removed): the same entries, the writer's with a new time and apiVersion. None when
+    ownership changes, or the entries are not the well-formed ones the server stores:
+    then they are decoded and encoded in full."""
+    if not isinstance(live, list) or not all(isinstance(e, Mapping) for e in live):
+        return None
+    ours = None
+    for raw in live:
+        trie = raw.get("fieldsV1")
+        if raw.get("fieldsType", "FieldsV1") != "FieldsV1" or not isinstance(trie, Mapping):
+            return None
+        mine = (raw.get("manager"), raw.get("operation", "Update"), raw.get("subresource", ""))
+        if mine == (manager, "Update", subresource):
+            if ours is not None:  # a duplicate entry: the full path decides
+                return None
+            ours = raw
+        if any(_owns(trie, p) for p in removed):
+            return None
+        if raw is not ours and any(_owns(trie, p) for p in changed):
+            return None
+    if ours is None or not all(_owns(ours["fieldsV1"], p) for p in changed):
+        return None
+    if not changed:
+        return deep_copy(live)
+    entry: dict[str, Any] = {"manager": manager, "operation": "Update",
+                             "apiVersion": api_version, "time": _timestamp(now),
+                             "fieldsType": "FieldsV1", "fieldsV1": ours["fieldsV1"]}  # fmt: skip
+    if subresource:
+        entry["subresource"] = subresource
+    entries = [entry if raw is ours else raw for raw in live]
+    return deep_copy(sorted(entries, key=_order))
+
+
 def update_managed_fields(
     old: Mapping[str, Any] | None,
     new: Mapping[str, Any],
@@ -221,8 +276,13 @@ def update_managed_fields(
     result = deep_copy(dict(new))
     sent = (result.get("metadata") or {}).get("managedFields")
     live = (old or {}).get("metadata", {}).get("managedFields")
-    entries = decode_managed_fields(sent if sent else live)
     changed, removed = _changes(old or {}, result, root, reset_fields)
+    if not sent or sent == live:
+        same = _same_owners(live, manager, subresource, changed, removed, api_version, now)
+        if same is not None:
+            _metadata(result)["managedFields"] = same
+            return result
+    entries = decode_managed_fields(sent if sent else live)
     ours = _entry(entries, manager, "Update", subresource)
     for e in entries:
         e.fields -= removed

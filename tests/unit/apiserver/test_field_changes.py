@@ -3,6 +3,7 @@ both objects' full `field_values` gives, while skipping the fields that are equa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -118,3 +119,99 @@ def test_map_entries_change_as_leaves_only_when_nothing_is_below() -> None:
     got = fp.field_changes(old, new, MAP_OF_STRUCTS, lambda p: True)
     assert got == _reference(old, new, MAP_OF_STRUCTS, ())
     assert got == ({("f:spec", "f:x")}, {("f:spec", "f:y", "f:labels")})
+
+
+def _history(root: Node, steps: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    objs: list[dict[str, Any]] = []
+    old: dict[str, Any] | None = None
+    for i, (manager, sub, obj) in enumerate(steps):
+        old = apply.update_managed_fields(
+            old, obj, manager=manager, root=root, api_version="v1",
+            now=f"2026-01-01T00:00:0{i}Z", subresource=sub,
+        )  # fmt: skip
+        objs.append(old)
+    return objs
+
+
+@settings(max_examples=200, deadline=None)
+@given(first=OBJECTS, data=st.data(), which=st.integers(0, 3))
+def test_the_quick_path_stores_what_the_full_bookkeeping_stores(
+    first: dict[str, Any], data: st.DataObject, which: int
+) -> None:
+    """Writes by a few managers in turn, with and without the path that skips decoding
+    the managedFields when no field changes owner."""
+    root = ROOTS[which]
+    managers, subs = st.sampled_from(["a", "b", "c"]), st.sampled_from(["", "status"])
+    first = {k: v for k, v in first.items() if k != "metadata"}  # the history's own
+    steps = [(data.draw(managers), data.draw(subs), first)]
+    for _ in range(4):
+        obj = _mutate(data, steps[-1][2])
+        obj = {k: v for k, v in obj.items() if k != "metadata"} if isinstance(obj, dict) else {}
+        same = data.draw(st.booleans())
+        steps.append((*steps[-1][:2], obj) if same else (data.draw(managers), data.draw(subs), obj))
+    quick = _history(root, steps)
+    original = apply._same_owners
+    apply._same_owners = lambda *args: None  # type: ignore[assignment]
+    try:
+        full = _history(root, steps)
+    finally:
+        apply._same_owners = original
+    assert quick == full
+    assert [json.dumps(q) for q in quick] == [json.dumps(f) for f in full]  # same order too
+
+
+def test_the_quick_path_refuses_what_it_cannot_decide() -> None:
+    same = apply._same_owners
+    path = ("f:data", "f:x")
+    owned = {"f:data": {"f:x": {}}}
+    assert same(None, "m", "", {path}, set(), "v1", "t") is None
+    assert same([{"manager": "m", "fieldsType": "FieldsV2", "fieldsV1": {}}],
+                "m", "", set(), set(), "v1", "t") is None  # fmt: skip
+    dup = [{"manager": "m", "fieldsV1": owned}, {"manager": "m", "fieldsV1": owned}]
+    assert same(dup, "m", "", {path}, set(), "v1", "t") is None
+    assert same([{"manager": "m", "fieldsV1": owned}], "m", "", set(), {path}, "v1", "t") is None
+    assert same([{"manager": "o", "fieldsV1": owned}], "m", "", {path}, set(), "v1", "t") is None
+    kept = [{"manager": "m", "fieldsV1": owned}]
+    assert same(kept, "m", "", set(), set(), "v1", "t") == kept
+
+
+def test_repeated_writes_of_the_same_fields_take_the_quick_path() -> None:
+    """A kubelet's heartbeats and a controller's annotation rewrites: the fields stay with
+    their owners, so the entries are not decoded; the result is the full path's."""
+    root = _root("v1", "Node")
+    base = {"metadata": {"name": "n", "labels": {"a": "1"}}, "spec": {"podCIDR": "10.0.0.0/24"}}
+
+    def status(beat: int) -> dict[str, Any]:
+        return {**base, "status": {"conditions": [{"type": "Ready", "status": "True",
+                "lastHeartbeatTime": f"t{beat}"}], "nodeInfo": {"bootID": "b"}}}  # fmt: skip
+
+    def annotated(obj: dict[str, Any], value: str) -> dict[str, Any]:
+        meta = {**obj["metadata"], "annotations": {"plan": value}}
+        return {**obj, "metadata": meta}
+
+    steps = [("agent", "", base), ("kubelet", "status", status(1)),
+             ("kubelet", "status", status(2)), ("plan", "", annotated(status(2), "x")),
+             ("plan", "", annotated(status(2), "y")),
+             ("kubelet", "status", annotated(status(3), "y")),
+             ("kubelet", "status", annotated(status(3), "y"))]  # fmt: skip
+    hits = []
+    original = apply._same_owners
+
+    def counting(*args: Any) -> Any:
+        got = original(*args)
+        hits.append(got is not None)
+        return got
+
+    apply._same_owners = counting
+    try:
+        quick = _history(root, steps)
+        apply._same_owners = lambda *args: None
+        full = _history(root, steps)
+    finally:
+        apply._same_owners = original
+    assert quick == full and [json.dumps(q) for q in quick] == [json.dumps(f) for f in full]
+    assert hits == [False, False, True, False, True, True, True]
+    entries = quick[-1]["metadata"]["managedFields"]
+    assert [(e["manager"], e["time"]) for e in entries] == [
+        ("agent", "2026-01-01T00:00:00Z"), ("plan", "2026-01-01T00:00:04Z"),
+        ("kubelet", "2026-01-01T00:00:05Z")]  # fmt: skip
