@@ -158,6 +158,13 @@ def _diff_map(
         if a == b:  # equal subtrees set equal paths to equal values
             continue
         child = node.field(key)
+        if (
+            isinstance(a, list)
+            and isinstance(b, list)
+            and key in (node.fields if node.kind == "struct" else {})
+            and _diff_list(a, b, child, (*path, f"f:{key}"), keep, changed, removed)
+        ):
+            continue
         if _walks_as_map(a, child) and _walks_as_map(b, child):
             here = (*path, f"f:{key}")
             _diff_map(a, b, child, here, keep, frozenset(), changed, removed)
@@ -172,15 +179,91 @@ def _diff_map(
                     changed.add(here)
             continue
         before = _field_paths(old, key, node, path, keep)
-        after = _field_paths(new, key, node, path, keep)
-        parents = {p[:i] for p in (*before, *after) for i in range(len(p))}
-        for p, value in after.items():
-            if p not in before or (p not in parents and before[p] != value):
-                changed.add(p)
-        removed.update(p for p in before if p not in after)
+        _compare_into(before, _field_paths(new, key, node, path, keep), changed, removed)
     for key in new:
         if key not in old and key not in skip:
             changed.update(_field_paths(new, key, node, path, keep))
+
+
+def _item_paths(item: Any, node: Node, here: Path, keep: Callable[[Path], bool]) -> dict[Path, Any]:
+    """What `_walk` records for one element of a keyed or set list."""
+    out: dict[Path, Any] = {here: item}
+    if node.list_type == "map" and isinstance(item, Mapping):
+        _walk_map(item, node.item(), here, out)
+    return {p: v for p, v in out.items() if keep(p)}
+
+
+def _below(item: Mapping[str, Any], node: Node, here: Path, keep: Callable[[Path], bool]) -> bool:
+    """Whether walking a keyed element (of schema `node`) records any path below `here`: a
+    scalar, null or empty-map field always does; else the element is walked."""
+    for key, value in item.items():
+        if (value is None or value == {} or not isinstance(value, dict | list)) and keep(
+            (*here, f"f:{key}")
+        ):
+            return True
+    out: dict[Path, Any] = {}
+    _walk_map(item, node, here, out)
+    return any(p != here and keep(p) for p in out)
+
+
+def _compare_into(
+    before: dict[Path, Any], after: dict[Path, Any], changed: set[Path], removed: set[Path]
+) -> None:
+    parents = {p[:i] for p in (*before, *after) for i in range(len(p))}
+    for p, value in after.items():
+        if p not in before or (p not in parents and before[p] != value):
+            changed.add(p)
+    removed.update(p for p in before if p not in after)
+
+
+def _diff_list(
+    old: list[Any],
+    new: list[Any],
+    node: Node,
+    path: Path,
+    keep: Callable[[Path], bool],
+    changed: set[Path],
+    removed: set[Path],
+) -> bool:
+    """Diff a keyed or set list element by element (equal elements passed over); False,
+    having done nothing, when it is another list or an element is named twice or by its
+    position (the caller then compares the whole list)."""
+    if node.kind != "list" or node.list_type == "atomic":
+        return False
+    before = {item_element(item, node, i): item for i, item in enumerate(old)}
+    after = {item_element(item, node, i): item for i, item in enumerate(new)}
+    if len(before) != len(old) or len(after) != len(new):
+        return False
+    if any(e.startswith("i:") for e in (*before, *after)):
+        return False
+    for element, item in before.items():
+        here = (*path, element)
+        if element not in after:
+            removed.update(_item_paths(item, node, here, keep))
+        elif after[element] != item:
+            other = after[element]
+            if (
+                node.list_type == "map"
+                and _walks_as_map(item, node.item())
+                and (_walks_as_map(other, node.item()))
+            ):
+                # Both set the element, to differing values: below it field by field; the
+                # element itself changes only as a leaf (nothing set below it).
+                _diff_map(item, other, node.item(), here, keep, frozenset(), changed, removed)
+                inner = node.item()
+                if (
+                    keep(here)
+                    and not _below(item, inner, here, keep)
+                    and not _below(other, inner, here, keep)
+                ):
+                    changed.add(here)
+                continue
+            mine = _item_paths(item, node, here, keep)
+            _compare_into(mine, _item_paths(other, node, here, keep), changed, removed)
+    for element, item in after.items():
+        if element not in before:
+            changed.update(_item_paths(item, node, (*path, element), keep))
+    return True
 
 
 def encode_fields(paths: Iterable[Path]) -> dict[str, Any]:

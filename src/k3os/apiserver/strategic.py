@@ -124,9 +124,11 @@ def _fresh(patch: Any, node: Node, where: str) -> Any:
     """A patch value with nothing to merge into: its directives are resolved and removed."""
     if isinstance(patch, dict):
         return _merge_map({}, patch, node, where)
-    if isinstance(patch, list) and "merge" in node.strategies:
-        return _merge_list([], patch, node, where)
-    return deep_copy(patch)
+    if isinstance(patch, list):
+        return (
+            _merge_list([], patch, node, where) if "merge" in node.strategies else deep_copy(patch)
+        )
+    return patch  # a scalar: immutable
 
 
 def _merge_list(original: list[Any], patch: list[Any], node: Node, where: str) -> list[Any]:

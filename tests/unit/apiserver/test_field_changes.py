@@ -215,3 +215,42 @@ def test_repeated_writes_of_the_same_fields_take_the_quick_path() -> None:
     assert [(e["manager"], e["time"]) for e in entries] == [
         ("agent", "2026-01-01T00:00:00Z"), ("plan", "2026-01-01T00:00:04Z"),
         ("kubelet", "2026-01-01T00:00:05Z")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "by_element"),
+    [
+        # an element named twice: the whole list is compared
+        ([{"type": "a", "status": "1"}, {"type": "a", "reason": "r"}],
+         [{"type": "a", "status": "2"}, {"type": "a", "reason": "r"}], False),
+        # elements without their key fall back to positions
+        ([{"status": "1"}, {"type": "b"}], [{"status": "2"}, {"type": "b"}], False),
+        # a key that is itself an object; an element dropped, one added
+        ([{"type": {"k": 1}, "x": {"y": [1]}}, {"type": "c"}],
+         [{"type": {"k": 1}, "x": {"y": [2]}}, {"type": "d"}], True),
+        ([{"type": "a", "x": {}}], [{"type": "a", "x": {"z": None}}], True),
+    ],
+)  # fmt: skip
+def test_keyed_lists_diffed_element_by_element(
+    old: list[Any], new: list[Any], by_element: bool
+) -> None:
+    node = _root("v1", "Node")
+    a = {"status": {"conditions": old}, "spec": {"podCIDRs": ["x", "y"]}}
+    b = {"status": {"conditions": new}, "spec": {"podCIDRs": ["y", "z", "y"]}}
+    assert fp.field_changes(a, b, node, lambda p: True) == _reference(a, b, node, ())
+    conditions = node.field("status").field("conditions")
+    assert fp._diff_list(old, new, conditions, ("f:c",), lambda p: True, set(), set()) is (
+        by_element
+    )
+
+
+def test_an_element_with_nothing_kept_below_changes_as_a_leaf() -> None:
+    entry = _ENTRY.field("containers")
+    old, new = [{"name": "a", "x": 1}], [{"name": "a", "x": 2}]
+    here = ("f:c", 'k:{"name":"a"}')
+    changed: set[tuple[str, ...]] = set()
+    shallow = fp._diff_list(old, new, entry, ("f:c",), lambda p: len(p) <= 2, changed, set())
+    assert shallow and changed == {here}
+    changed.clear()
+    assert fp._diff_list(old, new, entry, ("f:c",), lambda p: True, changed, set())
+    assert changed == {(*here, "f:x")}
