@@ -3,15 +3,21 @@
 Figures (one JSON line each):
   raw-sqlite/put/1           one INSERT per transaction, WAL, same `synchronous` setting
   {sqlite,etcd}/put/1        sequential creates through the Store API, 1 KiB values
+                             (raw and SQLite alternate in slices of 100 writes)
   {sqlite,etcd}/put/32       32 concurrent writers
   {sqlite,etcd}/get/1        sequential gets of existing keys
   {sqlite,etcd}/range/1000   one range read of a 1,000-key prefix
   {sqlite,etcd}/watch/100    delivery latency p50/p99 to 100 watchers of one prefix
+  {raw-sqlite,sqlite}/put/1-sync-off
+                             the same pair with synchronous=OFF (no fsync): the time per
+                             write that is CPU and thread hand-offs, robust to the disk
   sqlite/put-latency/1[-while-compacting]
                              single-writer put latency alone, and while compaction
                              removes a history of 100,000 superseded rows
   goal/...                   the issue's goals as ratios, with `met` (for range and watch
-                             the ratio is etcd's time over SQLite's: > 1 means SQLite is faster)
+                             the ratio is etcd's time over SQLite's: > 1 means SQLite is faster);
+                             goal/sqlite-put-1-overhead is informational: the store's time per
+                             write beyond the raw INSERT's at synchronous=OFF (at most 25 us)
 
 etcd is Debian's /usr/bin/etcd, started here on free loopback ports in a temp dir.
 """
@@ -41,12 +47,15 @@ from k3os.store import Store, StoreOptions, open_store
 BENCH = "store"
 VALUE = b"v" * 1024
 SYNC = "FULL"
+#: Writes per slice when raw and SQLite alternate within a round.
+SLICE = 100
 
 
 class Sizes:
     def __init__(self, quick: bool) -> None:
         self.rounds = 2 if quick else 5
         self.put1 = 50 if quick else 1000  # per round
+        self.put1_off = 200 if quick else 2000  # per round, at synchronous=OFF
         self.put32 = 320 if quick else 6400  # per round
         self.gets = 300 if quick else 20000
         self.range_keys = 1000
@@ -60,21 +69,35 @@ class Sizes:
 class RawSqlite:
     """The baseline: a bare loop, one INSERT per transaction, WAL, same `synchronous`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = SYNC) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute(f"PRAGMA synchronous = {SYNC}")
+        self.conn.execute(f"PRAGMA synchronous = {synchronous}")
         self.conn.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB)")
         self.written = 0
 
-    def put_rate(self, count: int) -> float:
+    def put_time(self, count: int) -> float:
         start = now()
         for _ in range(count):
             self.written += 1
             self.conn.execute("BEGIN")
             self.conn.execute("INSERT INTO kv VALUES (?, ?)", (f"/raw/{self.written:08}", VALUE))
             self.conn.execute("COMMIT")
-        return count / (now() - start)
+        return now() - start
+
+
+async def paired_put1(raw: RawSqlite, store: Store, prefix: str, count: int) -> tuple[float, float]:
+    """Seconds taken by `count` raw commits and by `count` sequential creates, run in
+    alternating slices, so that both sides meet the same disk weather."""
+    raw_s = store_s = 0.0
+    for first in range(0, count, SLICE):
+        size = min(SLICE, count - first)
+        raw_s += raw.put_time(size)
+        start = now()
+        for i in range(first, first + size):
+            await store.create(f"{prefix}{i:08}", VALUE)
+        store_s += now() - start
+    return raw_s, store_s
 
 
 async def put_rate(store: Store, prefix: str, count: int, writers: int) -> float:
@@ -136,15 +159,65 @@ async def measure_writes(
     on a shared machine hits every contender alike; each round writes new keys."""
     samples: dict[str, list[float]] = {}
     for r in range(-1, sizes.rounds):  # round -1 warms every file up and is not counted
-        rates = {"raw-sqlite/put/1": raw.put_rate(sizes.put1)}
+        raw_s, sqlite_s = await paired_put1(
+            raw, stores["sqlite"], f"/bench/p1/{r}/000/", sizes.put1
+        )
+        rates = {"raw-sqlite/put/1": sizes.put1 / raw_s, "sqlite/put/1": sizes.put1 / sqlite_s}
         for writers, count in ((1, sizes.put1), (32, sizes.put32)):
             for name, store in stores.items():
+                if writers == 1 and name == "sqlite":
+                    continue
                 rate = await put_rate(store, f"/bench/p{writers}/{r}/", count, writers)
                 rates[f"{name}/put/{writers}"] = rate
         if r >= 0:
             for case, rate in rates.items():
                 samples.setdefault(case, []).append(rate)
     return samples
+
+
+async def measure_overhead(sizes: Sizes, work: Path) -> None:
+    """The store's fixed cost per write: the single-writer pair again, both sides at
+    synchronous=OFF (no fsync, so the disk's weather is out), in its own files."""
+    raw = RawSqlite(work / "raw-off.db", "OFF")
+    # OFF is not a setting the store offers; it is used here only to leave the disk out.
+    options = StoreOptions(compact_interval=0, synchronous="OFF")  # type: ignore[arg-type]
+    store = await open_store(f"sqlite://{work}/state-off.db", options)
+    per_write: dict[str, list[float]] = {"raw": [], "sqlite": []}
+    try:
+        for r in range(-1, sizes.rounds):
+            raw_s, store_s = await paired_put1(raw, store, f"/off/{r}/", sizes.put1_off)
+            if r >= 0:
+                per_write["raw"].append(raw_s / sizes.put1_off * 1e6)
+                per_write["sqlite"].append(store_s / sizes.put1_off * 1e6)
+    finally:
+        await store.close()
+        raw.conn.close()
+    for name, samples, baseline in (
+        ("raw-sqlite", per_write["raw"], None),
+        ("sqlite", per_write["sqlite"], "raw-sqlite/put/1-sync-off"),
+    ):
+        emit(
+            BENCH,
+            f"{name}/put/1-sync-off",
+            "time per write",
+            median(samples),
+            "us",
+            baseline,
+            rounds=[round(v, 1) for v in samples],
+        )
+    overhead = median(s - r for s, r in zip(per_write["sqlite"], per_write["raw"], strict=True))
+    emit(
+        BENCH,
+        "goal/sqlite-put-1-overhead",
+        "time per write beyond the raw INSERT's",
+        overhead,
+        "us",
+        "raw-sqlite/put/1-sync-off",
+        target=25,
+        met=overhead <= 25,
+        at_most=True,
+        informational=True,
+    )
 
 
 async def measure_reads(
@@ -289,6 +362,7 @@ async def main() -> None:
                 etcd_figures = await measure_reads("etcd", etcd, sizes, {})
                 figures = await measure_reads("sqlite", sqlite, sizes, baselines)
                 await measure_compaction(sqlite, sizes)
+                await measure_overhead(sizes, work)
             finally:
                 await sqlite.close()
                 await etcd.close()

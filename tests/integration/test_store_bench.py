@@ -32,11 +32,13 @@ def test_bench_store_quick_prints_json_figures() -> None:
     for driver in ("sqlite", "etcd"):
         for case in ("put/1", "put/32", "get/1", "range/1000", "watch/10"):
             assert f"{driver}/{case}" in cases
-    assert "raw-sqlite/put/1" in cases
+    assert {"raw-sqlite/put/1", "raw-sqlite/put/1-sync-off", "sqlite/put/1-sync-off"} <= cases
     named = {row["baseline"] for row in rows} - {None}
     assert named <= cases, "every baseline names a figure of the same run"
     watch = next(row for row in rows if row["case"] == "sqlite/watch/10")
     assert watch["p99_ms"] >= watch["value"]
     goals = [row for row in rows if row["case"].startswith("goal/")]
-    assert len(goals) == 7
+    assert len(goals) == 8
     assert all(isinstance(row["met"], bool) for row in goals)
+    overhead = next(row for row in goals if row["case"] == "goal/sqlite-put-1-overhead")
+    assert overhead["unit"] == "us" and overhead["at_most"] is True

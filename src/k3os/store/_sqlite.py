@@ -49,7 +49,7 @@ from k3os.store._sqlite_schema import (
     row_to_event,
     row_to_kv,
 )
-from k3os.store._sqlite_writer import COMPACT, CREATE, DELETE, UPDATE, Op, Writer
+from k3os.store._sqlite_writer import COMPACT, CREATE, DELETE, UPDATE, Op, Outcome, Writer
 from k3os.store._watch import WatchHub
 
 #: Events kept in memory for watchers (up to twice this many before trimming).
@@ -89,15 +89,10 @@ class SqliteStore(Store):
         if self._closed:
             raise StoreClosed("the store is closed")
 
-    def _deliver(
-        self,
-        results: list[tuple[asyncio.Future[Any], Any]],
-        events: list[Event],
-        expiries: list[tuple[str, int, float]],
-        compact_revision: int,
-    ) -> None:
+    def _deliver(self, outcome: Outcome) -> None:
         """On the loop, after a commit: publish events first, then wake the writers, so a
         writer that sees its result can already watch past it."""
+        results, events, expiries, compact_revision = outcome
         self._hub.publish(events)
         if compact_revision > self._hub.compact_revision:
             self._hub.set_compact_revision(compact_revision)
@@ -111,13 +106,14 @@ class SqliteStore(Store):
             else:
                 future.set_result(outcome)
 
-    async def _submit(
+    def _submit(
         self, kind: int, key: str, value: bytes | None, expected: int | None, ttl: int | None
-    ) -> Any:
+    ) -> asyncio.Future[Any]:
+        """Queue one operation for the writer; the future resolves after its commit."""
         self._check_open()
         future: asyncio.Future[Any] = self._loop.create_future()
         self._writer.submit(Op(kind, key, value, expected, ttl, future))
-        return await future
+        return future
 
     @contextlib.contextmanager
     def _snapshot(self, revision: int | None) -> Iterator[tuple[sqlite3.Connection, int, int, int]]:
@@ -303,6 +299,7 @@ class SqliteStore(Store):
         await self._compactor.close()
         self._writer.stop()
         await asyncio.to_thread(self._writer.join)
+        self._writer.close()
         self._reader.close()
         os.close(self._lock_fd)
 

@@ -3,7 +3,7 @@
 Writers on the event loop enqueue operations and await a future. The thread takes
 whatever is queued (up to `MAX_BATCH`), applies it in one transaction with one commit
 (group commit: one fsync for the whole batch), then hands the results and the events,
-in revision order, back to the loop in one callback. Being the only writer, it never
+in revision order, back to the loop in one hand-off (`_handoff`). Being the only writer, it never
 meets `database is locked`. Compaction's physical deletion runs on the same thread in
 small transactions between write batches, so it never holds writers up for more than
 one short step.
@@ -12,7 +12,6 @@ one short step.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import sqlite3
@@ -31,6 +30,7 @@ from k3os.store._errors import (
     StoreError,
     StoreUnavailable,
 )
+from k3os.store._handoff import LoopInbox
 from k3os.store._model import DeleteResult, Event, EventType, KeyValue
 from k3os.store._sqlite_schema import LOG_COLUMNS, connect, read_meta, row_to_kv
 
@@ -41,6 +41,17 @@ MAX_BATCH = 512
 COMPACT_STEP = 64
 
 CREATE, UPDATE, DELETE, COMPACT = range(4)
+
+# A write is a few statements on one reused cursor. A creation claims its `current` row
+# first (the insert that does nothing tells that the key exists), so it needs no read.
+_SELECT_CURRENT = f"SELECT {LOG_COLUMNS} FROM current c JOIN log l ON l.rev = c.rev WHERE c.key = ?"
+_CLAIM_CURRENT = "INSERT INTO current VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING"
+_MOVE_CURRENT = "UPDATE current SET rev = ?, expires_at = ? WHERE key = ?"
+_DROP_CURRENT = "DELETE FROM current WHERE key = ?"
+_UNBURY = "DELETE FROM graveyard WHERE key = ? RETURNING rev"
+_BURY = "INSERT INTO graveyard VALUES (?, ?)"
+_LOG_PUT = "INSERT INTO log VALUES (?, ?, 0, ?, ?, ?, ?, ?)"
+_LOG_DELETE = "INSERT INTO log VALUES (?, ?, 1, 0, 0, 0, ?, NULL)"
 
 
 @dataclass(slots=True)
@@ -53,28 +64,27 @@ class Op:
     future: asyncio.Future[Any]
 
 
-#: What the writer hands back to the loop after each commit.
-Delivery = Callable[
-    [list[tuple[asyncio.Future[Any], Any]], list[Event], list[tuple[str, int, float]], int], None
+#: What the writer hands back to the loop after each commit: each operation's future with
+#: its outcome, the events, the TTL deadlines set, and the compact revision.
+Outcome = tuple[
+    list[tuple[asyncio.Future[Any], Any]], list[Event], list[tuple[str, int, float]], int
 ]
 
 
 class Writer:
-    """Runs the writer thread. `deliver(results, events, expiries, compact_revision)` is
-    called on the event loop after every commit."""
+    """Runs the writer thread. `deliver(outcome)` is called on the event loop after every
+    commit."""
 
     def __init__(
         self,
         path: str,
         synchronous: str,
         loop: asyncio.AbstractEventLoop,
-        deliver: Delivery,
+        deliver: Callable[[Outcome], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._path = path
         self._synchronous = synchronous
-        self._loop = loop
-        self._deliver = deliver
         self._clock = clock
         self._queue: queue.SimpleQueue[Op | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-sqlite-writer", daemon=True)
@@ -89,6 +99,7 @@ class Writer:
         self._cursor = meta["compact_cursor"]
         self._failed: BaseException | None = None
         self._committed_compact_revision = self.compact_revision
+        self._inbox = LoopInbox(loop, deliver)
 
     def start(self) -> None:
         self._thread.start()
@@ -105,12 +116,16 @@ class Writer:
     def join(self) -> None:
         self._thread.join()
 
+    def close(self) -> None:
+        """On the loop, after `join`: deliver what is left and release the hand-off."""
+        self._inbox.close()
+
     # -- the thread --------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
             self._conn = connect(self._path, self._synchronous)
-            self._loop_forever(self._conn)
+            self._loop_forever(self._conn.cursor())
         except BaseException as e:  # pragma: no cover - the thread must report, not vanish
             log.exception("SQLite writer stopped")
             self._failed = e
@@ -119,27 +134,26 @@ class Writer:
                 self._conn.close()
             self._drain_after_stop()
 
-    def _loop_forever(self, conn: sqlite3.Connection) -> None:
+    def _loop_forever(self, cur: sqlite3.Cursor) -> None:
+        pending = self._queue
         while True:
-            if self._cursor < self.compact_revision and self._queue.empty():
-                self._compact_step(conn)
+            if self._cursor < self.compact_revision and pending.empty():
+                self._compact_step(cur)
                 continue
-            first = self._queue.get()
+            first = pending.get()
             if first is None:
                 return
             batch = [first]
             stop = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    op = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+            # Only this thread takes from the queue, so `empty()` is exact here.
+            while not pending.empty() and len(batch) < MAX_BATCH:
+                op = pending.get_nowait()
                 if op is None:
                     stop = True
                     break
                 batch.append(op)
             try:
-                self._apply(conn, batch)
+                self._apply(cur, batch)
             except BaseException as e:  # pragma: no cover - a bug: fail loudly, not silently
                 failure = StoreUnavailable(f"the SQLite writer stopped: {e!r}")
                 self._post([(op.future, failure) for op in batch], [], [])
@@ -165,20 +179,16 @@ class Writer:
         events: list[Event],
         expiries: list[tuple[str, int, float]],
     ) -> None:
-        # RuntimeError: the loop is already closed, so nobody is waiting any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(
-                self._deliver, results, events, expiries, self.compact_revision
-            )
+        self._inbox.post((results, events, expiries, self.compact_revision))
 
-    def _apply(self, conn: sqlite3.Connection, batch: list[Op]) -> None:
+    def _apply(self, cur: sqlite3.Cursor, batch: list[Op]) -> None:
         results: list[tuple[asyncio.Future[Any], Any]] = []
         events: list[Event] = []
         expiries: list[tuple[str, int, float]] = []
         revision = self.revision
         compact_revision = self._committed_compact_revision = self.compact_revision
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN IMMEDIATE")
             for op in batch:
                 try:
                     if op.kind == COMPACT:
@@ -187,14 +197,17 @@ class Writer:
                             raise FutureRevision(op.expected, revision)
                         if op.expected > compact_revision:
                             compact_revision = op.expected
-                            conn.execute(
+                            cur.execute(
                                 "UPDATE meta SET value = ? WHERE name = 'compact_revision'",
                                 (compact_revision,),
                             )
                         results.append((op.future, None))
                         continue
                     revision += 1
-                    outcome, event, expiry = self._write(conn, op, revision)
+                    if op.kind == CREATE:
+                        outcome, event, expiry = self._create(cur, op, revision)
+                    else:
+                        outcome, event, expiry = self._change(cur, op, revision)
                 except StoreError as e:
                     if op.kind != COMPACT:
                         revision -= 1
@@ -209,17 +222,17 @@ class Writer:
                 # Compaction rides along in the same commit, examining at least twice as
                 # many revisions as the batch wrote, so it keeps up under any write load.
                 self.compact_revision = compact_revision
-                cursor = self._compact_rows(conn, min(8 * COMPACT_STEP, 2 * len(batch) + 16))
-            conn.execute("COMMIT")
+                cursor = self._compact_rows(cur, min(8 * COMPACT_STEP, 2 * len(batch) + 16))
+            cur.execute("COMMIT")
         except Exception as e:  # sqlite3.Error, or anything that broke an operation midway
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            if cur.connection.in_transaction:
+                cur.execute("ROLLBACK")
             self.compact_revision = self._committed_compact_revision
             if len(batch) > 1:
                 # Find the culprit: apply the batch again one operation at a time, so
                 # only the operation that fails is refused.
                 for op in batch:
-                    self._apply(conn, [op])
+                    self._apply(cur, [op])
                 return
             log.error("SQLite write failed: %s", e)
             failure = StoreUnavailable(f"SQLite write failed: {e}")
@@ -231,60 +244,64 @@ class Writer:
         self._cursor = cursor
         self._post(results, events, expiries)
 
-    def _write(
-        self, conn: sqlite3.Connection, op: Op, revision: int
+    def _create(
+        self, cur: sqlite3.Cursor, op: Op, revision: int
     ) -> tuple[KeyValue | DeleteResult, Event, float | None]:
-        row = conn.execute(
-            f"SELECT {LOG_COLUMNS} FROM current c JOIN log l ON l.rev = c.rev WHERE c.key = ?",
-            (op.key,),
-        ).fetchone()
-        current = row_to_kv(row) if row is not None else None
-        if op.kind == CREATE:
-            if current is not None:
-                raise KeyExists(op.key, current)
-        elif current is None:
-            raise KeyNotFound(op.key)
-        elif op.expected is not None and current.mod_revision != op.expected:
-            raise Conflict(op.key, current)
-        if current is not None:
-            prev_rev = current.mod_revision
-        else:  # a creation: link it to the key's deletion, if that is still retained
-            grave = conn.execute("SELECT rev FROM graveyard WHERE key = ?", (op.key,)).fetchone()
-            prev_rev = grave[0] if grave is not None else 0
-            if grave is not None:
-                conn.execute("DELETE FROM graveyard WHERE key = ?", (op.key,))
+        key = op.key
+        expires_at = self._clock() + op.ttl if op.ttl is not None else None
+        if cur.execute(_CLAIM_CURRENT, (key, revision, expires_at)).rowcount == 0:
+            existing = row_to_kv(cur.execute(_SELECT_CURRENT, (key,)).fetchone())
+            assert existing is not None
+            raise KeyExists(key, existing)
+        # Link the new row to the key's deletion, if that is still retained.
+        grave = cur.execute(_UNBURY, (key,)).fetchall()
+        lease = revision if op.ttl is not None else 0
+        assert op.value is not None
+        cur.execute(
+            _LOG_PUT, (revision, key, revision, 1, lease, grave[0][0] if grave else 0, op.value)
+        )
+        kv = KeyValue(key, op.value, revision, revision, 1, lease)
+        return kv, Event(EventType.PUT, kv, None), expires_at
+
+    def _change(
+        self, cur: sqlite3.Cursor, op: Op, revision: int
+    ) -> tuple[KeyValue | DeleteResult, Event, float | None]:
+        """An update or a deletion, guarded by the key's mod revision if one is expected."""
+        key = op.key
+        row = cur.execute(_SELECT_CURRENT, (key,)).fetchone()
+        if row is None:
+            raise KeyNotFound(key)
+        current = row_to_kv(row)
+        assert current is not None
+        if op.expected is not None and current.mod_revision != op.expected:
+            raise Conflict(key, current)
         if op.kind == DELETE:
-            assert current is not None
-            conn.execute(
-                "INSERT INTO log VALUES (?, ?, 1, 0, 0, 0, ?, NULL)", (revision, op.key, prev_rev)
-            )
-            conn.execute("DELETE FROM current WHERE key = ?", (op.key,))
-            conn.execute("INSERT INTO graveyard VALUES (?, ?)", (op.key, revision))
-            gone = KeyValue(op.key, b"", 0, revision, 0)
+            cur.execute(_LOG_DELETE, (revision, key, current.mod_revision))
+            cur.execute(_DROP_CURRENT, (key,))
+            cur.execute(_BURY, (key, revision))
+            gone = KeyValue(key, b"", 0, revision, 0)
             return DeleteResult(current, revision), Event(EventType.DELETE, gone, current), None
         assert op.value is not None
         lease = revision if op.ttl is not None else 0
         expires_at = self._clock() + op.ttl if op.ttl is not None else None
-        kv = KeyValue(
-            op.key,
-            op.value,
-            current.create_revision if current is not None else revision,
-            revision,
-            current.version + 1 if current is not None else 1,
-            lease,
+        version = current.version + 1
+        kv = KeyValue(key, op.value, current.create_revision, revision, version, lease)
+        cur.execute(
+            _LOG_PUT,
+            (
+                revision,
+                key,
+                current.create_revision,
+                version,
+                lease,
+                current.mod_revision,
+                op.value,
+            ),
         )
-        conn.execute(
-            "INSERT INTO log VALUES (?, ?, 0, ?, ?, ?, ?, ?)",
-            (revision, op.key, kv.create_revision, kv.version, lease, prev_rev, op.value),
-        )
-        conn.execute(
-            "INSERT INTO current VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET rev = excluded.rev, expires_at = excluded.expires_at",
-            (op.key, revision, expires_at),
-        )
+        cur.execute(_MOVE_CURRENT, (revision, expires_at, key))
         return kv, Event(EventType.PUT, kv, current), expires_at
 
-    def _compact_rows(self, conn: sqlite3.Connection, limit: int) -> int:
+    def _compact_rows(self, cur: sqlite3.Cursor, limit: int) -> int:
         """Inside the caller's transaction, delete the rows that compaction made dead among
         the next `limit` revisions after the cursor; return the new cursor.
 
@@ -293,7 +310,7 @@ class Writer:
         the key's graveyard entry.
         """
         target = self.compact_revision
-        rows = conn.execute(
+        rows = cur.execute(
             "SELECT rev, key, deleted, prev_rev FROM log WHERE rev > ? AND rev <= ? "
             "ORDER BY rev LIMIT ?",
             (self._cursor, target, limit),
@@ -301,13 +318,13 @@ class Writer:
         dead = [(prev,) for _, _, _, prev in rows if prev]
         tombstones = [(key, rev) for rev, key, deleted, _ in rows if deleted]
         dead += [(rev,) for _, rev in tombstones]
-        conn.executemany("DELETE FROM log WHERE rev = ?", dead)
-        conn.executemany("DELETE FROM graveyard WHERE key = ? AND rev = ?", tombstones)
+        cur.executemany("DELETE FROM log WHERE rev = ?", dead)
+        cur.executemany("DELETE FROM graveyard WHERE key = ? AND rev = ?", tombstones)
         cursor: int = rows[-1][0] if len(rows) == limit else target
-        conn.execute("UPDATE meta SET value = ? WHERE name = 'compact_cursor'", (cursor,))
+        cur.execute("UPDATE meta SET value = ? WHERE name = 'compact_cursor'", (cursor,))
         return cursor
 
-    def _compact_step(self, conn: sqlite3.Connection) -> None:
+    def _compact_step(self, cur: sqlite3.Cursor) -> None:
         """One compaction step in its own short transaction, when no writes are waiting.
 
         It commits without an fsync of its own (synchronous=NORMAL for this transaction):
@@ -316,16 +333,16 @@ class Writer:
         write that arrives meanwhile waits for a little CPU work, never for a disk flush.
         """
         try:
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            cursor = self._compact_rows(conn, COMPACT_STEP)
-            conn.execute("COMMIT")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("BEGIN IMMEDIATE")
+            cursor = self._compact_rows(cur, COMPACT_STEP)
+            cur.execute("COMMIT")
         except sqlite3.Error as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            if cur.connection.in_transaction:
+                cur.execute("ROLLBACK")
             log.error("SQLite compaction step failed (will retry): %s", e)
             time.sleep(0.1)
             return
         finally:
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            cur.execute(f"PRAGMA synchronous = {self._synchronous}")
         self._cursor = cursor
