@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from k3os.apis.keys import _per_plan
+from k3os.apis.keys import OUTCOME_PREFIX, REQUEST_PREFIX, _per_plan
 from k3os.apis.meta import ApiModel
 
 __all__ = [
@@ -32,9 +32,6 @@ __all__ = [
     "request_key",
     "requests_on",
 ]
-
-REQUEST_PREFIX = "request.upgrade.k3os.io/"
-OUTCOME_PREFIX = "outcome.upgrade.k3os.io/"
 
 
 def request_key(plan_name: str) -> str:
