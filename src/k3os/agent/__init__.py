@@ -16,12 +16,14 @@ __all__ = ["REBOOT_EXIT_CODE", "AgentSettings", "default_node_name", "run_agent"
 
 async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) -> int:
     """Run until `stop` is set (0) or a reboot is needed (REBOOT_EXIT_CODE)."""
+    from k3os.agent.configwork import ConfigWork
     from k3os.agent.credentials import connect_agent
     from k3os.agent.runner import Agent
 
     kube = await connect_agent(settings)
     try:
-        agent = Agent(settings, kube)
+        # The config engine runs in child processes: the agent at rest never holds it.
+        agent = Agent(settings, kube, work=ConfigWork(isolated=True))
         if stop is not None:
             watcher = asyncio.create_task(_forward(stop, agent.stop))
         try:

@@ -4,7 +4,8 @@ The agent watches the one RenderedNodeConfig named after its node. When its `spe
 differs from the hash it last applied (kept in `<data-dir>/agent/applied-config.json`, so a
 restart does not apply again), it validates the config with the config engine, plans and
 applies it through `k3os.host`, and writes `status.observedHash` with the conditions
-`Applied` and `Degraded` (with the error). It also publishes the node's own config as
+`Applied` and `Degraded` (with the error); the engine runs where `ConfigWork` says (the
+agent: in a child process). It also publishes the node's own config as
 `status.localConfig`, the bottom layer of the next render (docs/fleet.md).
 """
 
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from k3os.agent.configwork import ConfigWork
 from k3os.agent.settings import read_json, write_json
 from k3os.client import ClientError, Kube, NotFoundError, ResourceType
 
@@ -136,8 +138,10 @@ class ConfigSync:
         record: Recorder | None = None,
         on_applied: Callable[[], Awaitable[None]] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        work: ConfigWork | None = None,
     ) -> None:
         self.kube = kube
+        self.work = work or ConfigWork()
         self.node_name = node_name
         self.root = root
         self.state_file = state_file
@@ -180,10 +184,10 @@ class ConfigSync:
         status = dict(obj.get("status") or {})
         wanted = str(spec.get("hash") or "")
         update: Obj | None = None
-        local = await asyncio.to_thread(local_config, self.root)
+        local = await self.work.local_config(self.root)
         if wanted and wanted != self.applied_hash:
             config = with_local_secrets(dict(spec.get("config") or {}), local)
-            error, summary = await asyncio.to_thread(apply_config, config, self.root)
+            error, summary = await self.work.apply_config(config, self.root)
             self.applies += 1
             write_json(self.state_file, {"hash": wanted, "error": error})
             update = apply_status(status, wanted, error, self.now())

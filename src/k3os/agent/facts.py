@@ -83,18 +83,29 @@ def _os_release(root: Path) -> dict[str, str]:
     return {}
 
 
-def _node_settings(root: Path) -> tuple[dict[str, str], list[str], str | None]:
-    """(labels, taints, mode) from agent.yaml, else from the node's config sources."""
+NodeSettings = tuple[dict[str, str], list[str], str | None]
+"""(labels, taints, mode) the Node is registered with."""
+
+
+def agent_yaml_settings(root: Path) -> NodeSettings | None:
+    """(labels, taints, no mode) from agent.yaml as the config engine wrote it, or None
+    when there is no such file (no node settings configured, or never applied)."""
     path = root / AGENT_YAML
-    if path.is_file():
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            doc = {}
-        if isinstance(doc, dict):
-            labels = {str(k): str(v) for k, v in (doc.get("node_labels") or {}).items()}
-            taints = [str(t) for t in doc.get("node_taints") or []]
-            return labels, taints, None
+    if not path.is_file():
+        return None
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        doc = {}
+    if not isinstance(doc, dict):
+        return None
+    labels = {str(k): str(v) for k, v in (doc.get("node_labels") or {}).items()}
+    taints = [str(t) for t in doc.get("node_taints") or []]
+    return labels, taints, None
+
+
+def config_settings(root: Path) -> NodeSettings:
+    """(labels, taints, mode) from the node's config sources (the config engine)."""
     from k3os.config import ConfigError, load_config
 
     try:
@@ -105,14 +116,27 @@ def _node_settings(root: Path) -> tuple[dict[str, str], list[str], str | None]:
     return dict(k.labels), [str(t) for t in k.taints], k.mode
 
 
-def gather_facts(root: Path | None, node_name: str, version: str | None = None) -> NodeFacts:
-    """The node's facts; `root=None` is a node with no managed root (labels only from k3os)."""
+def _node_settings(root: Path) -> NodeSettings:
+    """(labels, taints, mode) from agent.yaml, else from the node's config sources."""
+    written = agent_yaml_settings(root)
+    return written if written is not None else config_settings(root)
+
+
+def gather_facts(
+    root: Path | None,
+    node_name: str,
+    version: str | None = None,
+    settings: NodeSettings | None = None,
+) -> NodeFacts:
+    """The node's facts; `root=None` is a node with no managed root (labels only from k3os).
+    `settings` are the root's node settings when the caller has read them already
+    (`ConfigWork.node_settings`); else they are read here."""
     labels: dict[str, str] = {}
     taint_texts: list[str] = []
     mode: str | None = None
     release: dict[str, str] = {}
     if root is not None:
-        labels, taint_texts, mode = _node_settings(root)
+        labels, taint_texts, mode = settings if settings is not None else _node_settings(root)
         release = _os_release(root)
     from k3os.security.nodelabels import label_owner
 

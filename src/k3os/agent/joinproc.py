@@ -3,9 +3,8 @@
 Making a key and a CSR, and checking the stored certificate against the CA, need
 `cryptography` (~10 MiB resident once loaded, and never given back). A joined agent at
 rest needs none of it, so `join_in_child` runs `k3os.agent.join.ensure_node_credentials`
-in a short-lived `python` of the same installation: one JSON request on its stdin (the
-token travels there, never on a command line), one JSON answer on its stdout, the join's
-log lines replayed into this process's log. Its errors come back as the same classes:
+in a short-lived child (`k3os.agent.isolate`: the token travels on its stdin, never on a
+command line). Its errors come back as the same classes:
 
     JoinFailed
     ├── CAMismatch          the server's CA is not the one the token pins
@@ -15,33 +14,22 @@ log lines replayed into this process's log. Its errors come back as the same cla
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import logging
-import sys
 from pathlib import Path
 from typing import Any
+
+from k3os.agent.isolate import ChildFailed, run_in_child
 
 __all__ = [
     "CAMismatch",
     "JoinFailed",
     "JoinRefused",
     "ServerUnreachable",
-    "child_main",
+    "child_join",
     "join_in_child",
 ]
 
-log = logging.getLogger("k3os.agent.join")
-
 CHILD_TIMEOUT = 150.0
 """A join makes at most three requests of 30 s each; the child is killed after this."""
-
-_BOOTSTRAP = (
-    "import json, sys; request = json.loads(sys.stdin.readline()); "
-    "sys.path[:0] = request['path']; "
-    "from k3os.agent.joinproc import child_main; child_main(request)"
-)
 
 
 class JoinFailed(Exception):
@@ -67,49 +55,17 @@ async def join_in_child(
     server: str, token: str, data_dir: Path, node_name: str, *, limit: float = CHILD_TIMEOUT
 ) -> None:
     """`ensure_node_credentials(server, token, data_dir, node_name)` in a child interpreter."""
-    request = {
-        "path": [p for p in sys.path if p],
-        "server": server,
-        "token": token,
-        "data_dir": str(data_dir),
-        "node_name": node_name,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _BOOTSTRAP,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
     try:
-        out, err = await asyncio.wait_for(
-            proc.communicate(json.dumps(request).encode() + b"\n"), limit
+        error = await run_in_child(
+            "k3os.agent.joinproc:child_join",
+            [server, token, str(data_dir), node_name],
+            limit=limit,
         )
-    except TimeoutError:
-        raise ServerUnreachable(f"{server}: the join took longer than {limit:.0f}s") from None
-    finally:
-        if proc.returncode is None:  # cancelled or timed out: do not leave it running
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-    answer = _answer(out, err, proc.returncode)
-    for level, message in answer.get("logs") or []:
-        log.log(int(level), "%s", message)
-    _raise_error(answer.get("error"))
-
-
-def _answer(out: bytes, err: bytes, code: int | None) -> dict[str, Any]:
-    try:
-        answer = json.loads(out)
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
-        tail = err.decode(errors="replace").strip().splitlines()[-3:]
-        raise JoinFailed(
-            f"the join process failed (exit {code}): {' / '.join(tail) or 'no output'}"
-        )
-    return answer
+    except ChildFailed as e:
+        if e.kind == "TimeoutError":
+            raise ServerUnreachable(f"{server}: the join took too long ({e.message})") from e
+        raise JoinFailed(f"the join process failed: {e}") from e
+    _raise_error(error)
 
 
 def _raise_error(error: Any) -> None:
@@ -125,37 +81,17 @@ def _raise_error(error: Any) -> None:
     raise JoinFailed(message)
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.lines: list[tuple[int, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((record.levelno, record.getMessage()))
-
-
-def child_main(request: dict[str, Any]) -> None:
-    """The child's side: run the join, print one JSON answer, exit 0 (errors are answers)."""
+def child_join(server: str, token: str, data_dir: str, node_name: str) -> dict[str, Any] | None:
+    """The child's side: the join; a JoinFailed is returned as {kind, message, status}."""
     from k3os.agent.join import ensure_node_credentials
 
-    collect = _Collect()
-    logger = logging.getLogger("k3os.agent.join")
-    logger.addHandler(collect)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    answer: dict[str, Any] = {}
     try:
-        creds = ensure_node_credentials(
-            request["server"], request["token"], Path(request["data_dir"]), request["node_name"]
-        )
-        answer["not_after"] = creds.not_after.isoformat()
+        ensure_node_credentials(server, token, Path(data_dir), node_name)
     except JoinFailed as e:
         kind = type(e).__name__ if type(e) in _KINDS else "JoinFailed"
         detail = e.detail if isinstance(e, JoinRefused) else str(e)
-        answer["error"] = {"kind": kind, "message": detail, "status": getattr(e, "status", None)}
-    answer["logs"] = collect.lines
-    sys.stdout.write(json.dumps(answer) + "\n")
-    sys.stdout.flush()
+        return {"kind": kind, "message": detail, "status": getattr(e, "status", None)}
+    return None
 
 
 _KINDS = (JoinFailed, CAMismatch, JoinRefused, ServerUnreachable)

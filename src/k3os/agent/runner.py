@@ -16,6 +16,7 @@ from typing import Any
 
 from k3os.agent.boot import confirm_trial, select_boot_version, state_of
 from k3os.agent.configsync import RENDERED, ConfigSync
+from k3os.agent.configwork import ConfigWork
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import NodeFacts, gather_facts
 from k3os.agent.node import NodeKeeper
@@ -30,9 +31,12 @@ Obj = dict[str, Any]
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, kube: Kube) -> None:
+    def __init__(
+        self, settings: AgentSettings, kube: Kube, *, work: ConfigWork | None = None
+    ) -> None:
         self.settings = settings
         self.kube = kube
+        self.work = work or ConfigWork()
         self.state = state_of(settings.root)
         self.booted: str | None = None
         self._facts: NodeFacts | None = None
@@ -54,6 +58,7 @@ class Agent:
                 settings.agent_dir / "applied-config.json",
                 record=self._record,
                 on_applied=self._config_applied,
+                work=self.work,
             )
             rendered.add_handler(self.config.on_change)
         if self.state is not None:
@@ -69,13 +74,19 @@ class Agent:
             self.node_informer.add_handler(self.upgrader.on_change)
 
     def facts(self) -> NodeFacts:
-        """The node's facts, read once and again after each change of config or version."""
+        """The node's facts, read at start and again after each change of config or version
+        (`refresh_facts`)."""
         if self._facts is None:
             self._facts = gather_facts(self.settings.root, self.settings.node_name, self.booted)
         return self._facts
 
+    async def refresh_facts(self) -> None:
+        root = self.settings.root
+        node_settings = await self.work.node_settings(root) if root is not None else None
+        self._facts = gather_facts(root, self.settings.node_name, self.booted, node_settings)
+
     async def _config_applied(self) -> None:
-        self._facts = None
+        await self.refresh_facts()
         await self.keeper.sync_labels()
 
     async def _record(self, obj: Obj, reason: str, message: str, type_: str) -> None:
@@ -95,7 +106,7 @@ class Agent:
     async def run(self) -> int:
         if self.state is not None:
             self.booted = await asyncio.to_thread(select_boot_version, self.state)
-            self._facts = None
+        await self.refresh_facts()
         node = await self.keeper.register()
         await self.events.record(
             node, "Starting", f"k3os agent started, booted {self.facts().version}"

@@ -16,14 +16,20 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from k3os.agent.boot import UpgradeJob, job_outcome
 from k3os.agent.fetch import fetch_from_server, is_url
-from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key, read_outcome, requests_on
+from k3os.apis.keys import REQUEST_PREFIX
 from k3os.client import Cache, ClientError, Kube
 from k3os.client.resources import NODES
 from k3os.image import DownloadError, ImageError, StateArea, upgrade, verify_bundle
+
+if TYPE_CHECKING:
+    from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest
+
+# The hand-off's models (pydantic) are imported when a node carries a request: an agent
+# at rest has none, and does not load them.
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,10 @@ _VERIFY_ERRORS = ("SignatureError", "UntrustedKeyError", "ChecksumError", "Bundl
 def open_requests(node: Obj) -> list[tuple[str, UpgradeRequest]]:
     """(plan name, request) of every request on this node that has no outcome yet."""
     annotations = (node.get("metadata") or {}).get("annotations") or {}
+    if not any(key.startswith(REQUEST_PREFIX) for key in annotations):
+        return []
+    from k3os.apis.handoff import read_outcome, requests_on
+
     out = []
     for name, request in sorted(requests_on(annotations).items()):
         outcome = read_outcome(annotations, name)
@@ -113,6 +123,8 @@ class Upgrader:
 
     async def write_outcome(self, plan_name: str, outcome: UpgradeOutcome) -> None:
         """Write the outcome, retrying while the server is away: it must not get lost."""
+        from k3os.apis.handoff import outcome_key
+
         patch = {"metadata": {"annotations": {outcome_key(plan_name): outcome.encode()}}}
         failures = 0
         while True:
@@ -202,6 +214,8 @@ class Upgrader:
 
     async def finish(self, job: UpgradeJob, phase: Phase, reason: str, message: str) -> None:
         """Answer the request with how it ended, and forget the job."""
+        from k3os.apis.handoff import UpgradeOutcome
+
         booted = self.state.read_record().booted or ""
         outcome = UpgradeOutcome(
             hash=job.hash, phase=phase, version=booted, reason=reason, message=message[:1000]

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def _interval(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    from k3os.apis.duration import parse_duration
+    from k3os.apis.durationtext import parse_duration
 
     try:
         seconds = parse_duration(value).total_seconds()
