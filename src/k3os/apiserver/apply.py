@@ -266,14 +266,16 @@ def update_managed_fields(
     now: dt.datetime | str,
     subresource: str = "",
     reset_fields: Collection[str] = (),
+    owned: bool = False,
 ) -> dict[str, Any]:
-    """``new`` (a copy) with managedFields recording an ordinary write by ``manager``.
+    """``new`` (a copy, or ``new`` itself when it is ``owned``: the caller gives it away)
+    with managedFields recording an ordinary write by ``manager``.
 
     Managed fields sent in ``new`` replace the live ones when they are a non-empty list
     (``[{}]`` clears them); otherwise the live ones are kept. ``reset_fields`` are
     top-level fields this endpoint ignores (``status`` on the main resource).
     """
-    result = deep_copy(dict(new))
+    result = dict(new) if owned else deep_copy(dict(new))
     sent = (result.get("metadata") or {}).get("managedFields")
     live = (old or {}).get("metadata", {}).get("managedFields")
     changed, removed = _changes(old or {}, result, root, reset_fields)

@@ -38,9 +38,10 @@ def _reset_fields(rt: ResourceType, subresource: str) -> tuple[str, ...]:
 
 def record_update(
     rt: ResourceType, obj: Obj, old: Obj | None, manager: str, now: dt.datetime,
-    subresource: str = "",
+    subresource: str = "", *, owned: bool = False,
 ) -> Obj:  # fmt: skip
-    """`obj` with `manager`'s Update entry refreshed in its managedFields."""
+    """`obj` with `manager`'s Update entry refreshed in its managedFields (`owned`: `obj`
+    is the caller's to give away, and is changed in place rather than copied)."""
     return update_managed_fields(
         old,
         obj,
@@ -50,6 +51,7 @@ def record_update(
         now=now,
         subresource=subresource,
         reset_fields=_reset_fields(rt, subresource),
+        owned=owned,
     )
 
 

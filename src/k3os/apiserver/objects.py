@@ -110,12 +110,15 @@ def prepare_create(rt: ResourceType, obj: Obj, namespace: str, now: dt.datetime)
 
 
 def carry_over(
-    rt: ResourceType, old: Obj, new: Obj, namespace: str, *, subresource: str = ""
-) -> Obj:
+    rt: ResourceType, old: Obj, new: Obj, namespace: str, *, subresource: str = "",
+    owned: bool = False,
+) -> Obj:  # fmt: skip
     """The object as it will be stored on update: server-owned metadata from `old`,
     `.status` from `old` for main-resource writes (and only `.status` from `new` for
-    status writes), generation bumped when the spec changed."""
-    new = deep_copy(new)
+    status writes), generation bumped when the spec changed. `owned`: `new` is the
+    caller's to give away (it is changed in place rather than copied)."""
+    if not owned:
+        new = deep_copy(new)
     meta = _check_meta(rt, new, namespace)
     old_meta = old["metadata"]
     name = old_meta["name"]

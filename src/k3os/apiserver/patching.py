@@ -48,7 +48,9 @@ async def patch(
         warnings[:] = found
         return obj
 
-    return await persist_update(ctx, req, mutate, manager=manager), warnings, 200
+    # The patch functions leave `current` alone and return a new object.
+    updated = await persist_update(ctx, req, mutate, manager=manager, changes_current=False)
+    return updated, warnings, 200
 
 
 async def _server_side_apply(
@@ -87,7 +89,9 @@ async def _server_side_apply(
         warnings[:] = found
         return obj
 
-    updated = await persist_update(ctx, req, mutate, manager=manager, operation="Apply")
+    updated = await persist_update(
+        ctx, req, mutate, manager=manager, operation="Apply", changes_current=False
+    )
     return updated, warnings, 200
 
 

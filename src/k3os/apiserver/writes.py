@@ -63,20 +63,28 @@ async def persist_update(
     *,
     manager: str,
     operation: str = "Update",
+    changes_current: bool = True,
 ) -> Obj:
     """Read, let `mutate` produce the new object from the current one, write with
     compare-and-swap, retrying when the object changed underneath (and the caller's body
-    did not pin a resourceVersion: `mutate` raises Conflict for that itself)."""
+    did not pin a resourceVersion: `mutate` raises Conflict for that itself).
+
+    `mutate` gets a copy of the current object, or (`changes_current=False`: it promises
+    to leave it alone, as the patch functions do) the object itself; what it returns must
+    be its own (not share parts with the current object), as every step after it works
+    in place on that."""
     rt = req.rt
     for _ in range(_RETRIES):
         current, kv = await ctx.objects.get_kv(rt, req.namespace, req.name)
-        proposed = await mutate(deep_copy(current))
-        new = carry_over(rt, current, proposed, req.namespace, subresource=req.subresource)
+        proposed = await mutate(deep_copy(current) if changes_current else current)
+        new = carry_over(
+            rt, current, proposed, req.namespace, subresource=req.subresource, owned=True
+        )
         validate_write(rt, new, current)
         if new["metadata"].get("managedFields") is None and "managedFields" in current["metadata"]:
             new["metadata"]["managedFields"] = current["metadata"]["managedFields"]
         if operation == "Update":
-            new = record_update(rt, new, current, manager, ctx.clock(), req.subresource)
+            new = record_update(rt, new, current, manager, ctx.clock(), req.subresource, owned=True)
         meta = new["metadata"]
         admit_write(new, current)
         if req.dry_run:
