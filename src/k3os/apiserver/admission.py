@@ -53,9 +53,12 @@ def _check_type(rt: ResourceType, body: Any, expect_kind: str, expect_gv: str) -
 
 
 def check_body(
-    ctx: ApiContext, req: ApiRequest, body: Any, *, definition: str = "", kind: str = ""
-) -> tuple[Obj, list[str]]:
-    """Type-check, prune and default `body`; the pruned object and warnings to send."""
+    ctx: ApiContext, req: ApiRequest, body: Any, *, definition: str = "", kind: str = "",
+    stored: Obj | None = None,
+) -> tuple[Obj, list[str]]:  # fmt: skip
+    """Type-check, prune and default `body`; the pruned object and warnings to send.
+    `stored`: the object `body` replaces; the parts `body` keeps unchanged from it were
+    checked when it was written and are not walked again."""
     rt = req.rt
     if rt.custom is not None:  # a CRD-defined kind: its structural schema decides
         return check_custom_body(req, body, field_validation(req))
@@ -65,7 +68,10 @@ def check_body(
         sub = rt.subresource(req.subresource)
         gv = f"{sub.group}/{sub.version}" if sub and sub.group else gv
     _check_type(rt, body, kind, gv)
-    checked = check_object(ctx.definitions, definition or rt.definition, body)
+    own = not definition or definition == rt.definition
+    checked = check_object(
+        ctx.definitions, definition or rt.definition, body, stored if own else None
+    )
     name = str((body.get("metadata") or {}).get("name") or req.name)
     warnings = raise_for(
         checked,

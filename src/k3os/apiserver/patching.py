@@ -44,7 +44,7 @@ async def patch(
         pinned = str((patched.get("metadata") or {}).get("resourceVersion") or "")
         if pinned and pinned != current["metadata"]["resourceVersion"]:
             raise Conflict(rt.plural, req.name, group=rt.group)
-        obj, found = check_body(ctx, req, patched)
+        obj, found = check_body(ctx, req, patched, stored=current)
         warnings[:] = found
         return obj
 
@@ -85,7 +85,7 @@ async def _server_side_apply(
         result = apply_config(
             rt, current, config, manager, ctx.clock(), force=force, subresource=req.subresource
         )
-        obj, found = check_body(ctx, req, result)
+        obj, found = check_body(ctx, req, result, stored=current)
         warnings[:] = found
         return obj
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import marshal
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,7 @@ class _Walker:
             f"{path or '<root>'}: expected {expected}, got {_DECODER_TYPE.get(got, got)}"
         )
 
-    def walk(self, schema: dict[str, Any], value: Any, path: str) -> Any:
+    def walk(self, schema: dict[str, Any], value: Any, path: str, known: Any = None) -> Any:
         if str(schema.get("$ref", "")).endswith(".resource.Quantity"):
             if isinstance(value, bool) or not isinstance(value, str | int | float):
                 self.bad_type(path, value, "a quantity (string or number)")
@@ -63,12 +64,17 @@ class _Walker:
                 self.bad_type(path, value, "an integer or a string")
             return value
         if kind == "object" or (kind is None and "properties" in schema):
-            return self.walk_object(schema, value, path)
+            return self.walk_object(schema, value, path, known)
         if kind == "array":
             if not isinstance(value, list):
                 self.bad_type(path, value, "array")
                 return value
             items = schema.get("items") or {}
+            if isinstance(known, list) and len(known) == len(value):
+                return [
+                    v if _same(v, k) else self.walk(items, v, f"{path}[{i}]", k)
+                    for i, (v, k) in enumerate(zip(value, known, strict=True))
+                ]
             return [self.walk(items, v, f"{path}[{i}]") for i, v in enumerate(value)]
         if kind == "string":
             if not isinstance(value, str):
@@ -91,7 +97,7 @@ class _Walker:
             self.bad_type(path, value, "boolean")
         return value
 
-    def walk_object(self, schema: dict[str, Any], value: Any, path: str) -> Any:
+    def walk_object(self, schema: dict[str, Any], value: Any, path: str, known: Any = None) -> Any:
         if not isinstance(value, dict):
             self.bad_type(path, value, "object")
             return value
@@ -111,17 +117,35 @@ class _Walker:
                 else:
                     self.out.unknown.append(_join(path, key))
                 continue
-            out[key] = self.walk(sub, item, _join(path, key))
+            was = known.get(key) if isinstance(known, dict) else None
+            if was is not None and _same(item, was):
+                out[key] = item  # as stored, so checked already
+                continue
+            out[key] = self.walk(sub, item, _join(path, key), was)
         for key in schema.get("required") or ():
             if value.get(key) is None and key in props:
                 self.out.required.append(FieldError.required(_join(path, key)))
         return out
 
 
-def check_object(defs: dict[str, Any], definition: str, obj: Any) -> Checked:
-    """Walk `obj` against the named definition; nothing is raised here."""
+def _same(value: Any, known: Any) -> bool:
+    """Whether an object or list is the stored one's, to the type of every leaf (`==`
+    alone takes 1.0 and True for 1)."""
+    if type(value) is not type(known) or not isinstance(value, dict | list) or value != known:
+        return False
+    try:  # version 0: the bytes depend on values and types only (no sharing, no interning)
+        return marshal.dumps(value, 0) == marshal.dumps(known, 0)
+    except ValueError:  # not plain JSON data
+        return False
+
+
+def check_object(defs: dict[str, Any], definition: str, obj: Any, known: Any = None) -> Checked:
+    """Walk `obj` against the named definition; nothing is raised here.
+
+    `known` is the stored object `obj` replaces (checked by this walk when it was
+    written): its objects and lists that `obj` holds unchanged are not walked again."""
     walker = _Walker(defs)
-    walker.out.obj = walker.walk({"$ref": "#/definitions/" + definition}, obj, "")
+    walker.out.obj = walker.walk({"$ref": "#/definitions/" + definition}, obj, "", known)
     return walker.out
 
 

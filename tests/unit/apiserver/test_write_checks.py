@@ -1,0 +1,68 @@
+"""A patch is checked against the schema only where it changes the stored object; what
+looks equal but is not of the same type (80.0, true for 1) is still checked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from k3os.apiserver.validation import check_object
+from tests.unit.apiserver._api import Api, api_server, pod
+
+pytestmark = pytest.mark.unit
+
+PODS = "/api/v1/namespaces/default/pods"
+PORT = "/spec/containers/0/ports/0/containerPort"
+
+
+async def _json_patch(api: Api, name: str, ops: list[dict[str, Any]]) -> Any:
+    return await api.http.patch(
+        f"{PODS}/{name}",
+        content=json.dumps(ops).encode(),
+        headers={"content-type": "application/json-patch+json"},
+    )
+
+
+async def test_values_equal_but_of_another_type_are_still_checked() -> None:
+    async with api_server() as api:
+        body = pod("p")
+        body["spec"]["containers"][0]["ports"] = [{"containerPort": 1}]
+        assert (await api.create(PODS, body)).status_code == 201
+        r = await _json_patch(api, "p", [{"op": "replace", "path": PORT, "value": 1.0}])
+        assert r.status_code == 200, r.text
+        port = r.json()["spec"]["containers"][0]["ports"][0]["containerPort"]
+        assert port == 1 and type(port) is int  # made an integer again
+        r = await _json_patch(api, "p", [{"op": "replace", "path": PORT, "value": True}])
+        assert r.status_code == 400 and "expected integer, got bool" in r.text
+        stored = (await api.http.get(f"{PODS}/p")).json()
+        assert stored["spec"]["containers"][0]["ports"][0]["containerPort"] == 1
+        r = await _json_patch(api, "p", [{"op": "add", "path": "/spec/containers/0/bogus",
+                                          "value": {"x": 1}}])  # fmt: skip
+        assert r.status_code == 200 and "bogus" not in r.text  # pruned, with a warning
+        assert 'unknown field \\"spec.containers[0].bogus\\"' in r.headers["warning"]
+
+
+def test_parts_equal_to_the_stored_object_are_not_walked() -> None:
+    from k3os.apiserver.schemas import normalized
+
+    defs = normalized(("io.k8s.api.core.v1.Pod",))
+    stored = {"spec": {"containers": [{"name": "c", "image": "i", "ports": [
+        {"containerPort": 1}]}]}, "metadata": {"labels": {"a": "b"}}}  # fmt: skip
+    # An unknown field in a stored part is not seen again (it was pruned when written)...
+    sneaky = json.loads(json.dumps(stored))
+    sneaky["metadata"]["bogus"] = 1
+    stored["metadata"]["bogus"] = 1
+    checked = check_object(defs, "io.k8s.api.core.v1.Pod", sneaky, stored)
+    assert checked.unknown == [] and checked.obj["metadata"]["bogus"] == 1
+    # ... while every changed part is walked, down to the changed list element.
+    changed = json.loads(json.dumps(sneaky))
+    changed["spec"]["containers"][0]["ports"][0]["containerPort"] = "x"
+    changed["spec"]["containers"][0]["other"] = 1
+    checked = check_object(defs, "io.k8s.api.core.v1.Pod", changed, stored)
+    assert checked.unknown == ["spec.containers[0].other"]
+    assert checked.type_errors == ["spec.containers[0].ports[0].containerPort: expected "
+                                   "integer, got string"]  # fmt: skip
+    assert sorted(check_object(defs, "io.k8s.api.core.v1.Pod", changed).unknown) == [
+        "metadata.bogus", "spec.containers[0].other"]  # fmt: skip
