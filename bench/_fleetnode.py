@@ -109,6 +109,7 @@ class SimNode:
         for plan, request in open_requests(obj):
             if (plan, request.hash) not in self.upgrades:
                 self.upgrades.add((plan, request.hash))
+                self.samples.event("asked", self.name, request.hash)
                 self.spawn(self.upgrade(plan, request.hash, request.version))
 
     async def upgrade(self, plan: str, hash_: str, version: str) -> None:

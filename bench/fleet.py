@@ -130,7 +130,7 @@ class Samples:
                 if len(parts) != 4:
                     continue
                 t = float(parts[0])
-                if parts[1] in ("registered", "seen", "upgraded"):
+                if parts[1] in ("registered", "seen", "asked", "upgraded"):
                     self.events[parts[1]][parts[2]].append((t, parts[3]))
                 else:
                     self.requests.append((t, parts[1], parts[2], float(parts[3])))
@@ -212,7 +212,17 @@ async def fanout(kube: Kube, workers: Workers, n: int, limit: float) -> list[flo
     await kube.create(NODECONFIGS, body)
     await wait_for("config fan-out", lambda: len(workers.samples.nodes_with("seen", t0)) >= n,
                    limit, workers)  # fmt: skip
-    return sorted(t - t0 for t in workers.samples.nodes_with("seen", t0).values())
+    seen = sorted(t - t0 for t in workers.samples.nodes_with("seen", t0).values())
+    # Let the controller take in every node's report (status, Events) before what comes
+    # next is measured: the rollout is timed on its own, not on the fan-out's tail.
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        status = (await kube.get(NODECONFIGS, f"fleet-bench-{n}")).get("status") or {}
+        if status.get("updated") == n:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2.0)  # its per-node Events trail the count a little
+    return seen
 
 
 async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[str, float]:
@@ -241,7 +251,26 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
     ideal = n / sizes.concurrency * sizes.upgrade_seconds
     first = min(upgraded.values()) - t0 if upgraded else math.nan
     return {"total_s": total, "ideal_s": ideal, "upgraded": len(upgraded),
-            "first_outcome_s": first, "ratio": total / ideal}  # fmt: skip
+            "first_outcome_s": first, "ratio": total / ideal,
+            "tail_s": t0 + total - max(upgraded.values()) if upgraded else math.nan,
+            **timeline(workers.samples.nodes_with("asked", t0), upgraded, sizes)}  # fmt: skip
+
+
+def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) -> dict[str, Any]:
+    """Where a rollout's time goes, per concurrency slot: `agent` is a node's request seen →
+    its outcome written (the simulated upgrade time plus the agent's write); `handoff` is an
+    outcome written → the next node's request seen (the controller's share, plus watch
+    delivery), pairing the k-th outcome with the (k + concurrency)-th request."""
+    agent = sorted(upgraded[n] - asked[n] for n in upgraded if n in asked)
+    starts, ends = sorted(asked.values()), sorted(upgraded.values())
+    c = sizes.concurrency
+    handoff = sorted(starts[k] - ends[k - c] for k in range(c, min(len(starts), len(ends) + c)))
+    out: dict[str, Any] = {}
+    for name, values in (("agent", agent), ("handoff", handoff)):
+        if values:
+            out[f"{name}_p50_s"] = round(percentile(values, 50), 3)
+            out[f"{name}_max_s"] = round(values[-1], 3)
+    return out
 
 
 @contextmanager

@@ -46,6 +46,7 @@ def test_bench_fleet_smoke_reports_both_datastores() -> None:
         assert {f"{store}/10/latency/update", f"{store}/10/latency/create"} & cases.keys()
         rollout = cases[f"{store}/rollout/10"]
         assert rollout["upgraded"] == 10 and rollout["ideal_s"] == 2.0
+        assert rollout["agent_p50_s"] > 0 and "handoff_p50_s" in rollout
     assert cases["sqlite/10/server-cpu"]["baseline"] == "etcd/10/server-cpu"
     latency = cases["sqlite/10/latency/get"]
     assert latency["p99_ms"] >= latency["value"] and latency["count"] > 0

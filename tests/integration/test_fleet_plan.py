@@ -82,10 +82,20 @@ upgrade: {{image: k3os-$(LATEST_VERSION).bundle}}
         assert not node["spec"].get("unschedulable"), name
         assert CORDONED_BY not in (node["metadata"].get("annotations") or {}), name
         assert record(node, "good")["phase"] == "Complete"
-    plan_reasons = {e["reason"] for e in env.events("k3os-system")}
-    assert {"Resolved", "NodeStarted", "NodeUpgraded", "NodeDone", "Complete"} <= plan_reasons
+    plan_events = env.events("k3os-system")
+    plan_reasons = {e["reason"] for e in plan_events}
+    assert {"Resolved", "NodesStarted", "NodesHandedOver", "NodesDone", "Complete"} <= plan_reasons
+    done = [e["message"] for e in plan_events if e["reason"] == "NodesDone"]
+    assert sorted(n for m in done for n in m.partition(": ")[2].split(", ")) == sorted(NODES)
+    # on each Node: what the controller did to it, and the agent's own story of the upgrade
     node_reasons = {e["reason"] for e in env.events("default")}
-    assert {"Cordoned", "Drained", "UpgradeRequested", "Upgraded", "Uncordoned"} <= node_reasons
+    assert {
+        "Cordoned",
+        "Drained",
+        "Uncordoned",
+        "UpgradeStarted",
+        "UpgradeComplete",
+    } <= node_reasons
     metrics = env.metrics()
     assert 'k3os_plan_nodes{namespace="k3os-system",plan="good",state="Done"} 3' in metrics
     assert 'k3os_plan_upgrade_seconds_count{namespace="k3os-system",plan="good"} 3' in metrics

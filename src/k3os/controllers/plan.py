@@ -19,14 +19,21 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 from pydantic import ValidationError
 
-from k3os.apis.handoff import read_outcome, read_request, request_key
+from k3os.apis.handoff import (
+    UpgradeOutcome,
+    outcome_key,
+    read_outcome,
+    read_request,
+    request_key,
+)
 from k3os.apis.keys import CORDONED_BY, node_record_key
 from k3os.apis.noderecord import NodeUpgradeRecord, read_record
 from k3os.apis.plan import Plan
@@ -60,6 +67,7 @@ __all__ = ["PlanController", "PlanSettings", "fetch_channel_location"]
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 PlanKey = tuple[str, str]
 
 
@@ -116,6 +124,32 @@ def _cordon_change(patch: Obj) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
+_PARALLEL = 32
+"""Node writes a pass keeps in flight at once: the server commits concurrent writes in one
+transaction (group commit), and a pass's writes are to different nodes."""
+
+
+async def _each(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
+    """`work` on every item, at most `_PARALLEL` at a time; the first error is raised (the
+    rest are cancelled: every write is whole, so what was done is a state a pass resumes)."""
+    slots = asyncio.Semaphore(_PARALLEL)
+
+    async def one(item: T) -> None:
+        async with slots:
+            await work(item)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for item in items:
+                group.create_task(one(item))
+    except BaseExceptionGroup as e:
+        raise e.exceptions[0] from None
+
+
+_OUTCOMES_PER_PASS = 25
+"""Agent outcomes one pass takes (see `_take_outcomes`)."""
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
 _SHOWN = 10
 """Node names a summary Event spells out; the rest are counted."""
 
@@ -141,6 +175,8 @@ class _Moved:
     """Upgraded, waiting for the health gate or postCompleteDelay."""
     done: list[str] = field(default_factory=list)
     wrote: bool = False
+    more: bool = False
+    """Outcomes are left for the next pass."""
 
     def summaries(self) -> list[tuple[str, list[str], str]]:
         """(reason, nodes, what happened to them) for every non-empty kind."""
@@ -330,16 +366,24 @@ class PlanController:
         await self._finish_and_fail(obj, plan, decision, views, latest, version, now, moved)
         await self._write_status(obj, plan, decision, version, now)
         started = set(decision.start) | set(decision.resume)
-        for node_name in sorted(started):
-            await self._start(plan, views.get(node_name), latest, version, now, moved)
+        await _each(
+            sorted(started),
+            lambda n: self._start(plan, views.get(n), latest, version, now, moved),
+        )
         waits: list[float] = []
-        for node_name in decision.applying:
-            if node_name in started or node_name not in views:
-                continue
+
+        async def progress(node_name: str) -> None:
             wait = await self._progress(obj, plan, views[node_name], latest, version, now, moved)
             if wait is not None:
                 waits.append(wait)
-        if moved.wrote or decision.finish or decision.fail:
+
+        await _each(
+            [n for n in decision.applying if n not in started and n in views],
+            progress,
+        )
+        if moved.more:
+            waits.append(0.0)
+        elif moved.wrote or decision.finish or decision.fail:
             waits.append(0.05)  # our own writes come back from the cache, not as events
         if decision.requeue_after is not None:
             waits.append(decision.requeue_after.total_seconds())
@@ -347,7 +391,7 @@ class PlanController:
             waits.append(self.settings.resync)
         elif plan.spec.channel and not plan.spec.version:
             waits.append(self.settings.channel_poll)
-        return max(0.05, min(waits)) if waits else None
+        return min(waits) if moved.more else max(0.05, min(waits)) if waits else None
 
     async def _forget(self, namespace: str, name: str) -> None:
         """A deleted Plan leaves no node cordoned by it, except failed ones (kept for
@@ -421,17 +465,22 @@ class PlanController:
         """Turn every agent outcome that answers a node's current record into its record
         (finishing the node in the same write when it may), before the pass decides."""
         name = plan.metadata.name
-        for node_name, node in list(views.items()):
+        answered: list[tuple[str, NodeUpgradeRecord, UpgradeOutcome]] = []
+        for node_name, node in views.items():
             annotations = _meta(node).get("annotations") or {}
-            if node_record_key(name) not in annotations:
+            if outcome_key(name) not in annotations:
                 continue
             record = read_record(dict(annotations), name)
             outcome = read_outcome(dict(annotations), name)
             if record is None or record.phase != "Applying" or not record.hash:
                 continue
-            if outcome is None or outcome.hash != record.hash:
-                continue
-            view = NodeView.from_node(node)
+            if outcome is not None and outcome.hash == record.hash:
+                answered.append((node_name, record, outcome))
+
+        async def take(item: tuple[str, NodeUpgradeRecord, UpgradeOutcome]) -> None:
+            node_name, record, outcome = item
+            assert record.hash is not None
+            view = NodeView.from_node(views[node_name])
             if record.since is not None:
                 PLAN_UPGRADE_SECONDS.observe(
                     max(0.0, (now - record.since).total_seconds()),
@@ -442,8 +491,8 @@ class PlanController:
             updated = await self._patch_node(node_name, step.patch)
             moved.wrote = True
             if updated is None:
-                del views[node_name]
-                continue
+                views.pop(node_name, None)
+                return
             views[node_name] = updated
             if step.result == "Failed":
                 await self._failed(obj, plan, updated, step.reason, step.message)
@@ -452,10 +501,16 @@ class PlanController:
             else:
                 moved.upgraded.append(node_name)
 
+        # Oldest first, a bounded number a pass: the slots they free are filled before the
+        # next ones are taken, so the batches of a big rollout spread out instead of
+        # arriving (and waiting) all together.
+        answered.sort(key=lambda a: (a[1].since or _LONG_AGO, a[0]))
+        moved.more = len(answered) > _OUTCOMES_PER_PASS
+        await _each(answered[:_OUTCOMES_PER_PASS], take)
+
     async def _done(self, plan: Plan, node: Obj, patch: Obj, moved: _Moved) -> None:
         name = plan.metadata.name
         moved.done.append(str(_meta(node).get("name")))
-        await self._node_event(node, "UpgradeDone", f"plan {name}: {moved.version}")
         if _cordon_change(patch) is False:
             await self._node_event(node, "Uncordoned", f"by plan {name}")
 
@@ -470,17 +525,20 @@ class PlanController:
         now: datetime,
         moved: _Moved,
     ) -> None:
-        for node_name in decision.finish:
+
+        async def finish(node_name: str) -> None:
             node = views.get(node_name)
             if node is None:
-                continue
+                return
             patch = finish_patch(plan, NodeView.from_node(node), latest, version)
             if not patch_changes(node, patch):
-                continue  # finished with its outcome; only its slot is left to free
+                return  # finished with its outcome; only its slot is left to free
             updated = await self._patch_node(node_name, patch)
             moved.wrote = True
             if updated is not None:
                 await self._done(plan, updated, patch, moved)
+
+        await _each(decision.finish, finish)
         for failure in decision.fail:
             node = views.get(failure.node)
             if node is None:
