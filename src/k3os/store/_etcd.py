@@ -40,11 +40,6 @@ from k3os.store._model import (
     RangeResult,
     StoreOptions,
     prefix_end,
-    validate_key,
-    validate_limit,
-    validate_prefix,
-    validate_ttl,
-    validate_value,
 )
 from k3os.store._registry import StoreURL
 
@@ -133,10 +128,6 @@ class EtcdStore(Store):
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosed("the store is closed")
-
     async def _call(self, method: Any, request: Any, revision: int = 0) -> Any:
         self._check_open()
         try:
@@ -187,27 +178,17 @@ class EtcdStore(Store):
         response = await self._call(self._kv.Range, rpc.RangeRequest(key=b"\0", count_only=True))
         return int(response.header.revision)
 
-    async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
-        validate_key(key)
-        request = rpc.RangeRequest(key=key.encode(), revision=revision or 0)
-        response = await self._call(self._kv.Range, request, revision or 0)
+    async def _get(self, key: str, revision: int) -> KeyValue | None:
+        request = rpc.RangeRequest(key=key.encode(), revision=revision)
+        response = await self._call(self._kv.Range, request, revision)
         return _kv(response.kvs[0]) if response.kvs else None
 
-    async def range(
-        self,
-        prefix: str,
-        *,
-        revision: int | None = None,
-        limit: int | None = None,
-        start_after: str | None = None,
+    async def _range(
+        self, prefix: str, revision: int, limit: int, start_after: str | None
     ) -> RangeResult:
-        validate_prefix(prefix)
-        validate_limit(limit)
         start, end = _bounds(prefix, start_after)
-        request = rpc.RangeRequest(
-            key=start, range_end=end, limit=limit or 0, revision=revision or 0
-        )
-        response = await self._call(self._kv.Range, request, revision or 0)
+        request = rpc.RangeRequest(key=start, range_end=end, limit=limit, revision=revision)
+        response = await self._call(self._kv.Range, request, revision)
         return RangeResult(
             [_kv(raw) for raw in response.kvs],
             revision or int(response.header.revision),
@@ -250,34 +231,23 @@ class EtcdStore(Store):
         kvs = response.responses[0].response_range.kvs
         return _kv(kvs[0]) if kvs else None
 
-    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> KeyValue:
-        validate_key(key)
-        validate_value(value)
-        validate_ttl(ttl)
+    async def _create(self, key: str, value: bytes, ttl: int | None) -> KeyValue:
         raw = key.encode()
         lease = await self._lease(ttl)
-        put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=bytes(value), lease=lease))
+        put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease))
         response = await self._txn(raw, [self._compare(raw, "CREATE", "EQUAL", 0)], put)
         if not response.succeeded:
             raise KeyExists(key, self._failed_current(response))
         revision = int(response.header.revision)
-        return KeyValue(key, bytes(value), revision, revision, 1, lease)
+        return KeyValue(key, value, revision, revision, 1, lease)
 
-    async def update(
-        self,
-        key: str,
-        value: bytes,
-        *,
-        expected_mod_revision: int,
-        ttl: int | None = None,
+    async def _update(
+        self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
     ) -> KeyValue:
-        validate_key(key)
-        validate_value(value)
-        validate_ttl(ttl)
         raw = key.encode()
         lease = await self._lease(ttl)
         put = rpc.RequestOp(
-            request_put=rpc.PutRequest(key=raw, value=bytes(value), lease=lease, prev_kv=True)
+            request_put=rpc.PutRequest(key=raw, value=value, lease=lease, prev_kv=True)
         )
         compare = [
             self._compare(raw, "MOD", "EQUAL", expected_mod_revision),
@@ -291,10 +261,9 @@ class EtcdStore(Store):
             raise Conflict(key, current)
         prev = response.responses[0].response_put.prev_kv
         revision = int(response.header.revision)
-        return KeyValue(key, bytes(value), prev.create_revision, revision, prev.version + 1, lease)
+        return KeyValue(key, value, prev.create_revision, revision, prev.version + 1, lease)
 
-    async def delete(self, key: str, *, expected_mod_revision: int | None = None) -> DeleteResult:
-        validate_key(key)
+    async def _delete(self, key: str, expected_mod_revision: int | None) -> DeleteResult:
         raw = key.encode()
         compare = [self._compare(raw, "VERSION", "GREATER", 0)]
         if expected_mod_revision is not None:
@@ -311,8 +280,7 @@ class EtcdStore(Store):
 
     # -- watch, compaction, lifecycle --------------------------------------------------
 
-    async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
-        validate_prefix(prefix)
+    async def _watch(self, prefix: str, start_revision: int | None) -> Watch:
         self._check_open()
         if start_revision is not None and start_revision > 1:
             # A read just before the start tells compacted (start <= compact revision)

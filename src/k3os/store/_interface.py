@@ -10,10 +10,21 @@ SQLite and memory drivers (etcd's own revisions are passed through as they are).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
 
-from k3os.store._model import DeleteResult, Event, KeyValue, RangeResult
+from k3os.store._errors import StoreClosed
+from k3os.store._model import (
+    DeleteResult,
+    Event,
+    KeyValue,
+    RangeResult,
+    validate_key,
+    validate_limit,
+    validate_prefix,
+    validate_ttl,
+    validate_value,
+)
 
 
 class Watch(AsyncIterator[Event], abc.ABC):
@@ -59,17 +70,27 @@ class Store(abc.ABC):
     ordinary write (a DELETE event with a new revision). Every write sets the key's TTL
     afresh; a write without `ttl` leaves the key without one. etcd rounds TTLs up to its
     minimum lease (2 s by default) and expires within about half a second of the deadline.
+
+    Drivers implement the `_get`, `_range`, `_create`, `_update`, `_delete` and `_watch`
+    hooks; the public methods check the arguments first, the same way for every driver,
+    and pass them on normalised (revision and limit 0 for "none", values as `bytes`).
     """
+
+    _closed = False  # set by the driver's `close()`
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the store is closed")
 
     @abc.abstractmethod
     async def current_revision(self) -> int:
         """The revision of the latest write (0 in an empty, new store; etcd starts at 1)."""
 
-    @abc.abstractmethod
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
         """The key's item at `revision` (default: now), or None if it is absent."""
+        validate_key(key)
+        return await self._get(key, revision or 0)
 
-    @abc.abstractmethod
     async def range(
         self,
         prefix: str,
@@ -85,15 +106,20 @@ class Store(abc.ABC):
         prefix at one snapshot, pass the previous result's `revision` and the last
         item's key as `start_after`: keys strictly after it are returned.
         """
+        validate_prefix(prefix)
+        validate_limit(limit)
+        return await self._range(prefix, revision or 0, limit or 0, start_after)
 
-    @abc.abstractmethod
     async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> KeyValue:
         """Write the key only if it is absent; return the new item.
 
         Raises `KeyExists` (carrying the existing item) if it is present.
         """
+        validate_key(key)
+        validate_value(value)
+        validate_ttl(ttl)
+        return await self._create(key, bytes(value), ttl)
 
-    @abc.abstractmethod
     async def update(
         self,
         key: str,
@@ -108,16 +134,20 @@ class Store(abc.ABC):
         Raises `KeyNotFound` if the key is absent and `Conflict` (carrying the current
         item) if it was modified since.
         """
+        validate_key(key)
+        validate_value(value)
+        validate_ttl(ttl)
+        return await self._update(key, bytes(value), expected_mod_revision, ttl)
 
-    @abc.abstractmethod
     async def delete(self, key: str, *, expected_mod_revision: int | None = None) -> DeleteResult:
         """Delete the key, guarded by its mod revision when `expected_mod_revision` is given.
 
         Raises `KeyNotFound` if the key is absent, `Conflict` (carrying the current
         item) if the mod revision differs.
         """
+        validate_key(key)
+        return await self._delete(key, expected_mod_revision)
 
-    @abc.abstractmethod
     async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
         """Watch the keys starting with `prefix` ("" = all keys).
 
@@ -126,6 +156,32 @@ class Store(abc.ABC):
         `start_revision` <= the compact revision, and `FutureRevision` if it is beyond
         the next revision.
         """
+        validate_prefix(prefix)
+        return await self._watch(prefix, start_revision)
+
+    # The drivers' hooks, called with checked arguments (0 = no revision, no limit).
+
+    @abc.abstractmethod
+    def _get(self, key: str, revision: int) -> Awaitable[KeyValue | None]: ...
+
+    @abc.abstractmethod
+    def _range(
+        self, prefix: str, revision: int, limit: int, start_after: str | None
+    ) -> Awaitable[RangeResult]: ...
+
+    @abc.abstractmethod
+    def _create(self, key: str, value: bytes, ttl: int | None) -> Awaitable[KeyValue]: ...
+
+    @abc.abstractmethod
+    def _update(
+        self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
+    ) -> Awaitable[KeyValue]: ...
+
+    @abc.abstractmethod
+    def _delete(self, key: str, expected_mod_revision: int | None) -> Awaitable[DeleteResult]: ...
+
+    @abc.abstractmethod
+    def _watch(self, prefix: str, start_revision: int | None) -> Awaitable[Watch]: ...
 
     @abc.abstractmethod
     async def compact(self, revision: int) -> None:

@@ -17,7 +17,6 @@ from k3os.store._errors import (
     FutureRevision,
     KeyExists,
     KeyNotFound,
-    StoreClosed,
 )
 from k3os.store._interface import Store, Watch
 from k3os.store._model import (
@@ -28,11 +27,6 @@ from k3os.store._model import (
     RangeResult,
     StoreOptions,
     prefix_end,
-    validate_key,
-    validate_limit,
-    validate_prefix,
-    validate_ttl,
-    validate_value,
 )
 from k3os.store._registry import StoreURL
 from k3os.store._watch import WatchHub
@@ -62,13 +56,9 @@ class MemoryStore(Store):
 
     # -- reads -------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosed("the store is closed")
-
-    def _check_revision(self, revision: int | None) -> int:
+    def _check_revision(self, revision: int) -> int:
         self._check_open()
-        if revision is None or revision == 0:
+        if revision == 0:
             return self._revision
         if revision < self._compact_revision:
             raise Compacted(revision, self._compact_revision)
@@ -87,23 +77,15 @@ class MemoryStore(Store):
         index = bisect.bisect_right(versions, revision, key=lambda v: v[0]) - 1
         return versions[index][1] if index >= 0 else None
 
-    async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
-        validate_key(key)
+    async def _get(self, key: str, revision: int) -> KeyValue | None:
         at = self._check_revision(revision)
         if at == self._revision:
             return self._live.get(key)
         return self._at(key, at)
 
-    async def range(
-        self,
-        prefix: str,
-        *,
-        revision: int | None = None,
-        limit: int | None = None,
-        start_after: str | None = None,
+    async def _range(
+        self, prefix: str, revision: int, limit: int, start_after: str | None
     ) -> RangeResult:
-        validate_prefix(prefix)
-        validate_limit(limit)
         at = self._check_revision(revision)
         end = prefix_end(prefix)
         keys = self._live_keys if at == self._revision else self._keys
@@ -148,30 +130,19 @@ class MemoryStore(Store):
         self._expiry.schedule(key, revision, time.time() + ttl)
         return revision
 
-    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> KeyValue:
-        validate_key(key)
-        validate_value(value)
-        validate_ttl(ttl)
+    async def _create(self, key: str, value: bytes, ttl: int | None) -> KeyValue:
         self._check_open()
         current = self._live.get(key)
         if current is not None:
             raise KeyExists(key, current)
         revision = self._revision + 1
-        kv = KeyValue(key, bytes(value), revision, revision, 1, self._lease(key, ttl))
+        kv = KeyValue(key, value, revision, revision, 1, self._lease(key, ttl))
         self._write(key, kv, None)
         return kv
 
-    async def update(
-        self,
-        key: str,
-        value: bytes,
-        *,
-        expected_mod_revision: int,
-        ttl: int | None = None,
+    async def _update(
+        self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
     ) -> KeyValue:
-        validate_key(key)
-        validate_value(value)
-        validate_ttl(ttl)
         self._check_open()
         current = self._live.get(key)
         if current is None:
@@ -179,19 +150,12 @@ class MemoryStore(Store):
         if current.mod_revision != expected_mod_revision:
             raise Conflict(key, current)
         revision = self._revision + 1
-        kv = KeyValue(
-            key,
-            bytes(value),
-            current.create_revision,
-            revision,
-            current.version + 1,
-            self._lease(key, ttl),
-        )
+        lease = self._lease(key, ttl)
+        kv = KeyValue(key, value, current.create_revision, revision, current.version + 1, lease)
         self._write(key, kv, current)
         return kv
 
-    async def delete(self, key: str, *, expected_mod_revision: int | None = None) -> DeleteResult:
-        validate_key(key)
+    async def _delete(self, key: str, expected_mod_revision: int | None) -> DeleteResult:
         self._check_open()
         current = self._live.get(key)
         if current is None:
@@ -206,8 +170,7 @@ class MemoryStore(Store):
 
     # -- watch and compaction ----------------------------------------------------------
 
-    async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
-        validate_prefix(prefix)
+    async def _watch(self, prefix: str, start_revision: int | None) -> Watch:
         self._check_open()
         start = self._revision + 1 if start_revision is None else start_revision
         if start <= self._compact_revision:

@@ -22,7 +22,6 @@ from k3os.store._background import AutoCompactor, ExpiryTimer
 from k3os.store._errors import (
     Compacted,
     FutureRevision,
-    StoreClosed,
     StoreUnavailable,
 )
 from k3os.store._interface import Store, Watch
@@ -33,11 +32,6 @@ from k3os.store._model import (
     RangeResult,
     StoreOptions,
     prefix_end,
-    validate_key,
-    validate_limit,
-    validate_prefix,
-    validate_ttl,
-    validate_value,
 )
 from k3os.store._registry import StoreURL
 from k3os.store._sqlite_schema import (
@@ -84,10 +78,6 @@ class SqliteStore(Store):
         self._compactor.start("store-sqlite-compactor")
 
     # -- plumbing ----------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosed("the store is closed")
 
     def _deliver(self, outcome: Outcome) -> None:
         """On the loop, after a commit: publish events first, then wake the writers, so a
@@ -142,8 +132,7 @@ class SqliteStore(Store):
         self._check_open()
         return self._hub.head
 
-    async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
-        validate_key(key)
+    async def _get(self, key: str, revision: int) -> KeyValue | None:
         if not revision:
             self._check_open()
             try:
@@ -173,16 +162,9 @@ class SqliteStore(Store):
         # A missing row was a deletion removed by compaction: the key was absent.
         return row_to_kv(row) if row is not None else None
 
-    async def range(
-        self,
-        prefix: str,
-        *,
-        revision: int | None = None,
-        limit: int | None = None,
-        start_after: str | None = None,
+    async def _range(
+        self, prefix: str, revision: int, limit: int, start_after: str | None
     ) -> RangeResult:
-        validate_prefix(prefix)
-        validate_limit(limit)
         end = prefix_end(prefix)
         after = start_after is not None and start_after >= prefix
         lower, lower_op = (start_after, ">") if after else (prefix, ">=")
@@ -245,39 +227,25 @@ class SqliteStore(Store):
 
     # -- writes ------------------------------------------------------------------------
 
-    async def create(self, key: str, value: bytes, *, ttl: int | None = None) -> KeyValue:
-        validate_key(key)
-        validate_value(value)
-        validate_ttl(ttl)
-        result: KeyValue = await self._submit(CREATE, key, bytes(value), None, ttl)
-        return result
+    # Plain functions returning the writer's future: the public coroutine awaits it.
 
-    async def update(
-        self,
-        key: str,
-        value: bytes,
-        *,
-        expected_mod_revision: int,
-        ttl: int | None = None,
-    ) -> KeyValue:
-        validate_key(key)
-        validate_value(value)
-        validate_ttl(ttl)
-        result: KeyValue = await self._submit(UPDATE, key, bytes(value), expected_mod_revision, ttl)
-        return result
+    def _create(self, key: str, value: bytes, ttl: int | None) -> asyncio.Future[KeyValue]:
+        return self._submit(CREATE, key, value, None, ttl)
 
-    async def delete(self, key: str, *, expected_mod_revision: int | None = None) -> DeleteResult:
-        validate_key(key)
-        result: DeleteResult = await self._submit(DELETE, key, None, expected_mod_revision, None)
-        return result
+    def _update(
+        self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
+    ) -> asyncio.Future[KeyValue]:
+        return self._submit(UPDATE, key, value, expected_mod_revision, ttl)
+
+    def _delete(self, key: str, expected_mod_revision: int | None) -> asyncio.Future[DeleteResult]:
+        return self._submit(DELETE, key, None, expected_mod_revision, None)
 
     async def _expire(self, key: str, mod_revision: int) -> None:
         await self.delete(key, expected_mod_revision=mod_revision)
 
     # -- watch, compaction, lifecycle --------------------------------------------------
 
-    async def watch(self, prefix: str, *, start_revision: int | None = None) -> Watch:
-        validate_prefix(prefix)
+    async def _watch(self, prefix: str, start_revision: int | None) -> Watch:
         self._check_open()
         hub = self._hub
         start = hub.head + 1 if start_revision is None else start_revision
