@@ -20,10 +20,18 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
     from k3os.agent.credentials import connect_agent
     from k3os.agent.runner import Agent
 
-    kube = await connect_agent(settings)
+    # The config engine runs in child processes: the agent at rest never holds it. The
+    # node's settings (for registering) are read while the join runs.
+    work = ConfigWork(isolated=True)
+    if settings.root is not None:
+        work.start_node_settings(settings.root)
     try:
-        # The config engine runs in child processes: the agent at rest never holds it.
-        agent = Agent(settings, kube, work=ConfigWork(isolated=True))
+        kube = await connect_agent(settings)
+    except BaseException:
+        work.close()
+        raise
+    try:
+        agent = Agent(settings, kube, work=work)
         if stop is not None:
             watcher = asyncio.create_task(_forward(stop, agent.stop))
         try:
@@ -32,6 +40,7 @@ async def run_agent(settings: AgentSettings, stop: asyncio.Event | None = None) 
             if stop is not None:
                 watcher.cancel()
     finally:
+        work.close()
         await kube.aclose()
 
 

@@ -31,6 +31,22 @@ APPLY_LIMIT = 600.0
 class ConfigWork:
     def __init__(self, *, isolated: bool = False) -> None:
         self.isolated = isolated
+        self._early: tuple[Path, asyncio.Task[NodeSettings]] | None = None
+
+    def start_node_settings(self, root: Path) -> None:
+        """Start reading the node settings now (alongside the join, at start-up); the next
+        `node_settings(root)` takes this answer."""
+        self.close()
+        self._early = (root, asyncio.create_task(self._node_settings(root)))
+
+    def close(self) -> None:
+        """Cancel a reading nobody took."""
+        if self._early is not None:
+            task, self._early = self._early[1], None
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled():
+                task.exception()  # retrieved: nobody is waiting for it
 
     async def local_config(self, root: Path) -> Obj | None:
         """The node's own config (every source on the box, merged), or None if unreadable."""
@@ -61,6 +77,12 @@ class ConfigWork:
 
     async def node_settings(self, root: Path) -> NodeSettings:
         """Labels, taints and mode: from agent.yaml (read here), else the config engine."""
+        if self._early is not None and self._early[0] == root:
+            task, self._early = self._early[1], None
+            return await task
+        return await self._node_settings(root)
+
+    async def _node_settings(self, root: Path) -> NodeSettings:
         from k3os.agent import facts
 
         written = facts.agent_yaml_settings(root)
