@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, machine, percentile
-from _procstat import CpuWindow, find_pid, rss_mb
+from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb
 from k3os.client import Kube, NotFoundError, connect_kubeconfig
 from k3os.client.resources import ResourceType
 from k3os.security.pki import issue, load_pair, save_pair
@@ -346,8 +346,17 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             if last:
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)
                 rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
+                cpu0 = cpu_seconds(server.proc.pid)
                 with profiled(server.proc.pid, rollout_profile):
                     row["rollout"] = await rollout(kube, workers, n, sizes)
+                used = cpu_seconds(server.proc.pid) - cpu0
+                # The server's CPU per upgraded node, and net of what the fleet's heartbeats
+                # cost it anyway (the steady window's rate over the rollout's time).
+                row["rollout"]["server_cpu_ms_per_node"] = 1000 * used / n
+                steady = row["server_cpu"] / 100 * row["rollout"]["total_s"]
+                row["rollout"]["server_cpu_ms_per_node_net"] = 1000 * (used - steady) / n
+                row["rollout"]["server_busy"] = used / row["rollout"]["total_s"]
+                row["rollout"]["loadavg"] = round(os.getloadavg()[0], 2)
             results.append(row)
     finally:
         workers.stop()

@@ -208,6 +208,7 @@ class PlanController:
         self.controller: Controller[PlanKey] = Controller("plan", self.reconcile)
         self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
         self._invalid: dict[PlanKey, str] = {}
+        self._views: dict[str, tuple[str, NodeView]] = {}  # node -> (resourceVersion, view)
         self.plans.add_handler(self._on_plan)
         self.nodes.add_handler(self._on_node)
 
@@ -216,6 +217,8 @@ class PlanController:
         self.controller.queue.add((str(meta.get("namespace") or ""), str(meta.get("name"))))
 
     def _on_node(self, change: str, obj: Obj, old: Obj | None) -> None:
+        if change == "DELETED":
+            self._views.pop(str(_meta(obj).get("name")), None)
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
         self.enqueue_all()
@@ -259,6 +262,17 @@ class PlanController:
             raw = secret.get("data") or {}
             data[spec.name] = {k: base64.b64decode(v or "") for k, v in raw.items()}
         return data
+
+    def _view(self, node: Obj) -> NodeView:
+        """The node's NodeView, built once per resourceVersion (a pass reads every node)."""
+        meta = _meta(node)
+        name, version = str(meta.get("name")), str(meta.get("resourceVersion") or "")
+        cached = self._views.get(name)
+        if cached is not None and version and cached[0] == version:
+            return cached[1]
+        view = NodeView.from_node(node)
+        self._views[name] = (version, view)
+        return view
 
     def _busy(self, plan: Plan) -> set[str]:
         """Nodes in flight for another exclusive plan."""
@@ -357,7 +371,7 @@ class PlanController:
         await self._take_outcomes(obj, plan, views, latest, version, now, moved)
         decision = select_next_nodes(
             plan,
-            [NodeView.from_node(n) for n in views.values()],
+            [self._view(n) for n in views.values()],
             now,
             latest_hash=latest,
             busy=self._busy(plan),
@@ -480,7 +494,7 @@ class PlanController:
         async def take(item: tuple[str, NodeUpgradeRecord, UpgradeOutcome]) -> None:
             node_name, record, outcome = item
             assert record.hash is not None
-            view = NodeView.from_node(views[node_name])
+            view = self._view(views[node_name])
             if record.since is not None:
                 PLAN_UPGRADE_SECONDS.observe(
                     max(0.0, (now - record.since).total_seconds()),
@@ -530,7 +544,7 @@ class PlanController:
             node = views.get(node_name)
             if node is None:
                 return
-            patch = finish_patch(plan, NodeView.from_node(node), latest, version)
+            patch = finish_patch(plan, self._view(node), latest, version)
             if not patch_changes(node, patch):
                 return  # finished with its outcome; only its slot is left to free
             updated = await self._patch_node(node_name, patch)
@@ -543,7 +557,7 @@ class PlanController:
             node = views.get(failure.node)
             if node is None:
                 continue
-            view = NodeView.from_node(node)
+            view = self._view(node)
             patch = fail_patch(
                 plan,
                 view,
@@ -578,7 +592,7 @@ class PlanController:
         """Record the node as applying (and cordon it, or hand it over at once)."""
         if node is None:
             return
-        view = NodeView.from_node(node)
+        view = self._view(node)
         patch, handed_over = begin_patch(plan, view, latest, version, now)
         updated = await self._patch_node(view.name, patch)
         moved.wrote = True
@@ -598,7 +612,7 @@ class PlanController:
     ) -> float | None:
         """Move one in-flight node on: drain, hand over, or wait for its agent."""
         name = plan.metadata.name
-        view = NodeView.from_node(node)
+        view = self._view(node)
         annotations = dict(view.annotations)
         record = read_record(annotations, name)
         if record is None or record.phase != "Applying" or not record.hash:

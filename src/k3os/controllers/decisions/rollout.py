@@ -10,15 +10,16 @@ it again on the same state gives the same answer, so it never overshoots.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from k3os.apis.keys import CANARY_APPROVED, DISABLED, done_label, retry_key
+from k3os.apis.keys import CANARY_APPROVED, DISABLED, done_label, node_record_key, retry_key
 from k3os.apis.meta import Condition, set_condition
-from k3os.apis.noderecord import read_record, retry_token
+from k3os.apis.noderecord import NodeUpgradeRecord, read_record, retry_token
 from k3os.apis.plan import HealthGate, Plan, PlanStatus
 from k3os.controllers.decisions.nodes import NodeView, untolerated_taints
 from k3os.controllers.decisions.window import in_window, next_window_start
@@ -99,7 +100,7 @@ def classify_node(
     """Where `node` stands in `plan` at `latest_hash`. Work in flight is kept whatever the
     selector says now: a node half-way through an upgrade is not abandoned."""
     name = plan.metadata.name
-    record = read_record(dict(node.annotations), name)
+    record = _record(node, name)
     label = node.labels.get(done_label(name))
     in_status = node.name in applying
     complete = record is not None and record.phase == "Complete" and record.hash == latest_hash
@@ -145,7 +146,24 @@ def health_problems(node: NodeView, gate: HealthGate) -> list[str]:
 
 def _order_key(plan: Plan, latest_hash: str, node: NodeView) -> tuple[str, str]:
     seed = f"{node.uid or node.name}/{plan.metadata.uid or plan.metadata.name}/{latest_hash}"
-    return hashlib.sha256(seed.encode()).hexdigest(), node.name
+    return _digest(seed), node.name
+
+
+@functools.lru_cache(maxsize=16384)
+def _digest(seed: str) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()
+
+
+def _record(node: NodeView, plan_name: str) -> NodeUpgradeRecord | None:
+    """The node's record, parsed once per distinct annotation value (a rollout decides
+    over every node on every pass; records are read-only here)."""
+    raw = node.annotations.get(node_record_key(plan_name))
+    return None if raw is None else _parse_record(plan_name, raw)
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_record(plan_name: str, raw: str) -> NodeUpgradeRecord | None:
+    return read_record({node_record_key(plan_name): raw}, plan_name)
 
 
 def _names(names: Iterable[str], limit: int = 5) -> str:
@@ -155,12 +173,12 @@ def _names(names: Iterable[str], limit: int = 5) -> str:
 
 
 def _unrecorded(node: NodeView, plan_name: str) -> bool:
-    record = read_record(dict(node.annotations), plan_name)
+    record = _record(node, plan_name)
     return record is None or record.phase != "Applying"
 
 
 def _record_since(node: NodeView, plan_name: str) -> datetime | None:
-    record = read_record(dict(node.annotations), plan_name)
+    record = _record(node, plan_name)
     return record.since if record is not None else None
 
 
