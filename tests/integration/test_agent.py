@@ -151,6 +151,10 @@ def test_rendered_config_is_applied_and_reported(tmp_path: Path) -> None:
             events = get_json(server, "events", "-A")["items"]
             reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "edge-2"}
             assert {"ConfigApplied", "ConfigFailed"} <= reasons
+            # The engine ran in child processes: the agent itself never loaded pydantic (nor,
+            # for its join, cryptography).
+            maps = Path(f"/proc/{agent.proc.pid}/maps").read_text()
+            assert "pydantic_core" not in maps and "cryptography" not in maps
 
 
 def test_server_runs_an_agent_unless_disabled(tmp_path: Path) -> None:

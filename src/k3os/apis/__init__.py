@@ -12,7 +12,7 @@ import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
-if _TYPE_CHECKING:
+if _TYPE_CHECKING:  # pragma: no cover
     from k3os.apis.configcheck import canonical_config, check_config
     from k3os.apis.crds import crd_manifests, shipped_crds
     from k3os.apis.duration import Duration, format_duration, parse_duration

@@ -20,3 +20,10 @@ def test_exported_names_are_all_and_only_all(module: str) -> None:
     }
     assert set(mod.__all__) == public
     assert sorted(mod.__all__) == mod.__all__
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import k3os.apis
+
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        _ = k3os.apis.Nothing  # type: ignore[attr-defined]

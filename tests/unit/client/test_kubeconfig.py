@@ -125,6 +125,7 @@ def test_unusable_tls_material_is_an_error(tmp_path: Path, pems: dict[str, bytes
         ({"current-context": "x", "contexts": [{"name": "x", "context": []}]}, "context: expected"),
         ({"current-context": "x", "contexts": [{"name": "x", "context": {"cluster": "k"}}]},
          "no cluster 'k'"),
+        ({"current-context": "x", "contexts": [{"name": "x"}]}, "no cluster None"),
         ({"current-context": "x", "clusters": [{"name": "k", "cluster": {"server": "s"}}],
           "contexts": [{"name": "x", "context": {"cluster": "k", "user": "u"}}]}, "no user 'u'"),
         (kubeconfig({}), r"clusters\[k\].server: expected the API server"),
@@ -189,6 +190,13 @@ async def test_token_basic_and_token_file_credentials(tmp_path: Path) -> None:
             await kube.get(CONFIG_MAPS, "x", "ns")
     with pytest.raises(KubeconfigError, match="auth-provider"):
         client_auth(User(auth_provider={"name": "gcp"}))
+
+
+def test_exec_credentials_need_the_async_client() -> None:
+    auth = client_auth(User(exec=ExecPlugin(apiVersion="v", command="c")))
+    assert auth is not None
+    with pytest.raises(KubeconfigError, match="async client only"):
+        auth.sync_auth_flow(httpx2.Request("GET", "https://h:1/"))
 
 
 async def test_exec_plugin_refuses_an_unknown_api_version() -> None:
