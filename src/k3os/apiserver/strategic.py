@@ -56,6 +56,8 @@ def _is_directive(key: str) -> bool:
 def _merge_map(
     original: dict[str, Any], patch: Mapping[str, Any], node: Node, where: str
 ) -> dict[str, Any] | _Deleted:
+    if not any(key[:1] == "$" for key in patch):  # no directives: the common case
+        return _merge_fields(original, patch, node, where)
     directive = patch.get(PATCH)
     if directive == "delete":
         return DELETED
@@ -81,13 +83,30 @@ def _merge_map(
             current = original.get(field)
             if isinstance(current, list):
                 original[field] = [v for v in current if v not in values]
+    _merge_fields(original, {k: v for k, v in patch.items() if not _is_directive(k)}, node, where)
+    for key, order in patch.items():
+        if key.startswith(SET_ELEMENT_ORDER):
+            field = key[len(SET_ELEMENT_ORDER) :]
+            if not isinstance(order, list):
+                raise PatchError(f"{key} at {where or '.'} must be a list")
+            current = original.get(field)
+            if isinstance(current, list):
+                original[field] = _set_order(current, order, node.field(field))
+    return original
+
+
+def _merge_fields(
+    original: dict[str, Any], patch: Mapping[str, Any], node: Node, where: str
+) -> dict[str, Any]:
+    """Merge the patch's fields (directives left out) into `original`, in place."""
     for key, value in patch.items():
-        if _is_directive(key):
-            continue
-        here = f"{where}.{key}"
         if value is None:
             original.pop(key, None)
             continue
+        if not isinstance(value, dict | list):  # a scalar replaces whatever was there
+            original[key] = value
+            continue
+        here = f"{where}.{key}"
         child = node.field(key)
         if key in original:
             merged = _merge_value(original[key], value, child, here)
@@ -97,14 +116,6 @@ def _merge_map(
             original.pop(key, None)
         else:
             original[key] = merged
-    for key, order in patch.items():
-        if key.startswith(SET_ELEMENT_ORDER):
-            field = key[len(SET_ELEMENT_ORDER) :]
-            if not isinstance(order, list):
-                raise PatchError(f"{key} at {where or '.'} must be a list")
-            current = original.get(field)
-            if isinstance(current, list):
-                original[field] = _set_order(current, order, node.field(field))
     return original
 
 
