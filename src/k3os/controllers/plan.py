@@ -322,8 +322,12 @@ class PlanController:
 
     async def _summarise(self, obj: Obj, moved: _Moved) -> None:
         """One Plan Event per kind of step this pass took, naming the nodes it moved."""
-        for reason, names, what in moved.summaries():
-            await self._plan_event(obj, reason, f"{len(names)} node(s) {what}: {_names(names)}")
+        await asyncio.gather(
+            *(
+                self._plan_event(obj, reason, f"{len(names)} node(s) {what}: {_names(names)}")
+                for reason, names, what in moved.summaries()
+            )
+        )
 
     # -- the pass -------------------------------------------------------------------------
 
