@@ -254,3 +254,17 @@ def test_an_element_with_nothing_kept_below_changes_as_a_leaf() -> None:
     changed.clear()
     assert fp._diff_list(old, new, entry, ("f:c",), lambda p: True, changed, set())
     assert changed == {(*here, "f:x")}
+
+
+def test_elements_of_atomic_structs_are_compared_whole() -> None:
+    items = Node("list", elem=Node("struct", fields={"name": Node("scalar")}, atomic=True),
+                 list_type="map", keys=("name",))  # fmt: skip
+    old, new = [{"name": "a", "x": {"y": 1}}], [{"name": "a", "x": {"y": 2}}]
+    changed: set[tuple[str, ...]] = set()
+    assert fp._diff_list(old, new, items, ("f:l",), lambda p: True, changed, set())
+    here = ("f:l", 'k:{"name":"a"}')
+    assert changed == {(*here, "f:x", "f:y")}  # as the full walk of a keyed element has it
+    root = Node("struct", fields={"l": items})
+    assert fp.field_changes({"l": old}, {"l": new}, root, lambda p: True) == _reference(
+        {"l": old}, {"l": new}, root, ()
+    )

@@ -66,3 +66,14 @@ def test_parts_equal_to_the_stored_object_are_not_walked() -> None:
                                    "integer, got string"]  # fmt: skip
     assert sorted(check_object(defs, "io.k8s.api.core.v1.Pod", changed).unknown) == [
         "metadata.bogus", "spec.containers[0].other"]  # fmt: skip
+
+
+def test_only_plain_equal_data_counts_as_stored() -> None:
+    from collections import OrderedDict
+
+    from k3os.apiserver.validation import _same
+
+    assert _same({"a": [1, "x"]}, {"a": [1, "x"]})
+    assert not _same({"a": 1.0}, {"a": 1}) and not _same({"a": True}, {"a": 1})
+    assert not _same("x", "x")  # scalars are checked (cheaply) anyway
+    assert not _same({"a": OrderedDict(b=1)}, {"a": OrderedDict(b=1)})  # not plain data
