@@ -147,7 +147,8 @@ def main() -> None:
     emit(BENCH, "agent/idle-cpu", "cpu", figures["agent_cpu"], "% of a core", None,
          anchor_k3s_pct=K3S_AGENT_CPU, **common)  # fmt: skip
     emit(BENCH, "agent/startup", "time", startup, "s", "bare-python/startup",
-         note="exec to Node Ready, the join with the node token included")  # fmt: skip
+         note="exec to Node Ready, the join with the node token included (the join and the "
+              "node settings run in child processes)")  # fmt: skip
     for case, value, unit in (
         ("anchor/k3s-server+agent/rss", K3S_SERVER_AGENT_MB, "MiB"),
         ("anchor/k3s-server+agent/cpu", K3S_SERVER_AGENT_CPU, "% of a core"),
