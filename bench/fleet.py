@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine, percentile
 from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb
 from k3os.client import Kube, NotFoundError, connect_kubeconfig
-from k3os.client.resources import ResourceType
+from k3os.client.resources import EVENTS, ResourceType
 from k3os.security.pki import issue, load_pair, save_pair
 from k3os.sim.server import ServerProcess, start_server
 from store import etcd_server
@@ -231,6 +231,15 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
             "spec": {"concurrency": sizes.concurrency, "version": "v9.9.9",
                      "nodeSelector": {"matchLabels": {"kubernetes.io/os": "linux"}},
                      "upgrade": {"image": "k3os-$(LATEST_VERSION).bundle"}}}  # fmt: skip
+    writes = {"plan": 0}
+
+    async def count_plan_writes() -> None:
+        async for event in kube.watch(PLANS, "default", bookmarks=False,
+                                      field_selector="metadata.name=fleet-bench"):  # fmt: skip
+            writes["plan"] += event.type == "MODIFIED"
+
+    counter = asyncio.create_task(count_plan_writes())
+    await asyncio.sleep(0.2)  # the watch is open before the Plan exists
     t0 = time.time()
     await kube.create(PLANS, plan)
     deadline = time.monotonic() + max(300.0, 20 * n / sizes.concurrency)
@@ -244,6 +253,11 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
         workers.check()
         await asyncio.sleep(0.1)
     total = time.time() - t0
+    await asyncio.sleep(0.5)  # the last status write's event
+    counter.cancel()
+    events = (await kube.list(EVENTS, "default")).items
+    ours = [e for e in events if (e.get("source") or {}).get("component") == "k3os-plan-controller"]
+    on_nodes = sum((e.get("involvedObject") or {}).get("kind") == "Node" for e in ours)
     # Every outcome is written (the plan is complete); the workers flush samples every 0.5 s.
     await wait_for("the upgrade samples", lambda: len(workers.samples.nodes_with(
         "upgraded", t0)) >= n, 30, workers)  # fmt: skip
@@ -252,6 +266,8 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
     first = min(upgraded.values()) - t0 if upgraded else math.nan
     return {"total_s": total, "ideal_s": ideal, "upgraded": len(upgraded),
             "first_outcome_s": first, "ratio": total / ideal,
+            "plan_writes": writes["plan"], "plan_events": len(ours) - on_nodes,
+            "node_events": on_nodes,
             "tail_s": t0 + total - max(upgraded.values()) if upgraded else math.nan,
             **timeline(workers.samples.nodes_with("asked", t0), upgraded, sizes)}  # fmt: skip
 
