@@ -30,10 +30,11 @@ from typing import Any, TextIO
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from k3os.agent.configsync import RENDERED, apply_status
+from k3os.agent.events import EventRecorder
 from k3os.agent.facts import gather_facts
 from k3os.agent.node import NodeKeeper
 from k3os.agent.upgrades import open_requests
-from k3os.apis.handoff import UpgradeOutcome, outcome_key
+from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key
 from k3os.client import ClientError, InformerSet, Kube, connect
 from k3os.client.resources import NODES
 
@@ -90,6 +91,7 @@ class SimNode:
         base = gather_facts(None, name)
         self.facts = dataclasses.replace(base, name=name)
         self.keeper = NodeKeeper(kube, lambda: self.facts, lease_duration=40)
+        self.events = EventRecorder(kube, name)
         self.informers = InformerSet(kube)
         by_name = f"metadata.name={name}"
         self.node = self.informers.get(NODES, field_selector=by_name)
@@ -110,11 +112,34 @@ class SimNode:
             if (plan, request.hash) not in self.upgrades:
                 self.upgrades.add((plan, request.hash))
                 self.samples.event("asked", self.name, request.hash)
-                self.spawn(self.upgrade(plan, request.hash, request.version))
+                self.spawn(self.upgrade(plan, request))
 
-    async def upgrade(self, plan: str, hash_: str, version: str) -> None:
+    async def event(self, reason: str, message: str) -> None:
+        node = self.node.cache.get(self.name) or {"metadata": {"name": self.name}}
+        await self.events.record({**node, "kind": "Node", "apiVersion": "v1"}, reason, message)
+
+    async def upgrade(self, plan: str, request: UpgradeRequest) -> None:
+        """The simulated upgrade time, then the outcome. With `--agent-calls full`, also the
+        real agent's other API calls around it (k3os.agent.upgrades and .runner): its four
+        Events, and after the reboot its re-registration, status, Lease renewal (the health
+        check waits for one) and label sync; its watches are not reopened."""
+        full = self.args.agent_calls == "full"
+        where = f"plan {request.plan}"
+        if full:
+            await self.event("UpgradeStarted", f"{where}: fetching {request.image}")
+            await self.event("Rebooting", f"rebooting into {request.version} to try it")
         await asyncio.sleep(self.args.upgrade_seconds)  # stage, reboot, health check
-        outcome = UpgradeOutcome(hash=hash_, phase="Complete", version=version, reason="Upgraded")
+        if full:
+            self.facts = dataclasses.replace(self.facts, version=request.version)
+            with contextlib.suppress(ClientError):
+                await self.keeper.register()
+                await self.keeper.renew_lease()
+                await self.event("HealthCheckPassed", f"{request.version} is healthy")
+                await self.keeper.sync_labels()
+                await self.keeper.post_status()
+        outcome = UpgradeOutcome(
+            hash=request.hash, phase="Complete", version=request.version, reason="Upgraded"
+        )
         patch = {"metadata": {"annotations": {outcome_key(plan): outcome.encode()}}}
         while True:
             try:
@@ -122,7 +147,9 @@ class SimNode:
                 break
             except ClientError:
                 await asyncio.sleep(0.5)
-        self.samples.event("upgraded", self.name, hash_)
+        self.samples.event("upgraded", self.name, request.hash)
+        if full:
+            await self.event("UpgradeComplete", f"plan {request.plan}: booted {request.version}")
 
     def on_rendered(self, change: str, obj: Obj, old: Obj | None) -> None:
         wanted = str((obj.get("spec") or {}).get("hash") or "")
@@ -213,6 +240,8 @@ def main() -> None:
     parser.add_argument("--status", type=float, default=60.0)
     parser.add_argument("--upgrade-seconds", type=float, default=1.0)
     parser.add_argument("--join-rate", type=float, default=0.0, help="nodes/s (0: all at once)")
+    parser.add_argument("--agent-calls", choices=["outcome", "full"], default="outcome",
+                        help="outcome only, or all the agent's calls")  # fmt: skip
     args = parser.parse_args()
     asyncio.run(main_async(args))
 

@@ -73,6 +73,7 @@ class Sizes:
         self.status = 60.0
         self.stores = ["etcd", "sqlite"]
         self.split = False
+        self.agent_calls = "outcome"
 
 
 def parse() -> argparse.Namespace:
@@ -85,6 +86,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--split", action="store_true",
                         help="controllers in their own process")  # fmt: skip
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
+    parser.add_argument("--agent-calls", choices=["outcome", "full"], default="outcome",
+                        help="a simulated upgrade's API calls: the outcome only (default), or "
+                        "all the real agent makes around it (Events, re-registration, status, "
+                        "Lease, labels)")  # fmt: skip
     return parser.parse_args()
 
 
@@ -162,6 +167,7 @@ class Workers:
                    "--certs", str(self.certs), "--names", ",".join(part), "--samples", str(out),
                    "--renew", str(self.sizes.renew), "--status", str(self.sizes.status),
                    "--upgrade-seconds", str(self.sizes.upgrade_seconds),
+                   "--agent-calls", self.sizes.agent_calls,
                    "--join-rate", str(JOIN_RATE / chunks)]  # fmt: skip
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
 
@@ -446,6 +452,7 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
                 emit(BENCH, f"{store}/rollout/{n}", "ratio", ro["ratio"], "× ideal",
                      f"etcd/rollout/{n}" if store == "sqlite" and ("etcd", n) in by else None,
                      concurrency=sizes.concurrency, upgrade_s=sizes.upgrade_seconds,
+                     agent_calls=sizes.agent_calls,
                      **{k: round(v, 3) for k, v in ro.items() if k != "ratio"})  # fmt: skip
     goal_store = "sqlite" if ("sqlite", max(sizes.fleets)) in by else stores[0]
     ro = by[(goal_store, max(sizes.fleets))]["rollout"]
@@ -464,6 +471,7 @@ def main() -> None:
     if args.concurrency:
         sizes.concurrency = args.concurrency
     sizes.split = args.split
+    sizes.agent_calls = args.agent_calls
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
