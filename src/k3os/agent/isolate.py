@@ -23,8 +23,6 @@ from typing import Any
 
 __all__ = ["ChildFailed", "child_main", "run_in_child"]
 
-log = logging.getLogger(__name__)
-
 _BOOTSTRAP = (
     "import json, sys; request = json.loads(sys.stdin.readline()); "
     "sys.path[:0] = request['path']; "
