@@ -192,6 +192,26 @@ async def test_a_post_complete_delay_keeps_outcome_and_finish_apart() -> None:
     assert "plan.upgrade.cattle.io/p" not in env.node("n1")["metadata"]["labels"]
     assert env.status()["applying"] == ["n1"]
     assert "NodesUpgraded" in env.reasons() and "NodesDone" not in env.reasons()
+    # the delay has passed: finished by a write of its own
+    rec = env.record("n1") | {"since": "2000-01-01T00:00:00Z"}
+    await env.kube.patch(
+        NODES, "n1", {"metadata": {"annotations": {"status.upgrade.k3os.io/p": json.dumps(rec)}}}
+    )
+    await env.step()
+    assert env.node("n1")["metadata"]["labels"]["plan.upgrade.cattle.io/p"]
+    assert env.condition("Complete")["status"] == "True"
+    assert "NodesDone" in env.reasons()
+
+
+async def test_a_node_deleted_before_its_outcome_is_taken_is_let_go() -> None:
+    env = Env("n1", "n2", concurrency=2)
+    await env.step()
+    await env.agent("n1")
+    env.kube.sync(env.informers)
+    del env.kube.objects[("nodes", "", "n1")]  # gone between the cache and the write
+    await env.ctrl.reconcile((NS, "p"))
+    await env.step()
+    assert env.status()["applying"] == ["n2"]
 
 
 async def test_a_crash_after_a_folded_write_is_picked_up_after_a_restart() -> None:
