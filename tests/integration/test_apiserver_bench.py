@@ -30,3 +30,9 @@ def test_bench_api_quick_prints_json_figures() -> None:
         assert {f"compare/new/{case}", f"compare/HEAD/{case}"} <= cases
     lean = next(row for row in rows if row["case"] == "sqlite/create/32")
     assert lean["procs"] == 2 and lean["server_cpu_s"] > 0 and lean["client_cpu_s"] > 0
+    writes = {row["case"]: row for row in rows if row["metric"] == "server_cpu_ms_per_op"}
+    for store in ("sqlite", "etcd"):
+        for shape in ("patch-node-status", "patch-node-annotation", "put-lease", "create-event"):
+            row = writes[f"{store}/{shape}/1"]
+            assert row["value"] > 0 and row["baseline"] == f"{store}/create-configmap/1"
+        assert writes[f"{store}/patch-node-status/1-watched-50"]["watchers"] == 50
