@@ -150,6 +150,11 @@ _OUTCOMES_PER_PASS = 25
 """Agent outcomes one pass takes (see `_take_outcomes`)."""
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
+
+async def _gather(calls: Iterable[Awaitable[None]]) -> None:
+    await asyncio.gather(*calls)
+
+
 _SHOWN = 10
 """Node names a summary Event spells out; the rest are counted."""
 
@@ -209,6 +214,7 @@ class PlanController:
         self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
         self._invalid: dict[PlanKey, str] = {}
         self._views: dict[str, tuple[str, NodeView]] = {}  # node -> (resourceVersion, view)
+        self._recording: set[asyncio.Task[None]] = set()
         self.plans.add_handler(self._on_plan)
         self.nodes.add_handler(self._on_node)
 
@@ -320,14 +326,26 @@ class PlanController:
     async def _plan_event(self, obj: Obj, reason: str, message: str, warning: bool = False) -> None:
         await self.events.record(obj, reason, message, type="Warning" if warning else "Normal")
 
-    async def _summarise(self, obj: Obj, moved: _Moved) -> None:
-        """One Plan Event per kind of step this pass took, naming the nodes it moved."""
-        await asyncio.gather(
-            *(
+    def _summarise(self, obj: Obj, moved: _Moved) -> None:
+        """One Plan Event per kind of step this pass took, naming the nodes it moved. They
+        are recorded beside the next pass, not before it: Events never hold the rollout up
+        (`settle` waits for them)."""
+        summaries = moved.summaries()
+        if not summaries:
+            return
+        task = asyncio.create_task(
+            _gather(
                 self._plan_event(obj, reason, f"{len(names)} node(s) {what}: {_names(names)}")
-                for reason, names, what in moved.summaries()
+                for reason, names, what in summaries
             )
         )
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def settle(self) -> None:
+        """Wait for the Events passes are still recording."""
+        while self._recording:
+            await asyncio.gather(*self._recording)
 
     # -- the pass -------------------------------------------------------------------------
 
@@ -363,7 +381,7 @@ class PlanController:
         try:
             return await self._pass(obj, plan, latest, version, now, moved)
         finally:
-            await self._summarise(obj, moved)
+            self._summarise(obj, moved)
 
     async def _pass(
         self, obj: Obj, plan: Plan, latest: str, version: str, now: datetime, moved: _Moved

@@ -67,7 +67,10 @@ class Env:
 
     async def step(self, name: str = "p") -> float | None:
         self.kube.sync(self.informers)
-        return await self.ctrl.reconcile((NS, name))
+        try:
+            return await self.ctrl.reconcile((NS, name))
+        finally:
+            await self.ctrl.settle()
 
     def node(self, name: str) -> dict[str, Any]:
         return self.kube.peek(NODES, name)
