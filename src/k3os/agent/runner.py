@@ -19,6 +19,7 @@ from k3os.agent.configsync import RENDERED, ConfigSync
 from k3os.agent.configwork import ConfigWork
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import NodeFacts, gather_facts
+from k3os.agent.memory import release
 from k3os.agent.node import NodeKeeper
 from k3os.agent.settings import REBOOT_EXIT_CODE, AgentSettings
 from k3os.agent.upgrades import Upgrader
@@ -28,6 +29,8 @@ from k3os.client.resources import NODES
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+SETTLED_AFTER = 20.0
+"""Seconds after registration when start-up is over and its heap is given back."""
 
 
 class Agent:
@@ -120,8 +123,14 @@ class Agent:
             tasks["config"] = self.config.run()
         if self.upgrader is not None:
             tasks["upgrade-after-boot"] = self._after_boot()
+        tasks["settle"] = self._settle()
         await run_tasks(tasks, stop=self.stop)
         return REBOOT_EXIT_CODE if self.reboot_requested else 0
+
+    async def _settle(self) -> None:
+        """Once start-up is over, give the heap it used back (k3os.agent.memory)."""
+        await asyncio.sleep(SETTLED_AFTER)
+        release()
 
     async def _after_boot(self) -> None:
         """Finish an upgrade that rebooted into its version, then watch for new ones."""
