@@ -68,6 +68,7 @@ async def test_run_in_child_answers_fails_and_replays_logs(
     assert "status 3" in info.value.message
     with pytest.raises(ChildFailed, match="TimeoutError"):
         await run_in_child("time:sleep", [30], limit=1.0)
+    assert await run_in_child("builtins:print", ["chatter on stdout"]) is None
     await run_in_child("logging:warning", ["from the child %s", "process"])
     assert ("root", logging.WARNING, "from the child process") in caplog.record_tuples
 

@@ -66,8 +66,9 @@ async def run_in_child(target: str, args: list[Any], *, limit: float = 300.0) ->
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+    lines = out.strip().splitlines()  # the answer is the last line, whatever else printed
     try:
-        answer = json.loads(out)
+        answer = json.loads(lines[-1]) if lines else None
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
