@@ -202,6 +202,12 @@ async def wait_for(what: str, check: Any, limit: float, workers: Workers) -> Non
         workers.samples.poll()
 
 
+def schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of a process's main thread."""
+    ran, waited, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
 def verb_figures(rows: list[tuple[float, str, str, float]]) -> dict[str, list[float]]:
     by_verb: dict[str, list[float]] = defaultdict(list)
     for _, verb, _, ms in rows:
@@ -369,9 +375,16 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)
                 rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
                 cpu0 = cpu_seconds(server.proc.pid)
+                sched0 = schedstat(server.proc.pid)
                 with profiled(server.proc.pid, rollout_profile):
                     row["rollout"] = await rollout(kube, workers, n, sizes)
                 used = cpu_seconds(server.proc.pid) - cpu0
+                # The event loop's thread: how much of the rollout it ran, and how much it
+                # was ready to run but waited for a CPU (others' work on the same cores).
+                sched1 = schedstat(server.proc.pid)
+                ran, waited = sched1[0] - sched0[0], sched1[1] - sched0[1]
+                row["rollout"]["loop_running"] = ran / row["rollout"]["total_s"]
+                row["rollout"]["loop_waiting_for_cpu"] = waited / row["rollout"]["total_s"]
                 # The server's CPU per upgraded node, and net of what the fleet's heartbeats
                 # cost it anyway (the steady window's rate over the rollout's time).
                 row["rollout"]["server_cpu_ms_per_node"] = 1000 * used / n
