@@ -30,7 +30,7 @@ from k3os.store._errors import (
     StoreError,
     StoreUnavailable,
 )
-from k3os.store._handoff import LoopInbox
+from k3os.store._handoff import Doorbell, LoopInbox
 from k3os.store._model import DeleteResult, Event, EventType, KeyValue
 from k3os.store._sqlite_schema import LOG_COLUMNS, connect, read_meta, row_to_kv
 
@@ -100,6 +100,9 @@ class Writer:
         self._failed: BaseException | None = None
         self._committed_compact_revision = self.compact_revision
         self._inbox = LoopInbox(loop, deliver)
+        # The thread sleeps on a doorbell (a pipe) rather than on the queue's lock, so
+        # that waking it is cheap (see `_handoff`).
+        self._doorbell = Doorbell()
 
     def start(self) -> None:
         self._thread.start()
@@ -108,17 +111,20 @@ class Writer:
         if self._failed is not None:
             raise StoreUnavailable(f"the SQLite writer stopped: {self._failed}") from self._failed
         self._queue.put(op)
+        self._doorbell.ring()
 
     def stop(self) -> None:
         """Ask the thread to finish what is queued and exit (join it separately)."""
         self._queue.put(None)
+        self._doorbell.ring()
 
     def join(self) -> None:
         self._thread.join()
 
     def close(self) -> None:
-        """On the loop, after `join`: deliver what is left and release the hand-off."""
+        """On the loop, after `join`: deliver what is left and release the hand-offs."""
         self._inbox.close()
+        self._doorbell.close()
 
     # -- the thread --------------------------------------------------------------------
 
@@ -140,7 +146,9 @@ class Writer:
             if self._cursor < self.compact_revision and pending.empty():
                 self._compact_step(cur)
                 continue
-            first = pending.get()
+            while pending.empty():
+                self._doorbell.wait()
+            first = pending.get_nowait()
             if first is None:
                 return
             batch = [first]
