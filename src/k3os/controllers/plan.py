@@ -1,13 +1,16 @@
 """The Plan controller: rolls upgrade Plans through the fleet, as docs/fleet.md describes.
 
 Each pass over a Plan resolves its version (pinned, or the channel's redirect), hashes
-every input, asks `select_next_nodes` what to do, and carries that out in a crash-safe
-order: finish and fail nodes, write the status (which reserves new nodes in
-`status.applying`), then record, cordon, drain and hand each in-flight node to its agent
-(the request of `k3os.apis.handoff`), and turn the agent's outcome into the node's record.
-Events go to the Plan and the Node for every step; metrics to `controllers.metrics`.
-The controller never sleeps: it asks to look again when a drain, a delay or a window
-needs it, and every change of a Node or Plan wakes it.
+every input, and works in a crash-safe order: take the agents' outcomes (the request of
+`k3os.apis.handoff` answered) into the nodes' records, ask `select_next_nodes` what to do,
+finish and fail nodes, write the status (which frees slots and reserves new nodes in
+`status.applying`), then start the new nodes and move the others on (cordon, drain, hand
+over). Where nothing can be observed between two steps they are one Node write
+(`decisions.steps`), so a plain rollout costs three writes per node. A pass records one
+Event on the Plan per kind of step, naming the nodes; per-node Events only for what was
+done to the node itself and for failures; metrics go to `controllers.metrics`. The
+controller never sleeps: it asks to look again when a drain, a delay or a window needs
+it, and every change of a Node field the rollout reads, or of a Plan, wakes it.
 """
 
 from __future__ import annotations
