@@ -1,0 +1,248 @@
+"""An httpx2 transport that hands requests straight to an ASGI application in this process.
+
+`k3os server` runs its controller manager on the same event loop as its API; over HTTPS
+every controller request and every watch event paid TLS on both ends, a socket and HTTP
+parsing. `InProcessTransport(app)` builds the ASGI scope from the `httpx2.Request`, runs
+the app in a task and answers as soon as the app starts its response, with a body stream
+fed chunk by chunk as the app sends (so watches stream, unlike httpx2's own
+`ASGITransport`, which waits for the whole body). Closing the response early (or a read
+timing out) tells the app `http.disconnect` and ends its task; an app that fails before
+answering becomes a 500, one that fails mid-body a `ReadError`, as over the network.
+
+The transport adds no credentials: who the requests are is up to the app it is given
+(the server wraps its app so the scope carries its controllers' identity).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx2
+
+__all__ = ["ASGIApp", "InProcessTransport"]
+
+log = logging.getLogger(__name__)
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
+#: Body chunks the app may send ahead of the reader before its `send` waits (as a socket's
+#: buffers would make it).
+MAX_AHEAD = 64
+#: How long an app told `http.disconnect` may take to return before it is cancelled.
+DISCONNECT_GRACE = 1.0
+
+_END = object()
+_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+class _Exchange:
+    """One request: the app's task, what it has answered so far, and the reader's side."""
+
+    def __init__(self, request: httpx2.Request, body: bytes) -> None:
+        self.request = request
+        self.body: bytes | None = body
+        self.started: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.chunks: asyncio.Queue[object] = asyncio.Queue()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.gone = asyncio.Event()  # the client disconnected
+        self.complete = False  # the app sent its last body chunk
+        self.task: asyncio.Task[None] | None = None
+
+    # --- the app's side -----------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        if self.body is not None and not self.gone.is_set():
+            body, self.body = self.body, None
+            return {"type": "http.request", "body": body, "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if self.gone.is_set():
+            return  # as a server does once the client has gone: the app's words are dropped
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.started.done():
+                raise RuntimeError("http.response.start sent twice")
+            headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
+            self.started.set_result((int(message["status"]), headers))
+        elif kind == "http.response.body":
+            if not self.started.done() or self.complete:
+                raise RuntimeError("http.response.body outside a response")
+            body = message.get("body", b"")
+            if body and self.request.method != "HEAD":
+                while self.chunks.qsize() >= MAX_AHEAD and not self.gone.is_set():
+                    self.room.clear()
+                    await self.room.wait()
+                self.chunks.put_nowait(bytes(body))
+            if not message.get("more_body", False):
+                self.complete = True
+                self.chunks.put_nowait(_END)
+
+    async def run(self, app: ASGIApp, scope: MutableMapping[str, Any]) -> None:
+        try:
+            await app(scope, self.receive, self.send)
+        except Exception as e:
+            if not self.gone.is_set():
+                log.exception("in-process request %s %s failed", scope["method"], scope["path"])
+            self._fail(e)
+        finally:
+            if not self.started.done():  # cancelled, or returned without an answer
+                self._answer_500()
+            elif not self.complete:
+                self._fail(httpx2.ReadError("the application ended its response early"))
+
+    def _fail(self, error: BaseException) -> None:
+        if not self.started.done():
+            self._answer_500()
+        elif not self.complete:
+            self.complete = True
+            self.chunks.put_nowait(error)
+
+    def _answer_500(self) -> None:
+        self.started.set_result((500, list(_ERROR_HEADERS)))
+        self.complete = True
+        self.chunks.put_nowait(b"Internal Server Error")
+        self.chunks.put_nowait(_END)
+
+    # --- the client's side --------------------------------------------------------------
+
+    def disconnect(self) -> None:
+        self.gone.set()
+        self.room.set()
+
+    async def next_chunk(self, read_timeout: float | None) -> object:
+        if not self.chunks.empty():
+            item = self.chunks.get_nowait()
+        elif read_timeout is None:
+            item = await self.chunks.get()
+        else:
+            try:
+                async with asyncio.timeout(read_timeout):
+                    item = await self.chunks.get()
+            except TimeoutError:
+                raise httpx2.ReadTimeout("read timed out", request=self.request) from None
+        if not self.room.is_set():
+            self.room.set()
+        return item
+
+
+class _Body(httpx2.AsyncByteStream):
+    def __init__(self, transport: InProcessTransport, exchange: _Exchange, read: float | None):
+        self._transport = transport
+        self._exchange = exchange
+        self._read = read
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            item = await self._exchange.next_chunk(self._read)
+            if item is _END:
+                return
+            if isinstance(item, httpx2.TransportError):
+                raise item
+            if isinstance(item, BaseException):
+                raise httpx2.ReadError(f"the application failed: {item!r}") from item
+            assert isinstance(item, bytes)
+            yield item
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._transport.hang_up(self._exchange)
+
+
+class InProcessTransport(httpx2.AsyncBaseTransport):
+    """Sends each request to `app` on this event loop; see the module docstring."""
+
+    def __init__(self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+        self.app = app
+        self.client = client
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def _scope(self, request: httpx2.Request) -> dict[str, Any]:
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": url.scheme,
+            "path": url.path,
+            "raw_path": url.raw_path.split(b"?")[0],
+            "query_string": url.query,
+            "root_path": "",
+            "headers": [(k.lower(), v) for k, v in request.headers.raw],
+            "server": (url.host, port),
+            "client": self.client,
+            "state": {},
+            "extensions": {},
+        }
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._closed:
+            raise httpx2.ConnectError("the in-process transport is closed", request=request)
+        exchange = _Exchange(request, await request.aread())
+        task = asyncio.get_running_loop().create_task(
+            exchange.run(self.app, self._scope(request)), name="in-process-request"
+        )
+        exchange.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        timeouts = request.extensions.get("timeout") or {}
+        read = timeouts.get("read")
+        try:
+            if read is None:
+                status, headers = await exchange.started
+            else:
+                async with asyncio.timeout(read):
+                    status, headers = await exchange.started
+        except TimeoutError:
+            await self.hang_up(exchange)
+            raise httpx2.ReadTimeout(
+                "timed out waiting for the response", request=request
+            ) from None
+        except BaseException:
+            exchange.disconnect()  # the caller gave up: the app may finish, unheard (as a socket)
+            raise
+        return httpx2.Response(
+            status,
+            headers=headers,
+            stream=_Body(self, exchange, read),
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def hang_up(self, exchange: _Exchange) -> None:
+        """The client is done with the response: an app still answering is told
+        `http.disconnect`, and cancelled if it has not returned within DISCONNECT_GRACE."""
+        exchange.disconnect()
+        task = exchange.task
+        if task is None or task.done() or exchange.complete:
+            return
+        try:
+            await asyncio.wait({task}, timeout=DISCONNECT_GRACE)
+        finally:
+            if not task.done():
+                task.cancel()
+        await asyncio.wait({task})
+
+    async def aclose(self) -> None:
+        """Cancel what is still running (requests whose callers gave up)."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
