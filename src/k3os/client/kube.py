@@ -83,15 +83,17 @@ def connect(
     token: str | None = None,
     timeout: float = 10.0,
     field_manager: str = "k3os",
+    transport: httpx2.AsyncBaseTransport | None = None,
 ) -> Kube:
-    """A client for `server` trusting `ca`, with a client certificate and/or a bearer token."""
+    """A client for `server` trusting `ca`, with a client certificate and/or a bearer token
+    (`transport`: another way to the server than HTTPS, e.g. `InProcessTransport`)."""
     user = User(
         client_cert=str(cert) if cert else None,
         client_key=str(key) if key else None,
         token=token,
     )
     config = ClientConfig(Cluster(server=server, certificate_auth=str(ca)), user)
-    return Kube(config, timeout=timeout, field_manager=field_manager)
+    return Kube(config, timeout=timeout, field_manager=field_manager, transport=transport)
 
 
 class Kube:
