@@ -5,7 +5,10 @@ Each simulated node is the real agent's API traffic without its host work: the a
 (the node itself and its RenderedNodeConfig, each by field selector, as `k3os agent`
 watches them), its own TLS connection pool and `system:node:<name>` client certificate.
 On a new rendered hash it reports `status.observedHash` as the agent does (without applying
-anything); on an upgrade request it waits the simulated upgrade time and writes the outcome.
+anything). On an upgrade request it makes the real agent's calls in their order
+(k3os.agent.upgrades and .runner; `SimNode.upgrade` lists them), with the simulated upgrade
+time in place of the fetch, the staging and the reboot; `--agent-calls outcome` writes the
+outcome only (the minimal hand-off, for comparison).
 
 Every API request is timed (wall clock around `Kube.request`) and written to the samples
 file as `<unix time> <verb> <resource> <ms>`; events as `<time> seen|upgraded <node> <hash>`.
@@ -92,15 +95,39 @@ class SimNode:
         self.facts = dataclasses.replace(base, name=name)
         self.keeper = NodeKeeper(kube, lambda: self.facts, lease_duration=40)
         self.events = EventRecorder(kube, name)
-        self.informers = InformerSet(kube)
-        by_name = f"metadata.name={name}"
+        self.upgrades: set[tuple[str, str]] = set()
+        self.reported: str | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.session: list[asyncio.Task[None]] = []
+        self.watches()
+
+    def watches(self) -> None:
+        """The agent's two informers, new as after a start."""
+        self.informers = InformerSet(self.kube)
+        by_name = f"metadata.name={self.name}"
         self.node = self.informers.get(NODES, field_selector=by_name)
         self.rendered = self.informers.get(RENDERED, field_selector=by_name)
         self.node.add_handler(self.on_node)
         self.rendered.add_handler(self.on_rendered)
-        self.upgrades: set[tuple[str, str]] = set()
-        self.reported: str | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start_session(self, lease_delay: float, status_delay: float | None) -> None:
+        """What `Agent.run` starts after registration: the watches, the Lease loop and the
+        status loop (`status_delay` None: registration posted it, the loop waits first)."""
+        if self.session:
+            self.watches()
+        tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
+        tasks.append(asyncio.create_task(
+            self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)))  # fmt: skip
+        if status_delay is None:
+            tasks.append(asyncio.create_task(self.keeper.keep_status(self.args.status)))
+        else:
+            tasks.append(asyncio.create_task(self.status_after(status_delay)))
+        self.session = tasks
+
+    def stop_session(self) -> None:
+        """The agent stops for its reboot: its watches and heartbeats end."""
+        for task in self.session:
+            task.cancel()
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -119,24 +146,42 @@ class SimNode:
         await self.events.record({**node, "kind": "Node", "apiVersion": "v1"}, reason, message)
 
     async def upgrade(self, plan: str, request: UpgradeRequest) -> None:
-        """The simulated upgrade time, then the outcome. With `--agent-calls full`, also the
-        real agent's other API calls around it (k3os.agent.upgrades and .runner): its four
-        Events, and after the reboot its re-registration, status, Lease renewal (the health
-        check waits for one) and label sync; its watches are not reopened."""
-        full = self.args.agent_calls == "full"
-        where = f"plan {request.plan}"
-        if full:
-            await self.event("UpgradeStarted", f"{where}: fetching {request.image}")
-            await self.event("Rebooting", f"rebooting into {request.version} to try it")
+        """The real agent's upgrade, call for call (k3os.agent.upgrades and .runner):
+
+        1. Event `UpgradeStarted` (POST events);
+        2. fetch, stage and reboot: the simulated upgrade time, the node's watches and
+           heartbeats stopped (the bench's image is not served, so no image GET);
+        3. the new boot registers: GET its Node, PATCH the labels that changed (the version),
+           PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
+        4. its watches reopen (list + watch of its Node and its RenderedNodeConfig), its Lease
+           is renewed at once (GET + PUT: the ordinary renewal the health check waits for),
+           its status loop starts over;
+        5. after the health check: labels compared with the Node as last written (no call
+           when the commit changed none), the outcome PATCH, Event `UpgradeComplete`.
+        """
+        if self.args.agent_calls == "outcome":
+            await asyncio.sleep(self.args.upgrade_seconds)
+            await self.write_outcome(plan, request)
+            return
+        await self.event(
+            "UpgradeStarted",
+            f"plan {request.plan}: upgrading to {request.version} from {request.image};"
+            " the node reboots to try it",
+        )
+        self.stop_session()
         await asyncio.sleep(self.args.upgrade_seconds)  # stage, reboot, health check
-        if full:
-            self.facts = dataclasses.replace(self.facts, version=request.version)
-            with contextlib.suppress(ClientError):
-                await self.keeper.register()
-                await self.keeper.renew_lease()
-                await self.event("HealthCheckPassed", f"{request.version} is healthy")
-                await self.keeper.sync_labels()
-                await self.keeper.post_status()
+        self.facts = dataclasses.replace(self.facts, version=request.version)
+        self.keeper.renewed.clear()
+        with contextlib.suppress(ClientError):
+            await self.keeper.register()
+        self.start_session(lease_delay=0.0, status_delay=None)
+        await self.keeper.renewed.wait()
+        with contextlib.suppress(ClientError):
+            await self.keeper.sync_labels(self.keeper.node)
+        await self.write_outcome(plan, request)
+        await self.event("UpgradeComplete", f"plan {request.plan}: booted {request.version}")
+
+    async def write_outcome(self, plan: str, request: UpgradeRequest) -> None:
         outcome = UpgradeOutcome(
             hash=request.hash, phase="Complete", version=request.version, reason="Upgraded"
         )
@@ -148,8 +193,6 @@ class SimNode:
             except ClientError:
                 await asyncio.sleep(0.5)
         self.samples.event("upgraded", self.name, request.hash)
-        if full:
-            await self.event("UpgradeComplete", f"plan {request.plan}: booted {request.version}")
 
     def on_rendered(self, change: str, obj: Obj, old: Obj | None) -> None:
         wanted = str((obj.get("spec") or {}).get("hash") or "")
@@ -169,15 +212,13 @@ class SimNode:
     async def run(self) -> None:
         await self.keeper.register()
         self.samples.event("registered", self.name, "-")
-        watches = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
         # A fleet's heartbeats are spread over the interval: each node starts at a random phase.
-        lease = self.loop_after(random.uniform(0, self.args.renew), self.keeper.keep_lease,
-                                self.args.renew)  # fmt: skip
-        status = self.status_after(random.uniform(0, self.args.status))
+        self.start_session(random.uniform(0, self.args.renew), random.uniform(0, self.args.status))
         try:
-            await asyncio.gather(lease, status, *watches)
+            await asyncio.Event().wait()  # until cancelled
         finally:
-            for task in watches:
+            self.stop_session()
+            for task in list(self.tasks):
                 task.cancel()
 
     async def status_after(self, delay: float) -> None:
@@ -240,8 +281,8 @@ def main() -> None:
     parser.add_argument("--status", type=float, default=60.0)
     parser.add_argument("--upgrade-seconds", type=float, default=1.0)
     parser.add_argument("--join-rate", type=float, default=0.0, help="nodes/s (0: all at once)")
-    parser.add_argument("--agent-calls", choices=["outcome", "full"], default="outcome",
-                        help="outcome only, or all the agent's calls")  # fmt: skip
+    parser.add_argument("--agent-calls", choices=["agent", "outcome"], default="agent",
+                        help="the real agent's upgrade calls, or the outcome only")  # fmt: skip
     args = parser.parse_args()
     asyncio.run(main_async(args))
 

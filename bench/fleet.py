@@ -73,7 +73,7 @@ class Sizes:
         self.status = 60.0
         self.stores = ["etcd", "sqlite"]
         self.split = False
-        self.agent_calls = "outcome"
+        self.agent_calls = "agent"
 
 
 def parse() -> argparse.Namespace:
@@ -86,10 +86,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--split", action="store_true",
                         help="controllers in their own process")  # fmt: skip
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
-    parser.add_argument("--agent-calls", choices=["outcome", "full"], default="outcome",
-                        help="a simulated upgrade's API calls: the outcome only (default), or "
-                        "all the real agent makes around it (Events, re-registration, status, "
-                        "Lease, labels)")  # fmt: skip
+    parser.add_argument("--agent-calls", choices=["agent", "outcome"], default="agent",
+                        help="a simulated upgrade's API calls: the real agent's (default: "
+                        "its two Events, its registration, status, Lease and watches after "
+                        "the reboot, the outcome), or the outcome only (a comparison)")  # fmt: skip
     return parser.parse_args()
 
 

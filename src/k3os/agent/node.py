@@ -1,10 +1,11 @@
 """Registering the Node and keeping it alive: idempotent registration, the Lease in
 `kube-node-lease` renewed every few seconds, and the Ready condition in the Node's status.
 
-Registration is by name: a create that finds the Node already there (a restart, or a
-create whose answer was lost) patches the existing one instead, so there is never a
-second Node. Every call is retried with backoff while the server is away; nothing here
-gives up.
+Registration is by name and writes only what changed: it reads the Node first; a Node
+that is not there is created, and one that is (a restart, or a create whose answer was
+lost) gets one merge patch of the labels that differ, or no write at all. Then one status
+post, merged with the Node just read (no second read). Every call is retried with backoff
+while the server is away; nothing here gives up.
 """
 
 from __future__ import annotations
@@ -91,10 +92,18 @@ class NodeKeeper:
                 await self.sleep(delay)
 
     async def register(self) -> Obj:
-        """Create the Node, or bring the existing one up to date; then post its status."""
+        """Create the Node, or bring the existing one up to date; then post its status.
+
+        On a restart with nothing changed this is one read and one write (the status)."""
         node: Obj = await self.retry("registering the node", self._register_once)
         self.node = node
-        await self.retry("posting node status", self.post_status)
+        first: list[Obj] = [node]
+
+        async def post() -> None:
+            # The first try merges with the Node just read; a retry reads it again.
+            await self.post_status(first.pop() if first else None)
+
+        await self.retry("posting node status", post)
         self.registered.set()
         return node
 
@@ -106,36 +115,46 @@ class NodeKeeper:
                 ", ".join(facts.refused_labels),
             )
         try:
-            node = await self.kube.create(NODES, new_node(facts))
-            log.info("registered node %s", facts.name)
-            return node
-        except ConflictError:
-            pass
-        node = await self.kube.get(NODES, facts.name)
+            node = await self.kube.get(NODES, facts.name)
+        except NotFoundError:
+            try:
+                node = await self.kube.create(NODES, new_node(facts))
+                log.info("registered node %s", facts.name)
+                return node
+            except ConflictError:  # created in between (a create whose answer was lost)
+                node = await self.kube.get(NODES, facts.name)
         patch = label_patch(facts, node)
-        if patch is not None:
-            node = await self.kube.patch(NODES, facts.name, patch)
-        log.info("node %s was registered already; updated it", facts.name)
+        if patch is None:
+            log.info("node %s was registered already; nothing to update", facts.name)
+            return node
+        node = await self.kube.patch(NODES, facts.name, patch)
+        log.info("node %s was registered already; updated its labels", facts.name)
         return node
 
-    async def sync_labels(self) -> None:
-        """Bring labels to the current facts (after a config apply or an upgrade)."""
+    async def sync_labels(self, node: Obj | None = None) -> None:
+        """Bring labels to the current facts (after a config apply or an upgrade): one merge
+        patch of what differs, none when nothing does. `node`: the Node as last seen, which
+        spares the read."""
         facts = self.facts()
-        node = await self.kube.get(NODES, facts.name)
+        if node is None:
+            node = await self.kube.get(NODES, facts.name)
         patch = label_patch(facts, node)
         if patch is not None:
             self.node = await self.kube.patch(NODES, facts.name, patch)
 
-    async def post_status(self) -> None:
+    async def post_status(self, current: Obj | None = None) -> None:
+        """One status patch (Ready, nodeInfo, addresses). `current`: the Node just read, to
+        merge the conditions with; otherwise it is read here."""
         facts = self.facts()
         problem = self.ready_problem
         status = node_status(facts, self.now(), ready=problem is None, message=problem or "")
-        try:
-            current = await self.kube.get(NODES, facts.name)
-        except NotFoundError:
-            # Deleted while we ran: register it again.
-            self.node = await self._register_once()
-            current = self.node
+        if current is None:
+            try:
+                current = await self.kube.get(NODES, facts.name)
+            except NotFoundError:
+                # Deleted while we ran: register it again.
+                self.node = await self._register_once()
+                current = self.node
         conditions = list((current.get("status") or {}).get("conditions") or [])
         status["conditions"] = merge_ready(conditions, status["conditions"][0])
         self.node = await self.kube.patch(

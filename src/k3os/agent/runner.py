@@ -110,10 +110,12 @@ class Agent:
         if self.state is not None:
             self.booted = await asyncio.to_thread(select_boot_version, self.state)
         await self.refresh_facts()
+        resuming = self.upgrader is not None and self.upgrader.on_trial()
         node = await self.keeper.register()
-        await self.events.record(
-            node, "Starting", f"k3os agent started, booted {self.facts().version}"
-        )
+        if not resuming:  # a start inside an upgrade is told by the upgrade's closing Event
+            await self.events.record(
+                node, "Starting", f"k3os agent started, booted {self.facts().version}"
+            )
         tasks = {
             "lease": self.keeper.keep_lease(self.settings.renew_interval),
             "status": self.keeper.keep_status(self.settings.status_interval),
@@ -154,13 +156,15 @@ class Agent:
             interval=settings.health_interval,
             extra=[lambda: self.keeper.healthy(within)],
         )
-        log.info("health check: %s", message)
+        # No Event here: the upgrade's closing Event (after the fallback reboot, if it
+        # failed) and its outcome carry how the check ended; the log has the detail.
         if outcome == "failed":
-            await self._record(self.keeper.node or {}, "HealthCheckFailed", message, "Warning")
+            log.warning("health check failed: %s; rebooting to fall back", message)
             self.request_reboot()  # boot selection falls back to the previous version
             return
-        await self._record(self.keeper.node or {}, "HealthCheckPassed", message, "Normal")
-        await self.keeper.sync_labels()
-        await self.keeper.post_status()
+        log.info("health check: %s", message)
+        # Registration wrote this boot's labels and status already; write only what the
+        # commit changed (nothing, as a rule), compared with the Node as last written.
+        await self.keeper.sync_labels(self.keeper.node)
         await self.upgrader.resume()
         await self.upgrader.run()

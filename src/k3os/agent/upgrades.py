@@ -8,6 +8,11 @@ reboots. After the reboot the version on trial is health-checked and committed o
 back (k3os.agent.boot), and the agent writes the outcome `outcome.upgrade.k3os.io/<plan>`:
 `Complete` with the version it booted, or `Failed` with why. The controller turns that into
 the node's record. The agent never touches cordons, records or done labels.
+
+Each upgrade records two Events on the Node, kept few because a fleet's rollout pays for
+every write: `UpgradeStarted` (the version, the image, and that a reboot follows) and, at
+the end, `UpgradeComplete` or a Warning `UpgradeFailed` with the outcome's message. The
+steps in between (staging, the reboot, the health check) go to the agent's log.
 """
 
 from __future__ import annotations
@@ -153,7 +158,11 @@ class Upgrader:
             previous=self.state.read_record().booted or "",
         )
         job.save(self.job_file)
-        await self._event("UpgradeStarted", f"plan {request.plan}: fetching {request.image}")
+        await self._event(
+            "UpgradeStarted",
+            f"plan {request.plan}: upgrading to {request.version or '?'} from {request.image};"
+            " the node reboots to try it",
+        )
         try:
             staged = await self.stage_with_retries(job)
         except (ImageError, ClientError, OSError) as e:
@@ -166,7 +175,7 @@ class Upgrader:
         if staged is None:
             return  # finished already (the version was running)
         staged.save(self.job_file)
-        await self._event("Rebooting", f"rebooting into {staged.version} to try it")
+        log.info("staged %s; rebooting to try it", staged.version)
         self.reboot()
 
     async def stage_with_retries(self, job: UpgradeJob) -> UpgradeJob | None:
@@ -213,7 +222,8 @@ class Upgrader:
         return bundle.manifest.version
 
     async def finish(self, job: UpgradeJob, phase: Phase, reason: str, message: str) -> None:
-        """Answer the request with how it ended, and forget the job."""
+        """Answer the request with how it ended (one patch), record the upgrade's closing
+        Event, and forget the job."""
         from k3os.apis.handoff import UpgradeOutcome
 
         booted = self.state.read_record().booted or ""
@@ -225,9 +235,14 @@ class Upgrader:
         if phase == "Complete":
             await self._event("UpgradeComplete", f"{where}: {message}")
         else:
-            await self._event("UpgradeFailed", f"{where}: {message}", "Warning")
+            await self._event("UpgradeFailed", f"{where}: {reason}: {message}", "Warning")
         self.job_file.unlink(missing_ok=True)
         self.wake.set()
+
+    def on_trial(self) -> bool:
+        """Whether this start is inside an upgrade: a staged job waits for its outcome."""
+        job = UpgradeJob.load(self.job_file)
+        return job is not None and job.stage == "staged"
 
     async def resume(self) -> bool:
         """After a (re)start: report a job the state area says has ended. True when a job is
