@@ -23,20 +23,31 @@ T = TypeVar("T")
 
 
 class Doorbell:
-    """Lets a thread sleep until another thread rings (wake-ups are never lost: a ring
-    that comes before the sleep makes the sleep return at once)."""
+    """Lets a thread sleep until a condition holds; other threads ring after making it
+    hold. Only a ring that finds the thread asleep (or about to sleep) writes to the pipe:
+    a burst of rings costs one write, and the ringers keep the GIL (a write would hand
+    it to the woken thread midway through the burst, cutting a batch short)."""
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(self._write, False)
+        self._sleeping = False
 
     def ring(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
-            os.write(self._write, b"\0")
+        if self._sleeping:
+            self._sleeping = False
+            with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending anyway
+                os.write(self._write, b"\0")
 
-    def wait(self) -> None:
-        """Sleep until rung (returns at once if rung since the last wait)."""
-        os.read(self._read, 65536)
+    def wait_until(self, ready: Callable[[], bool]) -> None:
+        """Return once `ready()`, sleeping while it is not. No wake-up is lost: the
+        thread says it sleeps before it looks a last time, and a ring that comes before
+        the sleep makes the sleep return at once."""
+        while not ready():
+            self._sleeping = True
+            if not ready():
+                os.read(self._read, 65536)
+            self._sleeping = False
 
     def close(self) -> None:
         """Release the pipe, once no thread rings or waits any more. Idempotent."""

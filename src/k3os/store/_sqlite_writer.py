@@ -146,8 +146,7 @@ class Writer:
             if self._cursor < self.compact_revision and pending.empty():
                 self._compact_step(cur)
                 continue
-            while pending.empty():
-                self._doorbell.wait()
+            self._doorbell.wait_until(self._has_work)
             first = pending.get_nowait()
             if first is None:
                 return
@@ -168,6 +167,9 @@ class Writer:
                 raise
             if stop:
                 return
+
+    def _has_work(self) -> bool:
+        return not self._queue.empty()
 
     def _drain_after_stop(self) -> None:
         leftovers: list[tuple[asyncio.Future[Any], Any]] = []
