@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from k3os.agent.configsync import RENDERED, apply_status
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import gather_facts
-from k3os.agent.node import NodeKeeper
+from k3os.agent.node import NodeKeeper, seed_informer
 from k3os.agent.upgrades import open_requests
 from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key
 from k3os.client import ClientError, InformerSet, Kube, connect
@@ -115,6 +115,8 @@ class SimNode:
         status loop (`status_delay` None: registration posted it, the loop waits first)."""
         if self.session:
             self.watches()
+        if self.keeper.node is not None:  # the agent watches its Node from registration's write
+            seed_informer(self.node, self.keeper.node)
         tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
         tasks.append(asyncio.create_task(
             self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)))  # fmt: skip
@@ -153,7 +155,8 @@ class SimNode:
            heartbeats stopped (the bench's image is not served, so no image GET);
         3. the new boot registers: GET its Node, PATCH the labels that changed (the version),
            PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
-        4. its watches reopen (list + watch of its Node and its RenderedNodeConfig), its Lease
+        4. its watches reopen (its Node watched from the version registration wrote, its
+           RenderedNodeConfig listed and watched), its Lease
            is renewed at once (GET + PUT: the ordinary renewal the health check waits for),
            its status loop starts over;
         5. after the health check: labels compared with the Node as last written (no call

@@ -171,6 +171,10 @@ async def test_one_upgrade_costs_six_writes(tmp_path: Path, server: RunningServe
         ), after
         reads = Counter(_kind(c) for c in calls.reads(rebooted))
         assert reads == Counter(["GET nodes", "GET leases"]), reads
+        # Its Node is watched from the version registration wrote: no list of the Nodes.
+        assert ("GET", "/api/v1/nodes") not in calls.calls[rebooted:], calls.calls[rebooted:]
+        # (Its RenderedNodeConfig is listed: the recorder sees lists.)
+        assert ("GET", "/apis/k3os.io/v1/renderednodeconfigs") in calls.calls[rebooted:]
 
         node = await _node(admin)
         outcome = read_outcome(node["metadata"]["annotations"], PLAN)

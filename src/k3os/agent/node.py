@@ -18,7 +18,7 @@ from typing import Any
 
 from k3os.agent.facts import NodeFacts, label_patch, merge_ready, new_node, node_status
 from k3os.agent.settings import LEASE_NAMESPACE
-from k3os.client import Backoff, ClientError, ConflictError, Kube, NotFoundError
+from k3os.client import Backoff, ClientError, ConflictError, Informer, Kube, NotFoundError
 from k3os.client.resources import LEASES, NODES
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,21 @@ def lease_object(name: str, duration: int, now: datetime) -> Obj:
             "renewTime": micro_time(now),
         },
     }
+
+
+def seed_informer(informer: Informer, node: Obj) -> bool:
+    """Start `informer` (its own Node, by field selector) from the Node registration has
+    just written, so it watches from that version instead of listing. A list by field
+    selector costs the server a scan of every Node; the agent read and wrote its Node a
+    moment ago. False (nothing done) when the informer has run already or `node` carries
+    no version; a version the server no longer has makes the informer list as usual."""
+    version = str((node.get("metadata") or {}).get("resourceVersion") or "")
+    if not version or informer.resource_version or len(informer.cache):
+        return False
+    informer.cache.upsert(node)
+    informer.resource_version = version
+    informer.synced.set()
+    return True
 
 
 class NodeKeeper:

@@ -20,7 +20,7 @@ from k3os.agent.configwork import ConfigWork
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import NodeFacts, gather_facts
 from k3os.agent.memory import release
-from k3os.agent.node import NodeKeeper
+from k3os.agent.node import NodeKeeper, seed_informer
 from k3os.agent.settings import REBOOT_EXIT_CODE, AgentSettings
 from k3os.agent.upgrades import Upgrader
 from k3os.client import InformerSet, Kube, run_tasks
@@ -116,6 +116,9 @@ class Agent:
             await self.events.record(
                 node, "Starting", f"k3os agent started, booted {self.facts().version}"
             )
+        # Watch the Node from the version registration wrote, rather than list it again.
+        if seed_informer(self.node_informer, self.keeper.node or node) and self.upgrader:
+            self.upgrader.wake.set()  # what the list's ADDED would have done
         tasks = {
             "lease": self.keeper.keep_lease(self.settings.renew_interval),
             "status": self.keeper.keep_status(self.settings.status_interval),

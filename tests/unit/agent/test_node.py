@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from k3os.agent.facts import NodeFacts
-from k3os.agent.node import NodeKeeper, lease_object
+from k3os.agent.node import NodeKeeper, lease_object, seed_informer
 from k3os.client import Backoff
 from k3os.client.resources import LEASES, NODES
 from tests.unit.agent.fakes import FakeKube
@@ -127,3 +127,17 @@ async def test_register_warns_about_labels_only_the_cluster_sets(
     k = NodeKeeper(FakeKube(), lambda: facts, now=lambda: NOW, sleep=Sleeps())  # type: ignore[arg-type]
     await k.register()
     assert "k3os.io/upgrade" in caplog.text
+
+
+def test_seed_informer_starts_from_the_registered_node_once() -> None:
+    from k3os.client import Informer
+
+    informer = Informer(FakeKube(), NODES, field_selector="metadata.name=n1")  # type: ignore[arg-type]
+    node = {"metadata": {"name": "n1", "resourceVersion": "7"}}
+    assert not seed_informer(informer, {"metadata": {"name": "n1"}})  # no version: list
+    assert seed_informer(informer, node)
+    assert informer.resource_version == "7" and informer.synced.is_set()
+    assert informer.cache.get("n1") == node
+    newer = {"metadata": {"name": "n1", "resourceVersion": "9"}}
+    assert not seed_informer(informer, newer)  # it has run: its own version stands
+    assert informer.resource_version == "7"
