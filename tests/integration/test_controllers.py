@@ -315,3 +315,10 @@ async def test_gc_and_namespace_deletion_cover_custom_resources(kube: Kube) -> N
 
     await kube.delete(CRDS, "widgets.example.com")
     await eventually(lambda: gone(kube, CRDS, "widgets.example.com"), what="the CRD gone")
+
+
+async def test_the_controllers_call_the_api_in_process(kube: Kube, server: RunningServer) -> None:
+    """By default they reach the app directly (no loopback HTTPS), and do their work."""
+    assert "the controller manager calls the API in-process" in server.log.read_text()
+    await kube.create(NAMESPACES, {"metadata": {"name": "managed"}})
+    await eventually(lambda: maybe_get(kube, SERVICE_ACCOUNTS, "default", "managed"))

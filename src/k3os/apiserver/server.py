@@ -35,6 +35,7 @@ from k3os.apiserver.crds import CustomResourceDefinitions
 from k3os.apiserver.defaults import apply_defaults
 from k3os.apiserver.errors import AlreadyExists
 from k3os.apiserver.images import image_routes
+from k3os.apiserver.inprocess import InProcessEntry
 from k3os.apiserver.objects import prepare_create
 from k3os.apiserver.security_runtime import ApiSecurity, judge_certificate_time_in_app
 from k3os.security.bootstrap import ServerPKI
@@ -77,6 +78,8 @@ class ServeOptions:
     before_stop: Callable[[], Awaitable[None]] | None = None
     # Prometheus text for GET /metrics (behind the usual gate), e.g. the in-process controllers'.
     metrics: Callable[[], str] | None = None
+    # The door for this process's own clients (the controller manager), opened with the API.
+    in_process: InProcessEntry | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,6 +169,8 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         routes.append(("/metrics", _metrics_endpoint(opts.metrics), ["GET"]))
     app = build_app(ctx, server_address=f"{host}:{opts.port}", extra_routes=routes)
     config = _uvicorn_config(app, opts)
+    if opts.in_process is not None:
+        opts.in_process.attach(app)
     if security is not None:
         judge_certificate_time_in_app(config)
     server = _Server(config)
@@ -181,9 +186,13 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
             await security.start()
         _tune_gc()
         ctx.ready.set()
+        if opts.in_process is not None:
+            opts.in_process.open()
         log.info("serving the API on %s:%d", opts.host, opts.port)
         await server.serve()
     finally:
+        if opts.in_process is not None:
+            opts.in_process.close()
         for sig in stop_signals:
             loop.remove_signal_handler(sig)
         if security is not None:

@@ -104,23 +104,39 @@ async def _run_manager(kube: Kube, settings: ManagerSettings) -> None:
 
 
 async def beside_server(
-    server: Coroutine[Any, Any, None], opts: ServeOptions, url: str, options: dict[str, Any]
+    server: Coroutine[Any, Any, None],
+    opts: ServeOptions,
+    url: str,
+    options: dict[str, Any],
+    *,
+    in_process: bool = True,
 ) -> None:
-    """Run `server` (which serves `opts`) with the controller manager beside it, calling the
-    API over HTTPS with the controller certificate. On SIGTERM the manager stops first
-    (releasing its Lease while the API still answers), then the server."""
+    """Run `server` (which serves `opts`) with the controller manager beside it, as the
+    controller certificate's user. Its requests go straight into the server's app on this
+    event loop (`InProcessTransport`, no TLS, socket or HTTP parsing), or over HTTPS to
+    `url` when `in_process` is off. On SIGTERM the manager stops first (releasing its
+    Lease while the API still answers), then the server."""
     from k3os.client import connect
     from k3os.security.bootstrap import ensure_controller_cert
 
     assert opts.pki is not None
     pki = opts.pki
     pair = ensure_controller_cert(pki)
+    transport = None
+    if in_process:
+        from k3os.apiserver.inprocess import InProcessEntry, certificate_der
+        from k3os.client.inprocess import InProcessTransport
+
+        opts.in_process = InProcessEntry(certificate_der(pair.cert_path))
+        transport = InProcessTransport(opts.in_process)
+        log.info("the controller manager calls the API in-process")
     kube = connect(
         url,
         ca=pki.ca.cert_path,
         cert=pair.cert_path,
         key=pair.key_path,
         field_manager="k3os-controller-manager",
+        transport=transport,
     )
     manifests = pki.data_dir / "server" / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)

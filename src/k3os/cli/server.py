@@ -45,6 +45,14 @@ log = logging.getLogger(__name__)
 @click.option(
     "--disable-controller-manager", is_flag=True, help="Do not run the controllers in-process."
 )
+@click.option(
+    "--controller-manager-transport",
+    type=click.Choice(["in-process", "https"]),
+    default="in-process",
+    show_default=True,
+    envvar="K3OS_CONTROLLER_MANAGER_TRANSPORT",
+    help="How the in-process controllers reach the API: straight into it, or over HTTPS.",
+)
 @manager_options
 def command(
     data_dir: Path,
@@ -56,6 +64,7 @@ def command(
     disable_agent: bool,
     anonymous_health: bool,
     disable_controller_manager: bool,
+    controller_manager_transport: str,
     **manager: Any,
 ) -> None:
     """Serve the Kubernetes API (HTTPS, client certificates) until SIGTERM."""
@@ -91,7 +100,13 @@ def command(
     if not disable_controller_manager:
         from k3os.cli.controller_manager import beside_server
 
-        main = beside_server(main, opts, f"https://{url_host}:{https_listen_port}", manager)
+        main = beside_server(
+            main,
+            opts,
+            f"https://{url_host}:{https_listen_port}",
+            manager,
+            in_process=controller_manager_transport == "in-process",
+        )
     try:
         asyncio.run(main)
     except (InvalidStoreURL, StoreUnavailable) as e:
