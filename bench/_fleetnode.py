@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from k3os.agent.configsync import RENDERED, apply_status
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import gather_facts
-from k3os.agent.node import NodeKeeper, seed_informer
+from k3os.agent.node import NodeKeeper, seed_by_get, seed_informer
 from k3os.agent.upgrades import open_requests
 from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key
 from k3os.client import ClientError, InformerSet, Kube, connect
@@ -110,13 +110,20 @@ class SimNode:
         self.node.add_handler(self.on_node)
         self.rendered.add_handler(self.on_rendered)
 
-    def start_session(self, lease_delay: float, status_delay: float | None) -> None:
+    async def start_session(self, lease_delay: float, status_delay: float | None) -> None:
         """What `Agent.run` starts after registration: the watches, the Lease loop and the
         status loop (`status_delay` None: registration posted it, the loop waits first)."""
         if self.session:
             self.watches()
-        if self.keeper.node is not None:  # the agent watches its Node from registration's write
-            seed_informer(self.node, self.keeper.node)
+        node = self.keeper.node
+        if node is not None:  # as Agent._seed_watches: no lists
+            seed_informer(self.node, node)
+            since = str(node["metadata"].get("resourceVersion") or "")
+            seeded, rendered = await seed_by_get(
+                self.kube, self.rendered, RENDERED, self.name, since
+            )
+            if seeded and rendered is not None:
+                self.on_rendered("ADDED", rendered, None)
         tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
         tasks.append(asyncio.create_task(
             self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)))  # fmt: skip
@@ -155,8 +162,8 @@ class SimNode:
            heartbeats stopped (the bench's image is not served, so no image GET);
         3. the new boot registers: GET its Node, PATCH the labels that changed (the version),
            PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
-        4. its watches reopen (its Node watched from the version registration wrote, its
-           RenderedNodeConfig listed and watched), its Lease
+        4. its watches reopen without lists (its Node from the version registration wrote,
+           its RenderedNodeConfig after one GET of it), its Lease
            is renewed at once (GET + PUT: the ordinary renewal the health check waits for),
            its status loop starts over;
         5. after the health check: labels compared with the Node as last written (no call
@@ -177,7 +184,7 @@ class SimNode:
         self.keeper.renewed.clear()
         with contextlib.suppress(ClientError):
             await self.keeper.register()
-        self.start_session(lease_delay=0.0, status_delay=None)
+        await self.start_session(lease_delay=0.0, status_delay=None)
         await self.keeper.renewed.wait()
         with contextlib.suppress(ClientError):
             await self.keeper.sync_labels(self.keeper.node)
@@ -216,7 +223,9 @@ class SimNode:
         await self.keeper.register()
         self.samples.event("registered", self.name, "-")
         # A fleet's heartbeats are spread over the interval: each node starts at a random phase.
-        self.start_session(random.uniform(0, self.args.renew), random.uniform(0, self.args.status))
+        await self.start_session(
+            random.uniform(0, self.args.renew), random.uniform(0, self.args.status)
+        )
         try:
             await asyncio.Event().wait()  # until cancelled
         finally:

@@ -18,7 +18,15 @@ from typing import Any
 
 from k3os.agent.facts import NodeFacts, label_patch, merge_ready, new_node, node_status
 from k3os.agent.settings import LEASE_NAMESPACE
-from k3os.client import Backoff, ClientError, ConflictError, Informer, Kube, NotFoundError
+from k3os.client import (
+    Backoff,
+    ClientError,
+    ConflictError,
+    Informer,
+    Kube,
+    NotFoundError,
+    ResourceType,
+)
 from k3os.client.resources import LEASES, NODES
 
 log = logging.getLogger(__name__)
@@ -48,19 +56,42 @@ def lease_object(name: str, duration: int, now: datetime) -> Obj:
     }
 
 
-def seed_informer(informer: Informer, node: Obj) -> bool:
-    """Start `informer` (its own Node, by field selector) from the Node registration has
-    just written, so it watches from that version instead of listing. A list by field
-    selector costs the server a scan of every Node; the agent read and wrote its Node a
-    moment ago. False (nothing done) when the informer has run already or `node` carries
-    no version; a version the server no longer has makes the informer list as usual."""
-    version = str((node.get("metadata") or {}).get("resourceVersion") or "")
-    if not version or informer.resource_version or len(informer.cache):
+def seed_informer(informer: Informer, obj: Obj | None, since: str = "") -> bool:
+    """Start `informer` (one object, by field selector) from a state the agent has just read
+    or written, so it watches from there instead of listing: a list by field selector costs
+    the server a scan of every object of the kind, and the agent has the one it wants.
+
+    `obj`: the object (None: it does not exist); `since`: a version read or written before
+    `obj` was read. The watch starts at the later of the two, so it misses no change and
+    its start is recent. False (nothing done) when the informer has run already or there is
+    no version to start from; a version the server no longer has makes it list as usual."""
+    if informer.resource_version or len(informer.cache):
         return False
-    informer.cache.upsert(node)
-    informer.resource_version = version
+    own = str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+    versions = [int(v) for v in (own, since) if v.isdigit()]
+    if not versions:
+        return False
+    if obj is not None:
+        informer.cache.upsert(obj)
+    informer.resource_version = str(max(versions))
     informer.synced.set()
     return True
+
+
+async def seed_by_get(
+    kube: Kube, informer: Informer, rt: ResourceType, name: str, since: str
+) -> tuple[bool, Obj | None]:
+    """`seed_informer` from a GET of `name` (one read, where a list would scan the kind):
+    (seeded, the object or None). Not seeded when the GET fails: the informer lists."""
+    obj: Obj | None
+    try:
+        obj = await kube.get(rt, name)
+    except NotFoundError:
+        obj = None
+    except ClientError as e:
+        log.debug("reading %s %s failed (%s); its informer lists", rt.plural, name, e)
+        return False, None
+    return seed_informer(informer, obj, since), obj
 
 
 class NodeKeeper:

@@ -20,10 +20,10 @@ from k3os.agent.configwork import ConfigWork
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import NodeFacts, gather_facts
 from k3os.agent.memory import release
-from k3os.agent.node import NodeKeeper, seed_informer
+from k3os.agent.node import NodeKeeper, seed_by_get, seed_informer
 from k3os.agent.settings import REBOOT_EXIT_CODE, AgentSettings
 from k3os.agent.upgrades import Upgrader
-from k3os.client import InformerSet, Kube, run_tasks
+from k3os.client import Informer, InformerSet, Kube, run_tasks
 from k3os.client.resources import NODES
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,9 @@ class Agent:
         self.node_informer = self.informers.get(NODES, field_selector=by_name)
         self.config: ConfigSync | None = None
         self.upgrader: Upgrader | None = None
+        self.rendered: Informer | None = None
         if settings.root is not None:
-            rendered = self.informers.get(RENDERED, field_selector=by_name)
+            rendered = self.rendered = self.informers.get(RENDERED, field_selector=by_name)
             self.config = ConfigSync(
                 kube,
                 settings.node_name,
@@ -116,9 +117,7 @@ class Agent:
             await self.events.record(
                 node, "Starting", f"k3os agent started, booted {self.facts().version}"
             )
-        # Watch the Node from the version registration wrote, rather than list it again.
-        if seed_informer(self.node_informer, self.keeper.node or node) and self.upgrader:
-            self.upgrader.wake.set()  # what the list's ADDED would have done
+        await self._seed_watches(self.keeper.node or node)
         tasks = {
             "lease": self.keeper.keep_lease(self.settings.renew_interval),
             "status": self.keeper.keep_status(self.settings.status_interval),
@@ -131,6 +130,20 @@ class Agent:
         tasks["settle"] = self._settle()
         await run_tasks(tasks, stop=self.stop)
         return REBOOT_EXIT_CODE if self.reboot_requested else 0
+
+    async def _seed_watches(self, node: Obj) -> None:
+        """Start the watches of the Node (from the version registration wrote) and of the
+        RenderedNodeConfig (from one GET) without listing: a list by field selector costs
+        the server a scan of every object of the kind, at every start of every node."""
+        if seed_informer(self.node_informer, node) and self.upgrader is not None:
+            self.upgrader.on_change("ADDED", node, None)  # what the list would have told
+        if self.config is None or self.rendered is None:
+            return
+        since = str((node.get("metadata") or {}).get("resourceVersion") or "")
+        name = self.settings.node_name
+        seeded, rendered = await seed_by_get(self.kube, self.rendered, RENDERED, name, since)
+        if seeded and rendered is not None:
+            self.config.on_change("ADDED", rendered, None)
 
     async def _settle(self) -> None:
         """Once start-up is over, give the heap it used back (k3os.agent.memory)."""

@@ -141,3 +141,32 @@ def test_seed_informer_starts_from_the_registered_node_once() -> None:
     newer = {"metadata": {"name": "n1", "resourceVersion": "9"}}
     assert not seed_informer(informer, newer)  # it has run: its own version stands
     assert informer.resource_version == "7"
+
+
+async def test_seed_by_get_watches_from_the_later_version_or_leaves_the_list() -> None:
+    from k3os.agent.configsync import RENDERED
+    from k3os.agent.node import seed_by_get
+    from k3os.client import Informer
+
+    kube = FakeKube()
+    rendered = kube.put(RENDERED, {"metadata": {"name": "n1"}, "spec": {"hash": "h"}})
+    version = int(rendered["metadata"]["resourceVersion"])
+
+    def informer() -> Informer:
+        return Informer(kube, RENDERED, field_selector="metadata.name=n1")  # type: ignore[arg-type]
+
+    found = informer()
+    assert await seed_by_get(kube, found, RENDERED, "n1", "1") == (True, rendered)  # type: ignore[arg-type]
+    assert found.resource_version == str(max(version, 1)) and found.cache.get("n1") == rendered
+    later = informer()
+    assert (await seed_by_get(kube, later, RENDERED, "n1", str(version + 5)))[0]  # type: ignore[arg-type]
+    assert later.resource_version == str(version + 5)
+    missing = informer()
+    assert await seed_by_get(kube, missing, RENDERED, "n2", "42") == (True, None)  # type: ignore[arg-type]
+    assert missing.resource_version == "42" and len(missing.cache) == 0
+    unversioned = informer()
+    assert await seed_by_get(kube, unversioned, RENDERED, "n2", "") == (False, None)  # type: ignore[arg-type]
+    kube.fail_next = 1
+    down = informer()
+    assert await seed_by_get(kube, down, RENDERED, "n1", "42") == (False, None)  # type: ignore[arg-type]
+    assert down.resource_version == "" and not down.synced.is_set()
