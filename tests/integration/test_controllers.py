@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,3 +323,17 @@ async def test_the_controllers_call_the_api_in_process(kube: Kube, server: Runni
     assert "the controller manager calls the API in-process" in server.log.read_text()
     await kube.create(NAMESPACES, {"metadata": {"name": "managed"}})
     await eventually(lambda: maybe_get(kube, SERVICE_ACCOUNTS, "default", "managed"))
+
+
+async def test_the_https_path_stays_available(tmp_path: Path) -> None:
+    """`--controller-manager-transport https`: the controllers over loopback HTTPS again."""
+    data = tmp_path / "data"
+    data.mkdir()
+    srv = start_server(data, free_port(), ["--controller-manager-transport", "https"])
+    try:
+        assert "calls the API in-process" not in srv.log.read_text()
+        async with connect_kubeconfig(srv.kubeconfig) as kube:
+            await kube.create(NAMESPACES, {"metadata": {"name": "over-https"}})
+            await eventually(lambda: maybe_get(kube, SERVICE_ACCOUNTS, "default", "over-https"))
+    finally:
+        srv.stop()
