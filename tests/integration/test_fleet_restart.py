@@ -47,10 +47,21 @@ def test_a_rollout_finishes_after_the_server_is_killed(tmp_path: Path) -> None:
         for name, node in env.nodes().items():
             assert node["metadata"]["labels"]["k3os.io/version"] == "v1.1.0", name
             assert not node["spec"].get("unschedulable"), name
+        # Each agent's log says every time it staged a version and rebooted into it: the
+        # ground truth for "upgraded once". Events are best effort (an agent posting one at
+        # the moment of the SIGKILL loses it), so they may only be missing, never doubled.
+        staged = Counter(
+            name
+            for name in nodes
+            for line in (env.work / "nodes" / name / "agent.log").read_text().splitlines()
+            if "staged v1.1.0; rebooting" in line
+        )
+        assert staged == Counter({name: 1 for name in nodes}), staged
         started = Counter(
             e["involvedObject"]["name"]
             for e in env.events("default")
             if e["reason"] == "UpgradeStarted"
             and e["source"].get("component") != "k3os-plan-controller"
         )
-        assert started == Counter({name: 1 for name in nodes}), started
+        assert all(count == 1 for count in started.values()), started
+        assert set(started) <= set(nodes), started

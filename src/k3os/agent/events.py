@@ -61,4 +61,4 @@ class EventRecorder:
         try:
             await self.kube.create(EVENTS, obj, obj["metadata"]["namespace"])
         except ClientError as e:
-            log.debug("event %s not recorded: %s", reason, e)
+            log.info("event %s not recorded: %s", reason, e)
