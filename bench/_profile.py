@@ -1,5 +1,6 @@
-"""Summarise py-spy raw (collapsed) stacks: the functions with the most samples, on their own
-(self) and with what they call (inclusive).
+"""py-spy for the benchmarks: `profiled` records a process while a block runs, and the
+command summarises raw (collapsed) stacks: the functions with the most samples, on their
+own (self) and with what they call (inclusive).
 
     python bench/_profile.py server-sqlite.raw [--top 25] [--grep k3os]
 """
@@ -8,8 +9,31 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
+import subprocess
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+PY_SPY = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "py-spy"
+
+
+@contextmanager
+def profiled(pid: int, out: Path | None, rate: int = 50) -> Iterator[None]:
+    """py-spy `pid` at `rate` Hz while the block runs (raw collapsed stacks in `out`);
+    nothing when `out` is None."""
+    if out is None:
+        yield
+        return
+    cmd = [str(PY_SPY), "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
+           "--rate", str(rate), "--nonblocking"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+        proc.wait(60)
 
 
 def summarise(path: Path) -> tuple[int, Counter[str], Counter[str]]:

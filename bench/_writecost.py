@@ -24,16 +24,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import ssl
-import subprocess
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import _lean
+from _profile import profiled
 
 CMS = "/api/v1/namespaces/default/configmaps"
 NODES = "/api/v1/nodes"
@@ -212,23 +210,6 @@ async def _watchers(host: str, port: int, ctx: ssl.SSLContext, count: int) -> li
     return out
 
 
-@contextmanager
-def profiled(pid: int, out: Path | None) -> Iterator[None]:
-    """py-spy the server while the block runs (raw collapsed stacks in `out`)."""
-    if out is None:
-        yield
-        return
-    spy = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "py-spy"
-    cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-           "--rate", "200", "--nonblocking"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
-        proc.wait(60)
-
-
 async def _timed(pid: int, ops: int, one: Callable[[int], Awaitable[None]]) -> float:
     for i in range(min(20, ops)):  # warm up: first-use caches, connection state
         await one(i)
@@ -253,14 +234,14 @@ def measure(
         out: dict[str, tuple[float, dict[str, float]]] = {}
         for shape in SHAPES:
             raw = profile / f"{shape}.raw" if profile else None
-            with profiled(pid, raw):
+            with profiled(pid, raw, rate=200):
                 ms = await _timed(pid, ops, lambda i, s=shape: probe.one(s, i))
             out[f"{shape}/1"] = (ms, {"ops": ops})
         if watchers:
             streams = await _watchers(host, port, ctx, watchers)
             await asyncio.sleep(1.0)
             raw = profile / "patch-node-status-watched.raw" if profile else None
-            with profiled(pid, raw):
+            with profiled(pid, raw, rate=200):
                 ms = await _timed(pid, ops, lambda i: probe.one("patch-node-status", i))
             out[f"patch-node-status/1-watched-{watchers}"] = (
                 ms, {"ops": ops, "watchers": watchers})  # fmt: skip

@@ -36,8 +36,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, machine, percentile
 from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb
+from _profile import profiled
 from k3os.client import Kube, NotFoundError, connect_kubeconfig
 from k3os.client.resources import EVENTS, ResourceType
 from k3os.security.pki import issue, load_pair, save_pair
@@ -299,23 +299,6 @@ def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) 
             out[f"{name}_p50_s"] = round(percentile(values, 50), 3)
             out[f"{name}_max_s"] = round(values[-1], 3)
     return out
-
-
-@contextmanager
-def profiled(pid: int, out: Path | None) -> Iterator[None]:
-    """py-spy the server while the block runs (raw collapsed stacks in `out`)."""
-    if out is None:
-        yield
-        return
-    spy = HERE.parent / ".venv" / "bin" / "py-spy"
-    cmd = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-           "--rate", "50", "--nonblocking"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
-        proc.wait(60)
 
 
 async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
