@@ -75,24 +75,31 @@ def _merge_map(
                     f"field {key!r} at {where or '.'} is not present in the {RETAIN_KEYS} list"
                 )
         original = {k: v for k, v in original.items() if k in retain}
+    for field, values, current in _list_directives(
+        patch, DELETE_FROM_PRIMITIVE_LIST, original, where
+    ):
+        original[field] = [v for v in current if v not in values]
+    _merge_fields(original, {k: v for k, v in patch.items() if not _is_directive(k)}, node, where)
+    for field, order, current in _list_directives(patch, SET_ELEMENT_ORDER, original, where):
+        original[field] = _set_order(current, order, node.field(field))
+    return original
+
+
+def _list_directives(
+    patch: Mapping[str, Any], prefix: str, original: dict[str, Any], where: str
+) -> list[tuple[str, list[Any], list[Any]]]:
+    """The `prefix`-directives of `patch` (each value must be a list) whose field is a list
+    in `original`: (field, the directive's list, the current list)."""
+    found: list[tuple[str, list[Any], list[Any]]] = []
     for key, values in patch.items():
-        if key.startswith(DELETE_FROM_PRIMITIVE_LIST):
-            field = key[len(DELETE_FROM_PRIMITIVE_LIST) :]
+        if key.startswith(prefix):
             if not isinstance(values, list):
                 raise PatchError(f"{key} at {where or '.'} must be a list")
+            field = key[len(prefix) :]
             current = original.get(field)
             if isinstance(current, list):
-                original[field] = [v for v in current if v not in values]
-    _merge_fields(original, {k: v for k, v in patch.items() if not _is_directive(k)}, node, where)
-    for key, order in patch.items():
-        if key.startswith(SET_ELEMENT_ORDER):
-            field = key[len(SET_ELEMENT_ORDER) :]
-            if not isinstance(order, list):
-                raise PatchError(f"{key} at {where or '.'} must be a list")
-            current = original.get(field)
-            if isinstance(current, list):
-                original[field] = _set_order(current, order, node.field(field))
-    return original
+                found.append((field, values, current))
+    return found
 
 
 def _merge_fields(
