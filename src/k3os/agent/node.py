@@ -65,17 +65,10 @@ def seed_informer(informer: Informer, obj: Obj | None, since: str = "") -> bool:
     `obj` was read. The watch starts at the later of the two, so it misses no change and
     its start is recent. False (nothing done) when the informer has run already or there is
     no version to start from; a version the server no longer has makes it list as usual."""
-    if informer.resource_version or len(informer.cache):
-        return False
     own = str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
     versions = [int(v) for v in (own, since) if v.isdigit()]
-    if not versions:
-        return False
-    if obj is not None:
-        informer.cache.upsert(obj)
-    informer.resource_version = str(max(versions))
-    informer.synced.set()
-    return True
+    start = str(max(versions)) if versions else ""
+    return informer.seed([obj] if obj is not None else [], start)
 
 
 async def seed_by_get(

@@ -148,6 +148,19 @@ class Informer:
         if rv:
             self.resource_version = rv
 
+    def seed(self, objects: list[Obj], resource_version: str) -> bool:
+        """Before `run`: take `objects` as the state at `resource_version` (read or written
+        by the caller just now), so `run` watches from there instead of listing. Handlers
+        are not called for them. False (nothing done) once the informer has state; a version
+        the server no longer has makes `run` list as usual."""
+        if self.resource_version or len(self.cache) or not resource_version:
+            return False
+        for obj in objects:
+            self.cache.upsert(obj)
+        self.resource_version = resource_version
+        self.synced.set()
+        return True
+
     def _store(self, obj: Obj) -> None:
         namespace, name = object_key(obj)
         old = self.cache.get(name, namespace)
