@@ -85,6 +85,11 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, help="the rollout Plan's concurrency")
     parser.add_argument("--split", action="store_true",
                         help="controllers in their own process")  # fmt: skip
+    parser.add_argument(
+        "--window",
+        type=float,
+        help="seconds of the steady window (at least the 10 s Lease interval)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
     parser.add_argument("--agent-calls", choices=["agent", "outcome"], default="agent",
                         help="a simulated upgrade's API calls: the real agent's (default: "
@@ -359,9 +364,26 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
                 cpu0 = cpu_seconds(server.proc.pid)
                 sched0 = schedstat(server.proc.pid)
+                fleet_cpu = CpuWindow(workers.pids)
+                fleet_cpu.start()
+                r0 = time.time()
                 with profiled(server.proc.pid, rollout_profile):
                     row["rollout"] = await rollout(kube, workers, n, sizes)
+                samples.poll()
+                r1 = r0 + row["rollout"]["total_s"]
+                during = [r for r in samples.requests if r0 <= r[0] <= r1]
+                # What the nodes' requests took while the rollout ran (p50 ms, by verb and
+                # resource): the agent's share of a slot is its sequential calls.
+                by_call: dict[str, list[float]] = defaultdict(list)
+                for _, verb, resource, ms in during:
+                    by_call[f"{verb} {resource}"].append(ms)
+                row["rollout"]["request_p50_ms"] = {
+                    k: round(percentile(v, 50), 1) for k, v in sorted(by_call.items())
+                }
                 used = cpu_seconds(server.proc.pid) - cpu0
+                # The load generator's share of the machine while the rollout ran (the
+                # simulated nodes' own TLS, HTTP and watch handling).
+                row["rollout"]["client_cpu"] = round(fleet_cpu.stop(), 1)
                 # The event loop's thread: how much of the rollout it ran, and how much it
                 # was ready to run but waited for a CPU (others' work on the same cores).
                 sched1 = schedstat(server.proc.pid)
@@ -449,7 +471,8 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
                      f"etcd/rollout/{n}" if store == "sqlite" and ("etcd", n) in by else None,
                      concurrency=sizes.concurrency, upgrade_s=sizes.upgrade_seconds,
                      agent_calls=sizes.agent_calls,
-                     **{k: round(v, 3) for k, v in ro.items() if k != "ratio"})  # fmt: skip
+                     **{k: round(v, 3) if isinstance(v, float) else v
+                        for k, v in ro.items() if k != "ratio"})  # fmt: skip
     goal_store = "sqlite" if ("sqlite", max(sizes.fleets)) in by else stores[0]
     ro = by[(goal_store, max(sizes.fleets))]["rollout"]
     emit(BENCH, "goal/rollout-efficiency", "value", ro["ratio"], "× ideal",
@@ -467,6 +490,8 @@ def main() -> None:
     if args.concurrency:
         sizes.concurrency = args.concurrency
     sizes.split = args.split
+    if args.window:
+        sizes.window = max(args.window, sizes.renew + 1)
     sizes.agent_calls = args.agent_calls
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)

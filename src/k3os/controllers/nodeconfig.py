@@ -44,6 +44,11 @@ Obj = dict[str, Any]
 Key = tuple[Literal["node", "nodeconfig", "report"], str]
 _NODE_PREFIX = "NodeConfig/"
 
+#: A NodeConfig's status sums up every node, so node and RenderedNodeConfig churn (a
+#: rollout relabels hundreds of nodes a second) refreshes it at most once in this many
+#: seconds rather than once per change; a change to the NodeConfig itself refreshes at once.
+STATUS_COALESCE = 1.0
+
 
 def _meta(obj: Obj) -> Obj:
     meta = obj.get("metadata")
@@ -77,6 +82,10 @@ class NodeConfigController:
         self.render_errors: dict[str, dict[str, str]] = {}
         self._rendered_at: dict[str, tuple[str, float]] = {}  # node -> (hash, monotonic)
         self._reported: dict[str, tuple[str, str]] = {}  # node -> (hash, outcome) told
+        self.status_coalesce = STATUS_COALESCE
+        # node -> (resourceVersion, parsed): each RenderedNodeConfig is validated once per
+        # version, not once per status refresh of every NodeConfig.
+        self._parsed: dict[str, tuple[str, RenderedNodeConfig | None]] = {}
         self.nodes.add_handler(self._on_node)
         self.nodeconfigs.add_handler(self._on_nodeconfig)
         self.rendered.add_handler(self._on_rendered)
@@ -87,9 +96,13 @@ class NodeConfigController:
         for node in self.nodes.cache:
             self.controller.queue.add(("node", _name(node)))
 
-    def _all_nodeconfigs(self) -> None:
+    def _all_nodeconfigs(self, delay: float | None = None) -> None:
+        """Refresh every NodeConfig's status within `delay` s (default `status_coalesce`):
+        one refresh for all the changes in between, as the queue keeps a key's earliest due
+        time."""
+        delay = self.status_coalesce if delay is None else delay
         for nc in self.nodeconfigs.cache:
-            self.controller.queue.add(("nodeconfig", _name(nc)))
+            self.controller.queue.add_after(("nodeconfig", _name(nc)), delay)
 
     def _on_node(self, change: str, obj: Obj, old: Obj | None) -> None:
         if change == "MODIFIED" and _labels(obj) == _labels(old):
@@ -107,6 +120,8 @@ class NodeConfigController:
 
     def _on_rendered(self, change: str, obj: Obj, old: Obj | None) -> None:
         name = _name(obj)
+        if change == "DELETED":
+            self._parsed.pop(name, None)
         if change == "DELETED" or _local(obj) != _local(old):
             self.controller.queue.add(("node", name))
         if change != "DELETED" and (obj.get("status") != (old or {}).get("status")):
@@ -136,7 +151,7 @@ class NodeConfigController:
         for informer in (self.nodes, self.nodeconfigs, self.rendered):
             await informer.wait_synced()
         self._all_nodes()
-        self._all_nodeconfigs()
+        self._all_nodeconfigs(delay=0)
         for rendered in self.rendered.cache:
             if self.nodes.cache.get(_name(rendered)) is None:
                 self.controller.queue.add(("node", _name(rendered)))
@@ -242,9 +257,8 @@ class NodeConfigController:
         if obj is None or node is None:
             self._reported.pop(name, None)
             return
-        try:
-            rendered = RenderedNodeConfig.model_validate(obj)
-        except ValidationError:
+        rendered = self._parse_rendered(obj)
+        if rendered is None:
             return
         if rendered.status.observed_hash != rendered.spec.hash:
             return
@@ -281,10 +295,9 @@ class NodeConfigController:
         nodes = {_name(n): dict(_meta(n).get("labels") or {}) for n in self.nodes.cache}
         rendered: dict[str, RenderedNodeConfig] = {}
         for r in self.rendered.cache:
-            try:
-                rendered[_name(r)] = RenderedNodeConfig.model_validate(r)
-            except ValidationError:
-                continue
+            parsed = self._parse_rendered(r)
+            if parsed is not None:
+                rendered[_name(r)] = parsed
         now = datetime.now(UTC)
         status = nodeconfig_status(nc, nodes, rendered, now)
         errors = {n: m for n, m in self.render_errors.get(name, {}).items() if n in nodes}
@@ -309,6 +322,19 @@ class NodeConfigController:
         )
         self.nodeconfigs.cache.upsert(stored)
         await self._status_events(obj, old, status)
+
+    def _parse_rendered(self, obj: Obj) -> RenderedNodeConfig | None:
+        """`obj` validated (None when it does not fit), once per resourceVersion."""
+        name, version = _name(obj), str(_meta(obj).get("resourceVersion") or "")
+        known = self._parsed.get(name)
+        if known is not None and version and known[0] == version:
+            return known[1]
+        try:
+            parsed: RenderedNodeConfig | None = RenderedNodeConfig.model_validate(obj)
+        except ValidationError:
+            parsed = None
+        self._parsed[name] = (version, parsed)
+        return parsed
 
     async def _status_events(self, obj: Obj, old: Any, new: Any) -> None:
         def cond(status: Any, type_: str) -> Condition | None:

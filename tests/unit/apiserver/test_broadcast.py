@@ -64,3 +64,22 @@ async def test_a_watch_of_one_key_gets_only_that_keys_events() -> None:
     for sub in (same, late):
         assert isinstance(sub.queue.get_nowait(), StoreUnavailable)
     assert one.queue.empty() and everything.queue.empty()  # closed: not told
+
+
+async def test_a_late_watch_replays_exactly_the_remembered_events_from_its_revision() -> None:
+    store = await open_store("memory://")
+    hub = Broadcaster(store, "/k/", keep=8)
+    await hub.start()
+    revisions = []
+    for i in range(12):  # more than the hub keeps: the oldest four are forgotten
+        revisions.append((await store.create(f"/k/{i:02d}", b"v")).mod_revision)
+    await asyncio.sleep(0.05)
+    assert hub.covered_from == revisions[4]
+    assert hub.subscribe("/k/", revisions[3]) is None  # not all here: the store's own watch
+    for start_at in (4, 7, 11):
+        sub = hub.subscribe("/k/", revisions[start_at])
+        assert sub is not None
+        assert _keys(sub.queue) == [f"/k/{i:02d}" for i in range(start_at, 12)]
+    head = hub.subscribe("/k/", revisions[-1] + 1)
+    assert head is not None and head.queue.empty()
+    await store.close()

@@ -27,6 +27,7 @@ class Env:
         self.kube = FleetKube()
         self.informers = InformerSet(self.kube)  # type: ignore[arg-type]
         self.ctrl = NodeConfigController(self.kube, self.informers)  # type: ignore[arg-type]
+        self.ctrl.status_coalesce = 0  # settle() runs what is queued now
 
     async def settle(self, rounds: int = 4) -> None:
         for _ in range(rounds):
@@ -149,3 +150,29 @@ async def test_heartbeat_ages_come_from_leases_at_scrape_time() -> None:
     assert age is not None and age >= 30
     assert 'k3os_node_heartbeat_age_seconds{node="n1"}' in text
     assert HEARTBEAT_AGE.value(node="stranger") is None
+
+
+async def test_node_churn_refreshes_a_nodeconfig_status_once_per_interval() -> None:
+    """A rollout relabels hundreds of nodes a second: each NodeConfig's status (a sum over
+    every node) is refreshed once for the lot, after `status_coalesce` seconds, and each
+    RenderedNodeConfig is validated once per version however often the sums run."""
+    env = Env()
+    env.ctrl.status_coalesce = 30.0
+    for i in range(20):
+        env.kube.put(NODES, node(f"n{i}", site="a"))
+    env.kube.put(NODECONFIGS, nodeconfig("site-a", {}, nodeSelector={"matchLabels": {}}))
+    await env.settle()
+    assert env.status("site-a")["matched"] == 20  # the NodeConfig's own change: at once
+    queue = env.ctrl.controller.queue
+    for i in range(20):
+        await env.kube.patch(NODES, f"n{i}", {"metadata": {"labels": {"version": "v2"}}})
+    env.kube.sync(env.informers)
+    # every node re-renders now; the status refresh waits, one key for all twenty changes
+    assert len(queue) == 20 and queue.delayed == 1
+
+    parsed = dict(env.ctrl._parsed)
+    await env.ctrl.reconcile(("nodeconfig", "site-a"))
+    await env.ctrl.reconcile(("nodeconfig", "site-a"))
+    # nothing changed: the same parsed objects, nothing validated again
+    assert all(env.ctrl._parsed[n][1] is p[1] is not None for n, p in parsed.items())
+    assert len(parsed) == 20
