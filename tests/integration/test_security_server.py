@@ -173,6 +173,27 @@ def test_anonymous_gets_401_status_but_health_and_cacerts_are_open(
     assert ca_hash(cacerts.body) == parse_token(token).ca_sha256
 
 
+def test_the_server_issues_no_session_tickets(server: RunningServer, admin: Caller) -> None:
+    """Its clients never resume, so the server skips making tickets (a third of the CPU of
+    a handshake): after a whole request and answer, the client holds none."""
+    import socket
+
+    ctx = ssl.create_default_context(cafile=str(server.tls / "ca.crt"))
+    assert admin.cert is not None
+    ctx.load_cert_chain(*admin.cert)
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=15) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert tls.version() == "TLSv1.3"
+        assert tls.session is None or not tls.session.has_ticket
+
+
 def test_client_cert_from_another_ca_is_refused(server: RunningServer, tmp_path: Path) -> None:
     cert, key = make_ca("k3os-ca")  # same name as the real CA, different key
     other = KeyPair(cert, key, tmp_path / "ca.crt", tmp_path / "ca.key")
