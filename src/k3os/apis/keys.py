@@ -6,6 +6,7 @@ scripts work; everything we add lives under `upgrade.k3os.io` / `k3os.io`.
 
 from __future__ import annotations
 
+import functools
 import re
 
 GROUP_K3OS = "k3os.io"
@@ -39,7 +40,9 @@ DIGEST_ANNOTATION = "upgrade.cattle.io/digest"
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 
+@functools.lru_cache(maxsize=1024)
 def _per_plan(prefix: str, plan_name: str) -> str:
+    """`prefix + plan_name`, checked; cached, as a rollout's pass asks for every node."""
     if not _NAME.match(plan_name):
         raise ValueError(
             f"plan name {plan_name!r} cannot form a label key: "

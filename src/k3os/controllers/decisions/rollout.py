@@ -224,14 +224,22 @@ def select_next_nodes(
         elif timeout:
             wake.append(since + timeout)
 
+    # The states are final from here: group the names once, in order, rather than
+    # sorting every node for each state asked about.
+    groups: dict[NodeState, list[str]] = {state: [] for state in NodeState}
+    for node_name in sorted(states):
+        groups[states[node_name]].append(node_name)
+
     def having(*wanted: NodeState) -> list[str]:
-        return sorted(n for n, s in states.items() if s in wanted)
+        if len(wanted) == 1:
+            return list(groups[wanted[0]])
+        return sorted(n for state in wanted for n in groups[state])
 
     in_flight = having(NodeState.APPLYING, NodeState.COMPLETE)
     failed = having(NodeState.FAILED)
     done = having(NodeState.DONE)
     pending = having(NodeState.PENDING)
-    counts = {state.value: len(having(state)) for state in NodeState}
+    counts = {state.value: len(groups[state]) for state in NodeState}
     halted = len(failed) >= spec.max_failures
     reason, message = "", ""
     start: list[str] = []
