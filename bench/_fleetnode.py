@@ -164,7 +164,8 @@ class SimNode:
            PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
         4. its watches reopen without lists (its Node from the version registration wrote,
            its RenderedNodeConfig after one GET of it), its Lease
-           is renewed at once (GET + PUT: the ordinary renewal the health check waits for),
+           is renewed at once (GET + PUT, as a new process knows no Lease yet: the ordinary
+           renewal the health check waits for),
            its status loop starts over;
         5. after the health check: labels compared with the Node as last written (no call
            when the commit changed none), the outcome PATCH, Event `UpgradeComplete`.
@@ -181,7 +182,7 @@ class SimNode:
         self.stop_session()
         await asyncio.sleep(self.args.upgrade_seconds)  # stage, reboot, health check
         self.facts = dataclasses.replace(self.facts, version=request.version)
-        self.keeper.renewed.clear()
+        self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
         with contextlib.suppress(ClientError):
             await self.keeper.register()
         await self.start_session(lease_delay=0.0, status_delay=None)

@@ -2,7 +2,8 @@
 
 Each simulated node (bench/_fleetnode.py) makes the real agent's API calls at the agent's
 rates through the project's own client: `k3os.agent.node.NodeKeeper` renews its Lease every
-10 s (GET + PUT) and posts node status every 60 s (GET + PATCH status), and two
+10 s (a PUT of the Lease as it last wrote it; a GET first after a start) and posts node
+status every 60 s (GET + PATCH status), and two
 `k3os.client` informers watch its Node and its RenderedNodeConfig by field selector. Each
 node has its own `system:node:<name>` certificate and TLS connections (so authentication,
 the Node authorizer and NodeRestriction run as for real agents). Nodes live as asyncio tasks,
@@ -64,7 +65,7 @@ class Sizes:
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.fleets = {"full": [100, 500, 1000], "quick": [50, 100], "smoke": [10]}[mode]
-        # At least one Lease interval, so every node renews (GET, then PUT or create) in it.
+        # At least one Lease interval, so every node renews its Lease in it.
         self.window = {"full": 70.0, "quick": 25.0, "smoke": 10.5}[mode]
         self.settle = {"full": 10.0, "quick": 5.0, "smoke": 1.0}[mode]
         self.concurrency = {"full": 100, "quick": 10, "smoke": 5}[mode]
@@ -357,7 +358,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             samples.poll()
             window = [r for r in samples.requests if t0 <= r[0] <= t1]
             row["rate"] = len(window) / (t1 - t0)
-            row["expected_rate"] = n * (2 / sizes.renew + 2 / sizes.status)
+            row["expected_rate"] = n * (1 / sizes.renew + 2 / sizes.status)
             row["verbs"] = verb_figures(window)
             if last:
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)

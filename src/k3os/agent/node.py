@@ -111,6 +111,7 @@ class NodeKeeper:
         self.renewed = asyncio.Event()
         self.renewals = 0
         self.last_renewal: datetime | None = None
+        self._lease: Obj | None = None  # the Lease as last written
         self.ready_problem: str | None = None
         """When set, the node reports Ready=False with this message."""
 
@@ -201,24 +202,40 @@ class NodeKeeper:
         )
 
     async def renew_lease(self) -> None:
+        """One renewal. The Lease as last written is kept, so a renewal is one write (an
+        update guarded by its resourceVersion); it is read first only on the first renewal
+        of a start, or after a write found it changed or gone."""
         now = self.now()
-        name = self.name
-        try:
-            lease = await self.kube.get(LEASES, name, LEASE_NAMESPACE)
-        except NotFoundError:
-            await self.kube.create(LEASES, lease_object(name, self.lease_duration, now))
-        else:
-            spec = dict(lease.get("spec") or {})
-            spec.update(
-                holderIdentity=name,
-                leaseDurationSeconds=self.lease_duration,
-                renewTime=micro_time(now),
-            )
-            lease["spec"] = spec
+        if self._lease is not None:
             try:
-                await self.kube.replace(LEASES, lease)
+                self._lease = await self.kube.replace(LEASES, self._renewed(self._lease, now))
+            except (ConflictError, NotFoundError):
+                self._lease = None  # changed or gone: read it and try once more below
+            else:
+                self._count_renewal(now)
+                return
+        try:
+            lease = await self.kube.get(LEASES, self.name, LEASE_NAMESPACE)
+        except NotFoundError:
+            fresh = lease_object(self.name, self.lease_duration, now)
+            self._lease = await self.kube.create(LEASES, fresh)
+        else:
+            try:
+                self._lease = await self.kube.replace(LEASES, self._renewed(lease, now))
             except ConflictError:
                 return  # someone else wrote it in between: the next round renews
+        self._count_renewal(now)
+
+    def _renewed(self, lease: Obj, now: datetime) -> Obj:
+        spec = dict(lease.get("spec") or {})
+        spec.update(
+            holderIdentity=self.name,
+            leaseDurationSeconds=self.lease_duration,
+            renewTime=micro_time(now),
+        )
+        return {**lease, "spec": spec}
+
+    def _count_renewal(self, now: datetime) -> None:
         self.renewals += 1
         self.last_renewal = now
         self.renewed.set()

@@ -78,6 +78,8 @@ class FakeKube:
         meta = obj["metadata"]
         key = self._key(rt, meta["name"], meta.get("namespace", ""))
         self.calls.append(("replace", rt.plural, meta["name"]))
+        if key not in self.objects:
+            raise NotFoundError(404, "NotFound", f"{rt.plural} {meta['name']!r} not found", {})
         if meta.get("resourceVersion") != self.objects[key]["metadata"]["resourceVersion"]:
             raise ConflictError(409, "Conflict", "stale", {})
         return self._store(key, obj)

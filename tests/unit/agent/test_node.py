@@ -82,6 +82,9 @@ async def test_lease_is_created_then_renewed() -> None:
     assert lease["spec"]["leaseDurationSeconds"] == 40
     assert k.renewals == 2 and k.renewed.is_set()
     assert k.healthy(10) is None
+    # the first renewal reads (and here creates); the next ones write the Lease as last
+    # written, one request each
+    assert [c[0] for c in kube.calls if c[1] == "leases"] == ["get", "create", "replace"]
     later = keeper(kube, sleep=Sleeps(), lease_duration=5)
     later.last_renewal = NOW - timedelta(seconds=30)
     assert "30s ago" in str(later.healthy(10))
@@ -102,6 +105,27 @@ async def test_lease_conflict_waits_for_the_next_round() -> None:
     kube.replace = stale  # type: ignore[method-assign]
     await k.renew_lease()
     assert k.renewals == 0
+
+
+async def test_a_lease_changed_or_removed_meanwhile_is_read_again_in_the_same_round() -> None:
+    kube = FakeKube()
+    k = keeper(kube, sleep=Sleeps())
+    await k.renew_lease()
+    taken = lease_object("other", 40, NOW)
+    taken["metadata"]["name"] = "n1"
+    kube.put(LEASES, taken)
+    kube.calls.clear()
+    await k.renew_lease()  # its cached resourceVersion is stale: conflict, read, write
+    assert [c[0] for c in kube.calls] == ["replace", "get", "replace"]
+    assert kube.peek(LEASES, "n1", "kube-node-lease")["spec"]["holderIdentity"] == "n1"
+    del kube.objects[("leases", "kube-node-lease", "n1")]
+    kube.calls.clear()
+    await k.renew_lease()  # removed: made again
+    assert [c[0] for c in kube.calls] == ["replace", "get", "create"]
+    assert k.renewals == 3
+    kube.calls.clear()
+    await k.renew_lease()
+    assert [c[0] for c in kube.calls] == ["replace"]
 
 
 async def test_keep_lease_backs_off_and_keep_status_survives_errors() -> None:
