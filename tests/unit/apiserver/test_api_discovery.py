@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from k3os.apiserver.app import build_app
@@ -9,6 +11,7 @@ from k3os.apiserver.context import ApiContext
 from k3os.apiserver.registry import Registry
 from k3os.security.authn import Credentials, UserInfo
 from k3os.security.authz import Attributes, Decision, Verdict
+from k3os.security.pki import KeyPair
 from k3os.store import open_store
 from tests.unit.apiserver._api import api_server
 
@@ -146,12 +149,13 @@ async def test_unexpected_errors_are_internal_error_statuses() -> None:
 
 
 class _Counting:
-    def __init__(self) -> None:
+    def __init__(self, accept: bytes = b"good") -> None:
         self.calls = 0
+        self.accept = accept
 
     def authenticate(self, creds: Credentials) -> UserInfo | None:
         self.calls += 1
-        if creds.client_certificate in (b"good", b"other") or creds.bearer_token == "t":
+        if creds.client_certificate in (self.accept, b"other") or creds.bearer_token == "t":
             return UserInfo("u", "", ("system:masters",))
         return None
 
@@ -181,3 +185,28 @@ def test_recent_certificates_are_not_checked_again() -> None:
     cache.authenticate(authn, other)  # evicts "good" (size 1)
     cache.authenticate(authn, good)
     assert authn.calls == 8
+
+
+def test_a_remembered_certificate_is_not_used_past_its_expiry(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+
+    from k3os.apiserver.auth import RecentCertificates
+    from k3os.security.pki import issue, make_ca
+
+    ca_cert, ca_key = make_ca("ca")
+    ca = KeyPair(ca_cert, ca_key, tmp_path / "ca.crt", tmp_path / "ca.key")
+    cert, _ = issue(ca, "n1", client=True, lifetime=dt.timedelta(minutes=10))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    ends = cert.not_valid_after_utc.timestamp()
+    wall = [ends - 30]
+    cache = RecentCertificates(ttl=60, clock=lambda: 0.0, wall=lambda: wall[0])
+    authn = _Counting(accept=der)
+    creds = Credentials("/api", der, None)
+    assert cache.authenticate(authn, creds) is not None
+    assert cache.authenticate(authn, creds) is not None
+    assert authn.calls == 1  # within the ttl and the certificate's life: remembered
+    wall[0] = ends + 1  # the ttl has not run out, the certificate has: checked again
+    cache.authenticate(authn, creds)
+    assert authn.calls == 2
