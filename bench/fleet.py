@@ -381,6 +381,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 row["rollout"]["request_p50_ms"] = {
                     k: round(percentile(v, 50), 1) for k, v in sorted(by_call.items())
                 }
+                row["rollout"]["request_counts"] = {k: len(v) for k, v in sorted(by_call.items())}
                 used = cpu_seconds(server.proc.pid) - cpu0
                 # The load generator's share of the machine while the rollout ran (the
                 # simulated nodes' own TLS, HTTP and watch handling).
