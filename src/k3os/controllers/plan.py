@@ -47,7 +47,6 @@ from k3os.controllers.decisions import (
     DrainVerdict,
     MissingSecret,
     NodeView,
-    OutcomeStep,
     RolloutDecision,
     begin_patch,
     fail_patch,
@@ -131,35 +130,6 @@ def _cordon_change(patch: Obj) -> bool | None:
 _PARALLEL = 32
 """Node writes a pass keeps in flight at once: the server commits concurrent writes in one
 transaction (group commit), and a pass's writes are to different nodes."""
-
-
-async def _all(*works: Awaitable[None]) -> None:
-    """Run `works` together to their ends; then raise the first error, if any (none is cut
-    short by another's failure: each write lands or not as a whole)."""
-    results = await asyncio.gather(*works, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-
-
-def _expected(node: Obj, patch: Obj) -> Obj:
-    """`node` as the merge `patch` will leave it, without a resourceVersion (so the view
-    cache, keyed by it, builds its view afresh)."""
-
-    def merged(target: Obj, change: Obj) -> Obj:
-        out = dict(target)
-        for key, value in change.items():
-            if value is None:
-                out.pop(key, None)
-            elif isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = merged(out[key], value)
-            else:
-                out[key] = value
-        return out
-
-    result = merged(node, patch)
-    result["metadata"] = {**_meta(result), "resourceVersion": ""}
-    return result
 
 
 async def _each(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
@@ -423,7 +393,7 @@ class PlanController:
         decision: finish and fail nodes, write the status (reserving new nodes), start
         them, and move the nodes in flight on."""
         views = {str(_meta(n).get("name")): n for n in self.nodes.cache}
-        outcomes = self._outcome_steps(plan, views, latest, version, now, moved)
+        await self._take_outcomes(obj, plan, views, latest, version, now, moved)
         decision = select_next_nodes(
             plan,
             [self._view(n) for n in views.values()],
@@ -432,20 +402,8 @@ class PlanController:
             busy=self._busy(plan),
         )
         self._gauges(plan, decision)
-
-        async def free_and_reserve() -> None:
-            await self._finish_and_fail(obj, plan, decision, views, latest, version, now, moved)
-            await self._write_status(obj, plan, decision, version, now)
-
-        # The outcomes' writes and the status write go out together: a node whose outcome
-        # is written has finished upgrading, so if the status (freeing its slot, reserving
-        # the next node) lands first and the process dies before the outcome's write, the
-        # next pass counts it in flight until it takes the outcome, and no more than
-        # `concurrency` nodes ever upgrade. One round of writes less per hand-off.
-        await _all(
-            self._write_outcomes(obj, plan, outcomes, views, moved),
-            free_and_reserve(),
-        )
+        await self._finish_and_fail(obj, plan, decision, views, latest, version, now, moved)
+        await self._write_status(obj, plan, decision, version, now)
         started = set(decision.start) | set(decision.resume)
         await _each(
             sorted(started),
@@ -533,19 +491,18 @@ class PlanController:
         ):
             await self._plan_event(obj, decision.reason, decision.message)
 
-    def _outcome_steps(
+    async def _take_outcomes(
         self,
+        obj: Obj,
         plan: Plan,
         views: dict[str, Obj],
         latest: str,
         version: str,
         now: datetime,
         moved: _Moved,
-    ) -> list[tuple[str, OutcomeStep]]:
-        """The step that turns each agent outcome answering a node's current record into its
-        record (finishing the node in the same write when it may). `views` is changed to
-        the nodes as those writes will leave them, so the pass decides on them before the
-        writes are back."""
+    ) -> None:
+        """Turn every agent outcome that answers a node's current record into its record
+        (finishing the node in the same write when it may), before the pass decides."""
         name = plan.metadata.name
         answered: list[tuple[str, NodeUpgradeRecord, UpgradeOutcome]] = []
         for node_name, node in views.items():
@@ -558,36 +515,18 @@ class PlanController:
                 continue
             if outcome is not None and outcome.hash == record.hash:
                 answered.append((node_name, record, outcome))
-        # Oldest first, a bounded number a pass: the slots they free are filled before the
-        # next ones are taken, so the batches of a big rollout spread out instead of
-        # arriving (and waiting) all together.
-        answered.sort(key=lambda a: (a[1].since or _LONG_AGO, a[0]))
-        moved.more = len(answered) > _OUTCOMES_PER_PASS
-        steps = []
-        for node_name, record, outcome in answered[:_OUTCOMES_PER_PASS]:
+
+        async def take(item: tuple[str, NodeUpgradeRecord, UpgradeOutcome]) -> None:
+            node_name, record, outcome = item
             assert record.hash is not None
+            view = self._view(views[node_name])
             if record.since is not None:
                 PLAN_UPGRADE_SECONDS.observe(
                     max(0.0, (now - record.since).total_seconds()),
                     namespace=plan.metadata.namespace or "",
                     plan=name,
                 )
-            view = self._view(views[node_name])
             step = outcome_step(plan, view, outcome, record.hash, latest, version, now)
-            steps.append((node_name, step))
-            views[node_name] = _expected(views[node_name], step.patch)
-        return steps
-
-    async def _write_outcomes(
-        self,
-        obj: Obj,
-        plan: Plan,
-        steps: list[tuple[str, OutcomeStep]],
-        views: dict[str, Obj],
-        moved: _Moved,
-    ) -> None:
-        async def take(item: tuple[str, OutcomeStep]) -> None:
-            node_name, step = item
             updated = await self._patch_node(node_name, step.patch)
             moved.wrote = True
             if updated is None:
@@ -601,7 +540,12 @@ class PlanController:
             else:
                 moved.upgraded.append(node_name)
 
-        await _each(steps, take)
+        # Oldest first, a bounded number a pass: the slots they free are filled before the
+        # next ones are taken, so the batches of a big rollout spread out instead of
+        # arriving (and waiting) all together.
+        answered.sort(key=lambda a: (a[1].since or _LONG_AGO, a[0]))
+        moved.more = len(answered) > _OUTCOMES_PER_PASS
+        await _each(answered[:_OUTCOMES_PER_PASS], take)
 
     async def _done(self, plan: Plan, node: Obj, patch: Obj, moved: _Moved) -> None:
         name = plan.metadata.name

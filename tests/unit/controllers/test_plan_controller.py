@@ -243,29 +243,6 @@ async def test_a_crash_after_a_folded_write_is_picked_up_after_a_restart() -> No
     assert env.record("n2")["phase"] == "Applying"
 
 
-async def test_an_outcome_write_lost_after_the_status_frees_its_slot_is_taken_next_pass() -> None:
-    """The outcomes' writes and the status write go out together. If the status lands and
-    the process dies before the outcome's write, the finished node counts as in flight
-    until the next pass takes its outcome: nothing upgrades beyond the concurrency."""
-    env = Env("n1", "n2", concurrency=1)
-    await env.step()
-    (first,) = env.status()["applying"]
-    (second,) = {"n1", "n2"} - {first}
-    await env.agent(first)
-    env.kube.crash_on.add("nodes")  # the outcome's write
-    with pytest.raises(Crash):
-        await env.step()
-    assert env.status()["applying"] == [second]  # the slot freed and the next reserved...
-    assert request_key("p") not in env.annotations(second)  # ...but not started
-    assert env.record(first)["phase"] == "Applying"  # its outcome not taken yet
-    env.restart()
-    await env.step()
-    assert env.node(first)["metadata"]["labels"]["plan.upgrade.cattle.io/p"]
-    assert env.record(second)["phase"] == "Applying"
-    assert request_key("p") in env.annotations(second)
-    assert env.status()["applying"] == [second]
-
-
 async def test_a_failed_outcome_halts_and_keeps_the_node_cordoned() -> None:
     env = Env("n1", "n2", cordon=True)
     await env.step()
