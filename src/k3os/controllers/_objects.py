@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 
 def meta(obj: Obj) -> Obj:
@@ -47,3 +49,26 @@ def set_condition(conditions: list[Obj], new: Obj, now: dt.datetime) -> list[Obj
     else:
         cond.setdefault("lastTransitionTime", rfc3339(now))
     return [*out, cond]
+
+
+class ByVersion(Generic[T]):
+    """What `build` made of an object, kept by name until its resourceVersion changes: for
+    a controller that reads every node on every pass. An object without a resourceVersion
+    is built afresh."""
+
+    def __init__(self, build: Callable[[Obj], T]) -> None:
+        self._build = build
+        self._kept: dict[str, tuple[str, T]] = {}
+
+    def get(self, obj: Obj) -> T:
+        m = meta(obj)
+        name, version = str(m.get("name") or ""), str(m.get("resourceVersion") or "")
+        kept = self._kept.get(name)
+        if kept is not None and version and kept[0] == version:
+            return kept[1]
+        built = self._build(obj)
+        self._kept[name] = (version, built)
+        return built
+
+    def forget(self, name: str) -> None:
+        self._kept.pop(name, None)

@@ -25,7 +25,7 @@ from k3os.apis.meta import Condition, find_condition, set_condition
 from k3os.apis.nodeconfig import APPLIED, DEGRADED, NodeConfig, RenderedNodeConfig
 from k3os.client import ConflictError, Controller, InformerSet, Kube, NotFoundError
 from k3os.client.resources import LEASES, NODES
-from k3os.controllers._objects import parse_time
+from k3os.controllers._objects import ByVersion, parse_time
 from k3os.controllers.decisions import InvalidNodeConfig, nodeconfig_status, render_node_config
 from k3os.controllers.events import EventRecorder
 from k3os.controllers.fleetapi import NODECONFIGS, RENDERED
@@ -63,6 +63,13 @@ def _labels(obj: Obj | None) -> Any:
     return None if obj is None else _meta(obj).get("labels") or {}
 
 
+def _validated(obj: Obj) -> RenderedNodeConfig | None:
+    try:
+        return RenderedNodeConfig.model_validate(obj)
+    except ValidationError:
+        return None
+
+
 def _local(obj: Obj | None) -> Any:
     return None if obj is None else (obj.get("status") or {}).get("localConfig")
 
@@ -83,9 +90,9 @@ class NodeConfigController:
         self._rendered_at: dict[str, tuple[str, float]] = {}  # node -> (hash, monotonic)
         self._reported: dict[str, tuple[str, str]] = {}  # node -> (hash, outcome) told
         self.status_coalesce = STATUS_COALESCE
-        # node -> (resourceVersion, parsed): each RenderedNodeConfig is validated once per
-        # version, not once per status refresh of every NodeConfig.
-        self._parsed: dict[str, tuple[str, RenderedNodeConfig | None]] = {}
+        # Each RenderedNodeConfig is validated once per version, not once per status refresh
+        # of every NodeConfig.
+        self._parsed = ByVersion(_validated)
         self.nodes.add_handler(self._on_node)
         self.nodeconfigs.add_handler(self._on_nodeconfig)
         self.rendered.add_handler(self._on_rendered)
@@ -121,7 +128,7 @@ class NodeConfigController:
     def _on_rendered(self, change: str, obj: Obj, old: Obj | None) -> None:
         name = _name(obj)
         if change == "DELETED":
-            self._parsed.pop(name, None)
+            self._parsed.forget(name)
         if change == "DELETED" or _local(obj) != _local(old):
             self.controller.queue.add(("node", name))
         if change != "DELETED" and (obj.get("status") != (old or {}).get("status")):
@@ -325,16 +332,7 @@ class NodeConfigController:
 
     def _parse_rendered(self, obj: Obj) -> RenderedNodeConfig | None:
         """`obj` validated (None when it does not fit), once per resourceVersion."""
-        name, version = _name(obj), str(_meta(obj).get("resourceVersion") or "")
-        known = self._parsed.get(name)
-        if known is not None and version and known[0] == version:
-            return known[1]
-        try:
-            parsed: RenderedNodeConfig | None = RenderedNodeConfig.model_validate(obj)
-        except ValidationError:
-            parsed = None
-        self._parsed[name] = (version, parsed)
-        return parsed
+        return self._parsed.get(obj)
 
     async def _status_events(self, obj: Obj, old: Any, new: Any) -> None:
         def cond(status: Any, type_: str) -> Condition | None:

@@ -42,6 +42,7 @@ from k3os.apis.noderecord import NodeUpgradeRecord, read_record
 from k3os.apis.plan import Plan
 from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
 from k3os.client.resources import NODES
+from k3os.controllers._objects import ByVersion
 from k3os.controllers.decisions import (
     ChannelError,
     DrainVerdict,
@@ -216,7 +217,7 @@ class PlanController:
         self.controller: Controller[PlanKey] = Controller("plan", self.reconcile)
         self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
         self._invalid: dict[PlanKey, str] = {}
-        self._views: dict[str, tuple[str, NodeView]] = {}  # node -> (resourceVersion, view)
+        self._views = ByVersion(NodeView.from_node)
         self._recording: set[asyncio.Task[None]] = set()
         self.plans.add_handler(self._on_plan)
         self.nodes.add_handler(self._on_node)
@@ -227,7 +228,7 @@ class PlanController:
 
     def _on_node(self, change: str, obj: Obj, old: Obj | None) -> None:
         if change == "DELETED":
-            self._views.pop(str(_meta(obj).get("name")), None)
+            self._views.forget(str(_meta(obj).get("name")))
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
         self.enqueue_all()
@@ -274,14 +275,7 @@ class PlanController:
 
     def _view(self, node: Obj) -> NodeView:
         """The node's NodeView, built once per resourceVersion (a pass reads every node)."""
-        meta = _meta(node)
-        name, version = str(meta.get("name")), str(meta.get("resourceVersion") or "")
-        cached = self._views.get(name)
-        if cached is not None and version and cached[0] == version:
-            return cached[1]
-        view = NodeView.from_node(node)
-        self._views[name] = (version, view)
-        return view
+        return self._views.get(node)
 
     def _busy(self, plan: Plan) -> set[str]:
         """Nodes in flight for another exclusive plan."""

@@ -170,9 +170,11 @@ async def test_node_churn_refreshes_a_nodeconfig_status_once_per_interval() -> N
     # every node re-renders now; the status refresh waits, one key for all twenty changes
     assert len(queue) == 20 and queue.delayed == 1
 
-    parsed = dict(env.ctrl._parsed)
+    rendered = list(env.ctrl.rendered.cache)
+    parsed = [env.ctrl._parse_rendered(r) for r in rendered]
     await env.ctrl.reconcile(("nodeconfig", "site-a"))
     await env.ctrl.reconcile(("nodeconfig", "site-a"))
     # nothing changed: the same parsed objects, nothing validated again
-    assert all(env.ctrl._parsed[n][1] is p[1] is not None for n, p in parsed.items())
+    again = [env.ctrl._parse_rendered(r) for r in rendered]
+    assert all(a is p is not None for a, p in zip(again, parsed, strict=True))
     assert len(parsed) == 20
