@@ -214,11 +214,14 @@ def schedstat(pid: int) -> tuple[float, float]:
     return int(ran) / 1e9, int(waited) / 1e9
 
 
-def verb_figures(rows: list[tuple[float, str, str, float]]) -> dict[str, list[float]]:
-    by_verb: dict[str, list[float]] = defaultdict(list)
-    for _, verb, _, ms in rows:
-        by_verb[verb].append(ms)
-    return by_verb
+def verb_figures(
+    rows: list[tuple[float, str, str, float]], *, by_resource: bool = False
+) -> dict[str, list[float]]:
+    """Request times (ms) by verb, or by "verb resource"."""
+    grouped: dict[str, list[float]] = defaultdict(list)
+    for _, verb, resource, ms in rows:
+        grouped[f"{verb} {resource}" if by_resource else verb].append(ms)
+    return grouped
 
 
 async def fanout(kube: Kube, workers: Workers, n: int, limit: float) -> list[float]:
@@ -375,9 +378,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 during = [r for r in samples.requests if r0 <= r[0] <= r1]
                 # What the nodes' requests took while the rollout ran (p50 ms, by verb and
                 # resource): the agent's share of a slot is its sequential calls.
-                by_call: dict[str, list[float]] = defaultdict(list)
-                for _, verb, resource, ms in during:
-                    by_call[f"{verb} {resource}"].append(ms)
+                by_call = verb_figures(during, by_resource=True)
                 row["rollout"]["request_p50_ms"] = {
                     k: round(percentile(v, 50), 1) for k, v in sorted(by_call.items())
                 }
