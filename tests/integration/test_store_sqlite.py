@@ -18,6 +18,7 @@ from k3os.store import (
     Store,
     StoreOptions,
     StoreUnavailable,
+    _sqlite_writer,
     open_store,
 )
 from k3os.store._sqlite import _JOIN_CURRENT
@@ -41,7 +42,16 @@ async def make_store(tmp_path: Path) -> AsyncIterator[MakeStore]:
 
 
 class TestSqliteConformance(StoreConformance):
-    pass
+    """Mostly inline commits: a test's event loop is idle when its writes are taken."""
+
+
+class TestSqliteConformanceThreadCommits(StoreConformance):
+    """The same contract with every batch committed by the writer thread, as on a busy
+    loop or a slow disk."""
+
+    @pytest.fixture(autouse=True)
+    def _thread_commits_only(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(_sqlite_writer, "INLINE_COMMIT_BUDGET", -1.0)
 
 
 async def test_state_survives_reopen(tmp_path: Path) -> None:
@@ -289,3 +299,111 @@ async def test_reads_at_the_head_never_scan_history(tmp_path: Path) -> None:
                 assert "SEARCH l USING INTEGER PRIMARY KEY (rowid=?)" in steps, steps
     finally:
         conn.close()
+
+
+def _writer(store: Store) -> _sqlite_writer.Writer:
+    writer: _sqlite_writer.Writer = store._writer  # type: ignore[attr-defined]
+    return writer
+
+
+class _Spinner:
+    """Keeps the event loop busy (a callback always ready) while it runs."""
+
+    def __init__(self) -> None:
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def _spin(self) -> None:
+        while self._running:  # noqa: ASYNC110 - busy on purpose: a callback always ready
+            await asyncio.sleep(0)
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self._task = asyncio.create_task(self._spin())
+
+    async def stop(self) -> None:
+        self._running = False
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+
+async def test_an_idle_loop_commits_inline_and_a_busy_one_hands_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the loop decides here, whatever the disk's weather.
+    monkeypatch.setattr(_sqlite_writer, "INLINE_COMMIT_BUDGET", 10.0)
+    async with await open_store(f"sqlite://{tmp_path}/state.db") as store:
+        writer = _writer(store)
+        await store.create("/a", b"1")
+        assert (writer.inline_batches, writer.thread_batches) == (1, 0)
+        # Writes submitted in one loop iteration are one batch, one commit.
+        await asyncio.gather(*(store.create(f"/b{i}", b"x") for i in range(32)))
+        assert (writer.inline_batches, writer.thread_batches) == (2, 0)
+
+        spinner = _Spinner()
+        spinner.start()
+        try:
+            kv = await store.create("/c", b"2")
+        finally:
+            await spinner.stop()
+        assert (writer.inline_batches, writer.thread_batches) == (2, 1)
+        assert await store.get("/c") == kv
+
+
+async def test_slow_commits_go_to_the_thread_until_commits_are_fast_again(
+    tmp_path: Path,
+) -> None:
+    async with await open_store(f"sqlite://{tmp_path}/state.db") as store:
+        writer = _writer(store)
+        writer._note_commit(0.05)  # a disk stall: over the budget at once
+        assert writer.commit_seconds >= 0.05
+        await store.create("/a", b"1")
+        assert (writer.inline_batches, writer.thread_batches) == (0, 1)
+        # Fast commits bring the average back under the budget, then the loop commits.
+        for _ in range(100):
+            writer._note_commit(0.0001)
+        assert writer.commit_seconds <= _sqlite_writer.INLINE_COMMIT_BUDGET
+        await store.create("/b", b"1")
+        assert writer.inline_batches == 1
+
+
+async def test_inline_and_thread_commits_interleave_in_revision_order(tmp_path: Path) -> None:
+    """Writers race while the loop turns busy and idle at random: every acknowledged
+    write is one event, events come in contiguous revision order, and each carries
+    the value its writer was told was written."""
+    rng = random.Random(7)
+    async with await open_store(f"sqlite://{tmp_path}/state.db") as store:
+        writer = _writer(store)
+        watch = await store.watch("/", start_revision=1)
+        acknowledged: dict[int, bytes] = {}
+        spinner = _Spinner()
+
+        async def write(worker: int) -> None:
+            kv = await store.create(f"/k{worker}", b"%d-0" % worker)
+            acknowledged[kv.mod_revision] = kv.value
+            for n in range(1, 40):
+                value = b"%d-%d" % (worker, n)
+                kv = await store.update(kv.key, value, expected_mod_revision=kv.mod_revision)
+                acknowledged[kv.mod_revision] = value
+                if rng.random() < 0.5:
+                    await asyncio.sleep(0)
+
+        async def toggle() -> None:
+            for _ in range(60):
+                if rng.random() < 0.5:
+                    spinner.start()
+                else:
+                    await spinner.stop()
+                await asyncio.sleep(rng.random() / 500)
+            await spinner.stop()
+
+        await asyncio.gather(toggle(), *(write(w) for w in range(10)))
+        head = await store.current_revision()
+        assert head == 400
+        events = await collect(watch, head)
+        await watch.aclose()
+        assert [e.revision for e in events] == list(range(1, head + 1))
+        assert {e.revision: e.kv.value for e in events} == acknowledged
+        assert writer.inline_batches > 0 and writer.thread_batches > 0
