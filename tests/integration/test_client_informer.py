@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data.mkdir()
     db = data / "state.db"
     # Small retention and frequent compaction, so a test can make a version go away.
-    store = f"sqlite://{db}?retention=40&compact_interval=0.2"
+    store = f"sqlite://{db}?retention=40&retention_seconds=0&compact_interval=0.2"
     extra = ["--disable-controller-manager", "--datastore-endpoint", store]
     srv = start_server(data, free_port(), extra)
     srv.extra = extra  # type: ignore[attr-defined]

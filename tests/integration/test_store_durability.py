@@ -38,7 +38,7 @@ WAL_BOUND = 8 * 1024 * 1024
 
 async def test_file_stays_bounded_under_churn(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    options = StoreOptions(retention=1000, compact_interval=0.2)
+    options = StoreOptions(retention=1000, retention_seconds=0, compact_interval=0.2)
     peak = (0, 0)
     async with await open_store(f"sqlite://{path}", options) as store:
         kvs = [await store.create(f"/registry/leases/node-{i:03}", b"x" * 100) for i in range(100)]

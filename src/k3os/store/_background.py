@@ -8,9 +8,11 @@ import contextlib
 import heapq
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from k3os.store._errors import Conflict, StoreClosed, StoreError
+from k3os.store._model import StoreOptions
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,11 @@ class ExpiryTimer:
 
 
 class AutoCompactor:
-    """Every `interval` seconds, compacts the store to `current - retention`."""
+    """Every `interval` seconds, compacts the store to `current - retention`, but never
+    past the revision that was the head `min_age` seconds ago (as far as this compactor
+    saw it: it notes the head at every run), so a watcher that resumes from a revision
+    it was given within `min_age` finds it still there whatever the write rate. Until
+    it has seen `min_age` seconds of heads (after a start) it compacts nothing."""
 
     def __init__(
         self,
@@ -79,12 +85,33 @@ class AutoCompactor:
         compact: Callable[[int], Awaitable[None]],
         retention: int,
         interval: float,
+        min_age: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._current_revision = current_revision
         self._compact = compact
         self._retention = retention
         self._interval = interval
+        self._min_age = min_age
+        self._clock = clock
+        #: (time, head) noted at each run; the first is the newest at least min_age old.
+        self._heads: deque[tuple[float, int]] = deque()
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_options(
+        cls,
+        current_revision: Callable[[], Awaitable[int]],
+        compact: Callable[[int], Awaitable[None]],
+        options: StoreOptions,
+    ) -> AutoCompactor:
+        return cls(
+            current_revision,
+            compact,
+            options.retention,
+            options.compact_interval,
+            options.retention_seconds,
+        )
 
     def start(self, name: str) -> None:
         if self._retention > 0 and self._interval > 0:
@@ -98,9 +125,23 @@ class AutoCompactor:
             self._task = None
 
     async def run_once(self) -> None:
-        target = await self._current_revision() - self._retention
+        head = await self._current_revision()
+        target = head - self._retention
+        if self._min_age > 0:
+            target = min(target, self._aged_head(head))
         if target > 0:
             await self._compact(target)
+
+    def _aged_head(self, head: int) -> int:
+        """Note `head` now; return the newest noted head at least `min_age` old (0 if
+        none is that old yet)."""
+        now = self._clock()
+        heads = self._heads
+        heads.append((now, head))
+        while len(heads) > 1 and now - heads[1][0] >= self._min_age:
+            heads.popleft()
+        noted_at, aged = heads[0]
+        return aged if now - noted_at >= self._min_age else 0
 
     async def _run(self) -> None:
         while True:

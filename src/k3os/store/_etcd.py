@@ -118,9 +118,7 @@ class EtcdStore(Store):
         self._leases = rpc.LeaseStub(self._channel)
         self._watch_stub = rpc.WatchStub(self._channel)
         self._watches: set[EtcdWatch] = set()
-        self._compactor = AutoCompactor(
-            self.current_revision, self.compact, options.retention, options.compact_interval
-        )
+        self._compactor = AutoCompactor.for_options(self.current_revision, self.compact, options)
         self._closed = False
 
     def start(self) -> None:

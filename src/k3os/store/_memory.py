@@ -45,9 +45,7 @@ class MemoryStore(Store):
         self._live_keys: list[str] = []  # sorted
         self._hub = WatchHub(None, capacity=None)
         self._expiry = ExpiryTimer(self._expire)
-        self._compactor = AutoCompactor(
-            self.current_revision, self.compact, options.retention, options.compact_interval
-        )
+        self._compactor = AutoCompactor.for_options(self.current_revision, self.compact, options)
         self._closed = False
 
     def start(self) -> None:

@@ -91,6 +91,10 @@ class StoreOptions:
 
     - `retention`: automatic compaction keeps this many most recent revisions readable
       and watchable. 0 turns automatic compaction off.
+    - `retention_seconds`: ... and, whatever the write rate, every revision written in
+      about the last this many seconds (kube-apiserver, compacting every 5 minutes, keeps
+      5 to 10), so a watch resumed from a bookmark or after a server restart finds its
+      revision; 0 for none. The history this keeps grows with the write rate.
     - `compact_interval`: seconds between automatic compactions (0 = off).
     - `synchronous`: SQLite only. FULL (default) fsyncs the WAL on every commit, so an
       acknowledged write survives power loss; NORMAL survives a crash of the process but
@@ -99,6 +103,7 @@ class StoreOptions:
     """
 
     retention: int = 10_000
+    retention_seconds: float = 300.0
     compact_interval: float = 60.0
     synchronous: SqliteSync = "FULL"
     ca_file: str | None = None

@@ -44,7 +44,7 @@ _BUILTIN: dict[str, str] = {
 }
 _registered: dict[str, Opener] = {}
 
-_COMMON_PARAMS = {"retention", "compact_interval"}
+_COMMON_PARAMS = {"retention", "retention_seconds", "compact_interval"}
 _PARAMS: dict[str, set[str]] = {
     "memory": _COMMON_PARAMS,
     "sqlite": _COMMON_PARAMS | {"synchronous"},
@@ -147,9 +147,9 @@ def _apply_query(url: str, scheme: str, query: str, options: StoreOptions) -> St
                 changes["retention"] = int(value)
                 if int(value) < 0:
                     raise ValueError
-            elif name == "compact_interval":
-                changes["compact_interval"] = float(value)
-                if float(value) < 0:
+            elif name in ("compact_interval", "retention_seconds"):
+                changes[name] = float(value)
+                if not float(value) >= 0 or float(value) == float("inf"):
                     raise ValueError
             elif name == "synchronous":
                 if value.upper() not in ("FULL", "NORMAL"):
@@ -163,6 +163,7 @@ def _apply_query(url: str, scheme: str, query: str, options: StoreOptions) -> St
             expected = {
                 "retention": "a whole number >= 0",
                 "compact_interval": "seconds >= 0",
+                "retention_seconds": "seconds >= 0",
                 "synchronous": "FULL or NORMAL",
             }.get(name, "a file path")
             raise InvalidStoreURL(

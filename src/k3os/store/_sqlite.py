@@ -63,9 +63,7 @@ class SqliteStore(Store):
         self._hub = WatchHub(self._history, capacity=RING_EVENTS)
         self._hub.reset(self._writer.revision, self._writer.compact_revision)
         self._expiry = ExpiryTimer(self._expire)
-        self._compactor = AutoCompactor(
-            self.current_revision, self.compact, options.retention, options.compact_interval
-        )
+        self._compactor = AutoCompactor.for_options(self.current_revision, self.compact, options)
         self._closed = False
 
     def start(self) -> None:

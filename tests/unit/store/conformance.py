@@ -311,7 +311,9 @@ class StoreConformance:
     async def test_automatic_compaction_keeps_the_window(
         self, make_store: MakeStore, ns: str
     ) -> None:
-        store = await make_store(StoreOptions(retention=3, compact_interval=0.05))
+        store = await make_store(
+            StoreOptions(retention=3, retention_seconds=0, compact_interval=0.05)
+        )
         kv = await store.create(ns + "a", b"0")
         first = kv.mod_revision
         for i in range(1, 10):

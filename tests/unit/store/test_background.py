@@ -103,6 +103,39 @@ async def test_compactor_keeps_the_window(caplog: pytest.LogCaptureFixture) -> N
     await compactor.close()
 
 
+async def test_compactor_never_compacts_what_was_written_within_min_age() -> None:
+    """The revision window is capped by time: at a high write rate the compactor stops at
+    the head it noted `min_age` seconds ago, not at `head - retention`."""
+    compacted: list[int] = []
+    head, now = [0], [0.0]
+
+    async def current() -> int:
+        return head[0]
+
+    async def compact(revision: int) -> None:
+        compacted.append(revision)
+
+    compactor = AutoCompactor(
+        current, compact, retention=100, interval=60.0, min_age=300.0, clock=lambda: now[0]
+    )
+    # 1,000 revisions a minute: the revision window alone would keep 6 seconds.
+    for minute in range(5):
+        now[0], head[0] = 60.0 * minute, 1000 * minute
+        await compactor.run_once()
+    assert compacted == []  # nothing is 300 s old yet
+    now[0], head[0] = 330.0, 5500
+    await compactor.run_once()
+    assert compacted == []  # the head 300 s ago was revision 0: not 5,400 = head - retention
+    now[0], head[0] = 420.0, 7000
+    await compactor.run_once()
+    assert compacted == [2000]  # the newest head noted at least 300 s before t=420
+    # A slow writer: head - retention is the older bound, and wins.
+    now[0], head[0] = 3000.0, 7050
+    await compactor.run_once()
+    assert compacted[-1] == 6950
+    assert len(compactor._heads) <= 2
+
+
 def test_compactor_off_when_retention_or_interval_is_zero() -> None:
     async def never() -> int:  # pragma: no cover - never called
         raise AssertionError

@@ -43,10 +43,12 @@ def test_etcd_endpoints(url: str, endpoints: tuple[tuple[str, int], ...], tls: b
 
 def test_query_overrides_options() -> None:
     _, options = parse_url(
-        "sqlite:///x.db?retention=50&compact_interval=2.5&synchronous=normal",
+        "sqlite:///x.db?retention=50&compact_interval=2.5&synchronous=normal&retention_seconds=30",
         StoreOptions(retention=7),
     )
-    assert options == StoreOptions(retention=50, compact_interval=2.5, synchronous="NORMAL")
+    assert options == StoreOptions(
+        retention=50, retention_seconds=30.0, compact_interval=2.5, synchronous="NORMAL"
+    )
     parsed, options = parse_url("etcd://h:1?ca=/ca.pem&cert=/c.pem&key=/k.pem")
     assert (options.ca_file, options.cert_file, options.key_file) == (
         "/ca.pem",
@@ -70,6 +72,9 @@ def test_query_overrides_options() -> None:
         ("sqlite:///x.db?retention=-1", "retention='-1', expected a whole number >= 0"),
         ("sqlite:///x.db?retention=lots", "retention='lots'"),
         ("sqlite:///x.db?compact_interval=-2", "compact_interval='-2', expected seconds"),
+        ("sqlite:///x.db?compact_interval=nan", "compact_interval='nan', expected seconds"),
+        ("memory://?retention_seconds=-1", "retention_seconds='-1', expected seconds >= 0"),
+        ("etcd://h:1?retention_seconds=inf", "retention_seconds='inf', expected seconds"),
         ("sqlite:///x.db?synchronous=OFF", "synchronous='OFF', expected FULL or NORMAL"),
         ("etcd://h:1?ca=", "ca='', expected a file path"),
         ("sqlite:///x.db?ca=/ca.pem", "unknown parameter 'ca' for sqlite://"),
