@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -407,3 +408,24 @@ async def test_inline_and_thread_commits_interleave_in_revision_order(tmp_path: 
         assert [e.revision for e in events] == list(range(1, head + 1))
         assert {e.revision: e.kv.value for e in events} == acknowledged
         assert writer.inline_batches > 0 and writer.thread_batches > 0
+
+
+async def test_the_wal_is_checkpointed_by_the_thread_and_stays_bounded(tmp_path: Path) -> None:
+    """The writing connection never checkpoints at commit (an inline commit would do it
+    on the event loop); the thread does, every CHECKPOINT_OPS operations, so the WAL
+    file stays small under a long run of inline writes."""
+    path = tmp_path / "state.db"
+    async with await open_store(f"sqlite://{path}") as store:
+        writer = _writer(store)
+        for i in range(3000):
+            await store.create(f"/k{i}", b"v" * 1024)
+        await asyncio.sleep(0.05)  # the last checkpoint, if one is due
+        assert writer.inline_batches > 2500
+        # 3,000 commits of ~3 WAL pages each would be ~36 MB without checkpoints.
+        wal_size = _file_size(f"{path}-wal")
+        assert wal_size < 12 * 1024 * 1024, wal_size
+        assert writer._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+
+
+def _file_size(path: str) -> int:
+    return os.path.getsize(path)

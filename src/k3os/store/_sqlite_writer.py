@@ -17,6 +17,9 @@ lock: it would only have slept until the thread answered. Operations submitted i
 loop iteration still go as one batch (the batch is taken on the next iteration), and a
 busy loop or a slow disk (an SD card's fsync takes milliseconds) hands off to the thread
 as before, so the loop never waits for a slow disk while it has requests to serve.
+WAL checkpoints (copying the WAL into the database file, with an fsync of its own) are
+the thread's alone: the connection does not checkpoint at commit, and every
+`CHECKPOINT_OPS` operations the thread runs a passive checkpoint between batches.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ MAX_BATCH = 512
 INLINE_COMMIT_BUDGET = 0.001
 #: Weight of the newest commit in the moving average of commit times.
 _COMMIT_WEIGHT = 0.125
+#: Operations committed between two WAL checkpoints (~1,000 WAL pages of 1 KiB values).
+CHECKPOINT_OPS = 400
 #: Revisions examined per standalone compaction step (one short transaction).
 COMPACT_STEP = 64
 
@@ -108,6 +113,8 @@ class Writer:
         # at once: whoever holds the lock. Whoever commits also hands the outcome on
         # before letting go, so outcomes reach the loop in revision order.
         self._conn = connect(path, synchronous)
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints
+        self._since_checkpoint = 0
         self._cur = self._conn.cursor()
         self._lock = threading.Lock()
         self._inline_enabled = inline
@@ -190,8 +197,8 @@ class Writer:
             raise
         finally:
             self._lock.release()
-        if self._cursor < self.compact_revision:
-            self._doorbell.ring()  # the rest of the compaction is the thread's
+        if self._compaction_due() or self._checkpoint_due():
+            self._doorbell.ring()  # the rest of the compaction, and checkpoints: the thread's
 
     def _deliver_now(
         self,
@@ -225,6 +232,12 @@ class Writer:
     def _loop_forever(self, cur: sqlite3.Cursor) -> None:
         pending = self._queue
         while True:
+            # Between batches, when none waits (or the WAL has grown far past due).
+            if self._checkpoint_due() and (
+                pending.empty() or self._since_checkpoint >= 4 * CHECKPOINT_OPS
+            ):
+                with self._lock:
+                    self._checkpoint(cur)
             if self._compaction_due() and pending.empty():
                 with self._lock:
                     failed = self._compaction_due() and not self._compact_step(cur)
@@ -233,7 +246,7 @@ class Writer:
                 continue
             self._doorbell.wait_until(self._has_work)
             if pending.empty():
-                continue  # woken for compaction
+                continue  # woken for compaction or a checkpoint
             first = pending.get_nowait()
             if first is None:
                 return
@@ -260,8 +273,20 @@ class Writer:
     def _compaction_due(self) -> bool:
         return self._cursor < self.compact_revision
 
+    def _checkpoint_due(self) -> bool:
+        return self._since_checkpoint >= CHECKPOINT_OPS
+
     def _has_work(self) -> bool:
-        return not self._queue.empty() or self._compaction_due()
+        return not self._queue.empty() or self._compaction_due() or self._checkpoint_due()
+
+    def _checkpoint(self, cur: sqlite3.Cursor) -> None:
+        """A passive checkpoint: copies what no reader still needs and never waits for
+        readers. The caller holds the lock."""
+        self._since_checkpoint = 0
+        try:
+            cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as e:
+            log.error("SQLite WAL checkpoint failed (will retry): %s", e)
 
     def _drain_after_stop(self) -> None:
         leftovers: list[tuple[asyncio.Future[Any], Any]] = []
@@ -356,6 +381,7 @@ class Writer:
         self.revision = revision
         self.compact_revision = compact_revision
         self._cursor = cursor
+        self._since_checkpoint += len(batch)
         emit(results, events, expiries)
 
     def _note_commit(self, seconds: float) -> None:
@@ -459,6 +485,7 @@ class Writer:
             cur.execute("BEGIN IMMEDIATE")
             cursor = self._compact_rows(cur, COMPACT_STEP)
             cur.execute("COMMIT")
+            self._since_checkpoint += 8  # deletions touch a few pages each
         except sqlite3.Error as e:
             if cur.connection.in_transaction:
                 cur.execute("ROLLBACK")
