@@ -6,7 +6,9 @@ TLS is uvicorn's (the serving certificate, the cluster CA for client certificate
 certificate to the app, so `PeerCertHttpToolsProtocol` reads it from the connection's SSL
 object once per connection and puts it in the ASGI scope's `state`. HTTP is parsed by
 httptools (C) rather than h11 (pure Python): about a fifth less server CPU per create
-(docs/benchmarks.md, the API section).
+(docs/benchmarks.md, the API section). Uvicorn writes a response's head and its body
+separately; `_CoalescedWrites` joins what one turn of the event loop writes to a
+connection into one write, so a response is one TLS record and one send, not two.
 """
 
 from __future__ import annotations
@@ -48,14 +50,51 @@ log = logging.getLogger(__name__)
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
+class _CoalescedWrites:
+    """A connection's transport whose writes made in one turn of the event loop leave as
+    one write at the end of the turn (or before a close). Everything else is the
+    transport's own."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            self._held.append(data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class PeerCertHttpToolsProtocol(HttpToolsProtocol):
-    """httptools protocol that hands the verified client certificate (DER) to the app."""
+    """httptools protocol that hands the verified client certificate (DER) to the app,
+    and writes each turn's output to the connection at once (`_CoalescedWrites`)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         self.app_state = {**self.app_state, PEER_CERT_STATE_KEY: der}
+        self.transport = _CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
 
 
 class _Server(uvicorn.Server):
