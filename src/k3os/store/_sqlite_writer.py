@@ -101,7 +101,6 @@ class Writer:
         loop: asyncio.AbstractEventLoop,
         deliver: Callable[[Outcome], None],
         clock: Callable[[], float] = time.time,
-        inline: bool = True,
     ) -> None:
         self._synchronous = synchronous
         self._clock = clock
@@ -113,11 +112,15 @@ class Writer:
         # at once: whoever holds the lock. Whoever commits also hands the outcome on
         # before letting go, so outcomes reach the loop in revision order.
         self._conn = connect(path, synchronous)
-        self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints
+        try:
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")  # the thread checkpoints
+            meta = read_meta(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
         self._since_checkpoint = 0
         self._cur = self._conn.cursor()
         self._lock = threading.Lock()
-        self._inline_enabled = inline
         self._inline: list[Op] = []
         self._flush_scheduled = False
         self._stopping = False
@@ -126,7 +129,6 @@ class Writer:
         #: Batches committed by the loop itself and by the thread (for tests and benches).
         self.inline_batches = 0
         self.thread_batches = 0
-        meta = read_meta(self._conn)
         self.compact_revision = meta["compact_revision"]
         self.revision = max(meta["head"], self.compact_revision)
         self._cursor = meta["compact_cursor"]
@@ -144,7 +146,7 @@ class Writer:
         """On the loop: queue `op`. The batch of one loop iteration is taken on the next."""
         if self._failed is not None:
             raise StoreUnavailable(f"the SQLite writer stopped: {self._failed}") from self._failed
-        if self._stopping or not self._inline_enabled:
+        if self._stopping:
             self._hand_off([op])
             return
         self._inline.append(op)
