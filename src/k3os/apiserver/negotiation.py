@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from k3os.apiserver.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from k3os.apiserver.jsonbytes import compact
 from k3os.apiserver.protobuf import PROTOBUF, decode_kubernetes_protobuf
 
 __all__ = [
@@ -105,7 +106,7 @@ def parse_accept(header: str | None, *, allowed_as: tuple[str, ...] = ()) -> Wan
 def encode(body: Any, wanted: Wanted) -> tuple[bytes, str]:
     if wanted.format == "yaml":
         return yaml.safe_dump(body, sort_keys=False).encode(), YAML
-    return json.dumps(body, separators=(",", ":")).encode(), JSON
+    return compact(body), JSON
 
 
 def decode_body(

@@ -24,6 +24,7 @@ from k3os.apiserver.errors import (
     ServiceUnavailable,
     Timeout,
 )
+from k3os.apiserver.jsonbytes import compact
 from k3os.apiserver.registry import ResourceType
 from k3os.store import (
     Compacted,
@@ -82,7 +83,7 @@ class ObjectStore:
             stored = events_v1_to_core_event(stored)
         if rt.custom is not None:  # custom resources are kept at their CRD's storage version
             stored["apiVersion"] = f"{rt.group}/{rt.custom.storage_version}"
-        return json.dumps(stored, separators=(",", ":")).encode()
+        return compact(stored)
 
     @staticmethod
     def decode(rt: ResourceType, kv: KeyValue, revision: int | None = None) -> Obj:

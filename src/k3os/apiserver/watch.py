@@ -10,7 +10,6 @@ Status; `timeoutSeconds` ends it quietly.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +18,7 @@ from typing import Any
 from k3os.apiserver.broadcast import BACKLOG
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import APIError, BadRequest, Expired, Timeout
+from k3os.apiserver.jsonbytes import compact
 from k3os.apiserver.reads import matcher, parse_revision
 from k3os.apiserver.request import ApiRequest, query_bool, query_int
 from k3os.apiserver.storage import ObjectStore
@@ -42,7 +42,7 @@ _TICK = StopIteration("tick")  # the stream's timer went off (a bookmark or the 
 
 
 def _line(kind: str, obj: Any) -> bytes:
-    return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return compact({"type": kind, "object": obj}) + b"\n"
 
 
 class _SharedEvents:
