@@ -188,27 +188,19 @@ class Writer:
             # Outcomes the thread committed earlier go first, keeping revision order.
             self._inbox.drain()
             for start in range(0, len(batch), MAX_BATCH):
-                self._apply(self._cur, batch[start : start + MAX_BATCH], self._deliver_now)
+                self._apply(self._cur, batch[start : start + MAX_BATCH], self._deliver)
                 self.inline_batches += 1
         except BaseException as e:  # pragma: no cover - a bug: fail loudly, not silently
             log.exception("SQLite inline write failed")
             self._failed = e
             failure = StoreUnavailable(f"the SQLite writer stopped: {e!r}")
             unfinished = [(op.future, failure) for op in batch if not op.future.done()]
-            self._deliver_now(unfinished, [], [])
+            self._deliver((unfinished, [], [], self.compact_revision))
             raise
         finally:
             self._lock.release()
         if self._compaction_due() or self._checkpoint_due():
             self._doorbell.ring()  # the rest of the compaction, and checkpoints: the thread's
-
-    def _deliver_now(
-        self,
-        results: list[tuple[asyncio.Future[Any], Any]],
-        events: list[Event],
-        expiries: list[tuple[str, int, float]],
-    ) -> None:
-        self._deliver((results, events, expiries, self.compact_revision))
 
     def join(self) -> None:
         self._thread.join()
@@ -263,7 +255,7 @@ class Writer:
                 batch.append(op)
             with self._lock:
                 try:
-                    self._apply(cur, batch, self._post)
+                    self._apply(cur, batch, self._inbox.post)
                     self.thread_batches += 1
                 except BaseException as e:  # pragma: no cover - a bug: fail loudly
                     failure = StoreUnavailable(f"the SQLite writer stopped: {e!r}")
@@ -314,13 +306,10 @@ class Writer:
         self,
         cur: sqlite3.Cursor,
         batch: list[Op],
-        emit: Callable[
-            [list[tuple[asyncio.Future[Any], Any]], list[Event], list[tuple[str, int, float]]],
-            None,
-        ],
+        emit: Callable[[Outcome], None],
     ) -> None:
-        """Apply `batch` in one transaction and pass the outcome to `emit`. The caller
-        holds the lock."""
+        """Apply `batch` in one transaction and pass the outcome to `emit` (the loop's
+        inbox, or on the loop straight to delivery). The caller holds the lock."""
         results: list[tuple[asyncio.Future[Any], Any]] = []
         events: list[Event] = []
         expiries: list[tuple[str, int, float]] = []
@@ -378,13 +367,13 @@ class Writer:
             log.error("SQLite write failed: %s", e)
             failure = StoreUnavailable(f"SQLite write failed: {e}")
             failure.__cause__ = e
-            emit([(op.future, failure) for op in batch], [], [])
+            emit(([(op.future, failure) for op in batch], [], [], self.compact_revision))
             return
         self.revision = revision
         self.compact_revision = compact_revision
         self._cursor = cursor
         self._since_checkpoint += len(batch)
-        emit(results, events, expiries)
+        emit((results, events, expiries, self.compact_revision))
 
     def _note_commit(self, seconds: float) -> None:
         # A commit far over the budget (a disk stall) sends the next batches to the
