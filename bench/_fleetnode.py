@@ -41,6 +41,9 @@ from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key
 from k3os.client import ClientError, InformerSet, Kube, connect
 from k3os.client.resources import NODES
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _leankube import LeanKube
+
 Obj = dict[str, Any]
 
 
@@ -266,6 +269,8 @@ async def main_async(args: argparse.Namespace) -> None:
     for i, name in enumerate(names):
         kube = connect(args.server, ca=certs / "ca.crt", cert=certs / f"{name}.crt",
                        key=certs / f"{name}.key", timeout=60)  # fmt: skip
+        if args.client == "lean":
+            kube = LeanKube(kube.config, timeout=60, field_manager=kube.field_manager)
         kubes.append(timed(kube, samples))
         tasks.append(asyncio.create_task(SimNode(name, kube, args, samples).run(), name=name))
         if args.join_rate > 0 and i + 1 < len(names):
@@ -296,6 +301,8 @@ def main() -> None:
     parser.add_argument("--join-rate", type=float, default=0.0, help="nodes/s (0: all at once)")
     parser.add_argument("--agent-calls", choices=["agent", "outcome"], default="agent",
                         help="the real agent's upgrade calls, or the outcome only")  # fmt: skip
+    parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
+                        help="the HTTP layer under Kube: bare TLS streams, or httpx2 as the agent")  # fmt: skip
     args = parser.parse_args()
     asyncio.run(main_async(args))
 

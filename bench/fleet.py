@@ -75,6 +75,7 @@ class Sizes:
         self.stores = ["etcd", "sqlite"]
         self.split = False
         self.agent_calls = "agent"
+        self.client = "lean"
 
 
 def parse() -> argparse.Namespace:
@@ -96,6 +97,9 @@ def parse() -> argparse.Namespace:
                         help="a simulated upgrade's API calls: the real agent's (default: "
                         "its two Events, its registration, status, Lease and watches after "
                         "the reboot, the outcome), or the outcome only (a comparison)")  # fmt: skip
+    parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
+                        help="the simulated agents' HTTP layer under k3os.client.Kube: bare "
+                        "TLS streams (default), or httpx2 as `k3os agent` uses")  # fmt: skip
     return parser.parse_args()
 
 
@@ -173,7 +177,7 @@ class Workers:
                    "--certs", str(self.certs), "--names", ",".join(part), "--samples", str(out),
                    "--renew", str(self.sizes.renew), "--status", str(self.sizes.status),
                    "--upgrade-seconds", str(self.sizes.upgrade_seconds),
-                   "--agent-calls", self.sizes.agent_calls,
+                   "--agent-calls", self.sizes.agent_calls, "--client", self.sizes.client,
                    "--join-rate", str(JOIN_RATE / chunks)]  # fmt: skip
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
 
@@ -473,7 +477,7 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
                 emit(BENCH, f"{store}/rollout/{n}", "ratio", ro["ratio"], "× ideal",
                      f"etcd/rollout/{n}" if store == "sqlite" and ("etcd", n) in by else None,
                      concurrency=sizes.concurrency, upgrade_s=sizes.upgrade_seconds,
-                     agent_calls=sizes.agent_calls,
+                     agent_calls=sizes.agent_calls, client=sizes.client,
                      **{k: round(v, 3) if isinstance(v, float) else v
                         for k, v in ro.items() if k != "ratio"})  # fmt: skip
     goal_store = "sqlite" if ("sqlite", max(sizes.fleets)) in by else stores[0]
@@ -496,6 +500,7 @@ def main() -> None:
     if args.window:
         sizes.window = max(args.window, sizes.renew + 1)
     sizes.agent_calls = args.agent_calls
+    sizes.client = args.client
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []

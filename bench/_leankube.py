@@ -1,0 +1,215 @@
+"""The fleet simulation's HTTP layer: `k3os.client.Kube` with its requests and watches made
+over bare asyncio TLS streams instead of httpx2.
+
+A simulated node runs the real agent's code (`NodeKeeper`, the informers, the Event
+recorder), and all of it reaches the server through `Kube.request` and `Kube.watch`; only
+those two are replaced here, so every call, its path, query, body, content type and error
+handling is the agent's own. What goes is httpx2's per-request machinery (URL and request
+objects, the connection pool's bookkeeping, anyio, h11 in pure Python), which cost the load
+generator about as much CPU per upgraded node as the server spent: on a two-core machine it
+took the server's CPU. The wire is the same: HTTP/1.1 keep-alive over TLS with the node's
+own client certificate, one connection per watch, idle connections kept 25 s as the client
+keeps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from k3os.client import Kube
+from k3os.client.errors import TransportError, status_error
+from k3os.client.kube import _METADATA, WatchEvent
+from k3os.client.kubeconfig import ssl_context
+from k3os.client.resources import ResourceType
+
+Obj = dict[str, Any]
+KEEPALIVE = 25.0
+
+
+class _Conn:
+    __slots__ = ("reader", "writer", "used")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.used = time.monotonic()
+
+    async def head(self) -> tuple[int, dict[bytes, bytes]]:
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower()] = value.strip()
+        return status, headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16)
+            data = await self.reader.readexactly(size + 2)
+            if size == 0:
+                return
+            yield data[:-2]
+
+    async def body(self, headers: dict[bytes, bytes]) -> bytes:
+        if headers.get(b"transfer-encoding") == b"chunked":
+            return b"".join([chunk async for chunk in self.chunks()])
+        return await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class LeanKube(Kube):
+    """`Kube` whose requests and watches go over bare TLS streams (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        url = urlsplit(self.server)
+        self._host = url.hostname or "127.0.0.1"
+        self._port = url.port or 443
+        self._base = url.path.rstrip("/")
+        self._ssl: ssl.SSLContext = ssl_context(self.config)
+        self._idle: list[_Conn] = []
+        self._open: set[_Conn] = set()
+
+    async def _connect(self) -> _Conn:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self._host, self._port, ssl=self._ssl, limit=1 << 22),
+                self._timeout,
+            )
+        except (OSError, TimeoutError, ssl.SSLError) as e:
+            raise TransportError(f"connect {self.server}: {e!r}") from e
+        conn = _Conn(reader, writer)
+        self._open.add(conn)
+        return conn
+
+    def _drop(self, conn: _Conn) -> None:
+        self._open.discard(conn)
+        conn.close()
+
+    async def _take(self) -> tuple[_Conn, bool]:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if now - conn.used < KEEPALIVE and not conn.reader.at_eof():
+                return conn, True
+            self._drop(conn)
+        return await self._connect(), False
+
+    def _target(self, path: str, params: dict[str, str] | None) -> bytes:
+        target = self._base + path
+        if params:
+            target += ("&" if "?" in target else "?") + urlencode(params)
+        return target.encode()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Obj:
+        head = b"%s %s HTTP/1.1\r\nHost: %s\r\nAccept: %s\r\n" % (
+            method.encode(), self._target(path, params), self._host.encode(), accept.encode()
+        )  # fmt: skip
+        content = b""
+        if body is not None:
+            content = json.dumps(body).encode()
+            head += b"Content-Type: %s\r\nContent-Length: %d\r\n" % (
+                content_type.encode(), len(content)
+            )  # fmt: skip
+        message = head + b"\r\n" + content
+        for attempt in range(2):
+            conn, reused = await self._take()
+            try:
+                conn.writer.write(message)
+                status, headers = await asyncio.wait_for(conn.head(), self._timeout)
+                data = await asyncio.wait_for(conn.body(headers), self._timeout)
+            except (OSError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError) as e:
+                self._drop(conn)
+                # A kept-alive connection the server closed meanwhile: once more on a new one.
+                if reused and attempt == 0 and not isinstance(e, TimeoutError):
+                    continue
+                raise TransportError(f"{method} {path}: {e!r}") from e
+            except BaseException:
+                self._drop(conn)
+                raise
+            if headers.get(b"connection") == b"close":
+                self._drop(conn)
+            else:
+                conn.used = time.monotonic()
+                self._idle.append(conn)
+            if status >= 400:
+                raise status_error(status, data)
+            out = json.loads(data) if data else {}
+            return out if isinstance(out, dict) else {"items": out}
+        raise AssertionError("unreachable")
+
+    async def watch(
+        self,
+        rt: ResourceType,
+        namespace: str = "",
+        *,
+        resource_version: str = "",
+        timeout_seconds: int = 300,
+        bookmarks: bool = True,
+        label_selector: str = "",
+        field_selector: str = "",
+        metadata_only: bool = False,
+    ) -> AsyncIterator[WatchEvent]:
+        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        accept = _METADATA if metadata_only else "application/json"
+        message = b"GET %s HTTP/1.1\r\nHost: %s\r\nAccept: %s\r\n\r\n" % (
+            self._target(rt.path(namespace), params), self._host.encode(), accept.encode()
+        )  # fmt: skip
+        conn = await self._connect()
+        try:
+            conn.writer.write(message)
+            status, headers = await asyncio.wait_for(conn.head(), self._timeout)
+            if status >= 400:
+                raise status_error(status, await conn.body(headers))
+            pending = b""
+            async for chunk in conn.chunks():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        raise status_error(int(obj.get("code") or 500), obj)
+                    yield WatchEvent(event["type"], obj)
+        except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError) as e:
+            raise TransportError(f"watch {rt}: {e!r}") from e
+        finally:
+            self._drop(conn)
+
+    async def aclose(self) -> None:
+        for conn in list(self._open):
+            self._drop(conn)
+        self._idle.clear()
+        with contextlib.suppress(Exception):
+            await super().aclose()
