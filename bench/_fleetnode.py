@@ -302,7 +302,7 @@ def main() -> None:
     parser.add_argument("--agent-calls", choices=["agent", "outcome"], default="agent",
                         help="the real agent's upgrade calls, or the outcome only")  # fmt: skip
     parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
-                        help="the HTTP layer under Kube: bare TLS streams, or httpx2 as the agent")  # fmt: skip
+                        help="under Kube: bare TLS streams, or httpx2 as the agent")  # fmt: skip
     args = parser.parse_args()
     asyncio.run(main_async(args))
 
