@@ -113,12 +113,27 @@ class SimNode:
         self.node.add_handler(self.on_node)
         self.rendered.add_handler(self.on_rendered)
 
-    async def start_session(self, lease_delay: float, status_delay: float | None) -> None:
+    async def start_session(self, lease_delay: float | None, status_delay: float | None) -> None:
         """What `Agent.run` starts after registration: the watches, the Lease loop and the
-        status loop (`status_delay` None: registration posted it, the loop waits first)."""
+        status loop (`lease_delay` None: the start's renewal first, then the watches' seeding,
+        as the agent makes them; `status_delay` None: registration posted it, the loop waits)."""
         if self.session:
             self.watches()
-        node = self.keeper.node
+        renewed = await self.keeper.first_renewal() if lease_delay is None else False
+        await self.seed(self.keeper.node)
+        tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
+        if lease_delay is None:
+            keep = self.keeper.keep_lease(self.args.renew, renewed=bool(renewed))
+        else:
+            keep = self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)
+        tasks.append(asyncio.create_task(keep))
+        if status_delay is None:
+            tasks.append(asyncio.create_task(self.keeper.keep_status(self.args.status)))
+        else:
+            tasks.append(asyncio.create_task(self.status_after(status_delay)))
+        self.session = tasks
+
+    async def seed(self, node: Obj | None) -> None:
         if node is not None:  # as Agent._seed_watches: no lists
             seed_informer(self.node, node)
             since = str(node["metadata"].get("resourceVersion") or "")
@@ -127,14 +142,6 @@ class SimNode:
             )
             if seeded and rendered is not None:
                 self.on_rendered("ADDED", rendered, None)
-        tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
-        tasks.append(asyncio.create_task(
-            self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)))  # fmt: skip
-        if status_delay is None:
-            tasks.append(asyncio.create_task(self.keeper.keep_status(self.args.status)))
-        else:
-            tasks.append(asyncio.create_task(self.status_after(status_delay)))
-        self.session = tasks
 
     def stop_session(self) -> None:
         """The agent stops for its reboot: its watches and heartbeats end."""
@@ -166,10 +173,9 @@ class SimNode:
         3. the new boot registers: GET its Node, PATCH the labels that changed (the version),
            PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
         4. its watches reopen without lists (its Node from the version registration wrote,
-           its RenderedNodeConfig after one GET of it), its Lease
-           is renewed at once (GET + PUT, as a new process knows no Lease yet: the ordinary
-           renewal the health check waits for),
-           its status loop starts over;
+           its RenderedNodeConfig after one GET of it), its Lease renewed first (one merge
+           patch, as a new process knows no Lease yet: the renewal the health check waits
+           for); its status loop starts over;
         5. after the health check: labels compared with the Node as last written (no call
            when the commit changed none), the outcome PATCH, Event `UpgradeComplete`.
         """
@@ -188,7 +194,7 @@ class SimNode:
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
         with contextlib.suppress(ClientError):
             await self.keeper.register()
-        await self.start_session(lease_delay=0.0, status_delay=None)
+        await self.start_session(lease_delay=None, status_delay=None)
         await self.keeper.renewed.wait()
         with contextlib.suppress(ClientError):
             await self.keeper.sync_labels(self.keeper.node)

@@ -202,28 +202,32 @@ class NodeKeeper:
         )
 
     async def renew_lease(self) -> None:
-        """One renewal. The Lease as last written is kept, so a renewal is one write (an
-        update guarded by its resourceVersion); it is read first only on the first renewal
-        of a start, or after a write found it changed or gone."""
+        """One renewal, one request. The Lease as last written is kept, so a renewal is an
+        update guarded by its resourceVersion. The first renewal of a start (no Lease known
+        yet), or one after a write found it changed or gone, is a merge patch of the spec,
+        which needs no read and keeps what others wrote beside it; a Lease that is not there
+        is created."""
         now = self.now()
         if self._lease is not None:
             try:
                 self._lease = await self.kube.replace(LEASES, self._renewed(self._lease, now))
             except (ConflictError, NotFoundError):
-                self._lease = None  # changed or gone: read it and try once more below
+                self._lease = None  # changed or gone: patched or made once more below
             else:
                 self._count_renewal(now)
                 return
+        spec = lease_object(self.name, self.lease_duration, now)["spec"]
         try:
-            lease = await self.kube.get(LEASES, self.name, LEASE_NAMESPACE)
+            self._lease = await self.kube.patch(
+                LEASES, self.name, {"spec": spec}, namespace=LEASE_NAMESPACE
+            )
         except NotFoundError:
-            fresh = lease_object(self.name, self.lease_duration, now)
-            self._lease = await self.kube.create(LEASES, fresh)
-        else:
             try:
-                self._lease = await self.kube.replace(LEASES, self._renewed(lease, now))
+                self._lease = await self.kube.create(
+                    LEASES, lease_object(self.name, self.lease_duration, now)
+                )
             except ConflictError:
-                return  # someone else wrote it in between: the next round renews
+                return  # made in between: the next round renews it
         self._count_renewal(now)
 
     def _renewed(self, lease: Obj, now: datetime) -> Obj:
@@ -240,9 +244,22 @@ class NodeKeeper:
         self.last_renewal = now
         self.renewed.set()
 
-    async def keep_lease(self, interval: float) -> None:
-        """Renew the Lease every `interval` seconds, forever."""
+    async def first_renewal(self) -> bool:
+        """The start's renewal, made beside the start's other requests (the health check of
+        an upgrade waits for it): True when it landed; otherwise `keep_lease` retries."""
+        try:
+            await self.renew_lease()
+        except ClientError as e:
+            log.debug("the start's lease renewal failed (%s); the renewal loop retries", e)
+            return False
+        return self.renewed.is_set()
+
+    async def keep_lease(self, interval: float, *, renewed: bool = False) -> None:
+        """Renew the Lease every `interval` seconds, forever (`renewed`: the first renewal
+        was made already, so the loop waits first)."""
         failures = 0
+        if renewed:
+            await self.sleep(interval)
         while True:
             try:
                 await self.renew_lease()

@@ -82,32 +82,33 @@ async def test_lease_is_created_then_renewed() -> None:
     assert lease["spec"]["leaseDurationSeconds"] == 40
     assert k.renewals == 2 and k.renewed.is_set()
     assert k.healthy(10) is None
-    # the first renewal reads (and here creates); the next ones write the Lease as last
-    # written, one request each
-    assert [c[0] for c in kube.calls if c[1] == "leases"] == ["get", "create", "replace"]
+    # the first renewal patches (no read; here it is not there yet, so it is created); the
+    # next ones write the Lease as last written, one request each
+    assert [c[0] for c in kube.calls if c[1] == "leases"] == ["patch", "create", "replace"]
     later = keeper(kube, sleep=Sleeps(), lease_duration=5)
     later.last_renewal = NOW - timedelta(seconds=30)
     assert "30s ago" in str(later.healthy(10))
 
 
-async def test_lease_conflict_waits_for_the_next_round() -> None:
+async def test_a_lease_made_by_another_in_between_waits_for_the_next_round() -> None:
     kube = FakeKube()
     k = keeper(kube, sleep=Sleeps())
-    kube.put(LEASES, lease_object("n1", 40, NOW))
-    original = kube.replace
+    original = kube.create
 
-    async def stale(*a: Any, **kw: Any) -> Any:
-        kube.replace = original  # type: ignore[method-assign]
+    async def raced(*a: Any, **kw: Any) -> Any:  # not there for the patch, there for the create
+        kube.create = original  # type: ignore[method-assign]
         from k3os.client import ConflictError
 
-        raise ConflictError(409, "Conflict", "stale", {})
+        raise ConflictError(409, "AlreadyExists", "exists", {})
 
-    kube.replace = stale  # type: ignore[method-assign]
+    kube.create = raced  # type: ignore[method-assign]
     await k.renew_lease()
-    assert k.renewals == 0
+    assert k.renewals == 0 and not k.renewed.is_set()
+    await k.renew_lease()
+    assert k.renewals == 1
 
 
-async def test_a_lease_changed_or_removed_meanwhile_is_read_again_in_the_same_round() -> None:
+async def test_a_lease_changed_or_removed_meanwhile_is_patched_in_the_same_round() -> None:
     kube = FakeKube()
     k = keeper(kube, sleep=Sleeps())
     await k.renew_lease()
@@ -115,13 +116,13 @@ async def test_a_lease_changed_or_removed_meanwhile_is_read_again_in_the_same_ro
     taken["metadata"]["name"] = "n1"
     kube.put(LEASES, taken)
     kube.calls.clear()
-    await k.renew_lease()  # its cached resourceVersion is stale: conflict, read, write
-    assert [c[0] for c in kube.calls] == ["replace", "get", "replace"]
+    await k.renew_lease()  # its cached resourceVersion is stale: conflict, then a patch
+    assert [c[0] for c in kube.calls] == ["replace", "patch"]
     assert kube.peek(LEASES, "n1", "kube-node-lease")["spec"]["holderIdentity"] == "n1"
     del kube.objects[("leases", "kube-node-lease", "n1")]
     kube.calls.clear()
     await k.renew_lease()  # removed: made again
-    assert [c[0] for c in kube.calls] == ["replace", "get", "create"]
+    assert [c[0] for c in kube.calls] == ["replace", "patch", "create"]
     assert k.renewals == 3
     kube.calls.clear()
     await k.renew_lease()
