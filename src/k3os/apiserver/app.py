@@ -328,12 +328,65 @@ def _page_not_found() -> NotFound:
     return err
 
 
+_RESOURCE_VERBS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE"))
+Asgi = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+class _ResourceFastPath:
+    """Resource requests (`/api/v1/<rest>`, `/apis/<group>/<version>/<rest>`) go straight to
+    their endpoint, every other request through Starlette's router.
+
+    Resource requests are nearly all of what a fleet's server answers (Lease renewals,
+    status posts, watches), and on the way to them the router tried a dozen routes in turn
+    and the request passed two middlewares and an exception wrapper, each a coroutine
+    layer: ~6 % of the server's CPU in the 1,000-node rollout's profile. Nothing is lost by
+    going around them: the endpoints answer every error themselves (`_Api.guarded`), and
+    a path an extra route claims (matched before the resource routes) still goes to the
+    router."""
+
+    def __init__(self, app: Starlette, core: Endpoint, group: Endpoint, before: list[Route]):
+        self.app = app
+        self.core = core
+        self.group = group
+        self.before = before
+
+    def match(self, path: str) -> tuple[Endpoint, dict[str, str]] | None:
+        if path.startswith("/api/v1/"):
+            rest = path[8:]
+            if not rest:
+                return None
+            found = (self.core, {"rest": rest})
+        elif path.startswith("/apis/"):
+            group, _, tail = path[6:].partition("/")
+            version, _, rest = tail.partition("/")
+            if not (group and version and rest):
+                return None
+            found = (self.group, {"group": group, "version": version, "rest": rest})
+        else:
+            return None
+        if any(route.path_regex.match(path) for route in self.before):
+            return None
+        return found
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in _RESOURCE_VERBS:
+            found = self.match(scope["path"])
+            if found is not None:
+                endpoint, params = found
+                scope["app"] = self.app
+                scope["path_params"] = params
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def build_app(
     ctx: ApiContext,
     *,
     server_address: str = "127.0.0.1:6443",
     extra_routes: Sequence[tuple[str, Endpoint, list[str]]] = (),
-) -> Starlette:
+) -> Asgi:
     """The app; `extra_routes` (path, endpoint, methods) pass the same gate and are matched
     before the resource routes (the join endpoints, serviceaccounts/token)."""
     api = _Api(ctx, server_address)
@@ -362,4 +415,5 @@ def build_app(
         return _status_response(_page_not_found())
 
     app.add_exception_handler(404, not_found)
-    return app
+    before = routes[: len(extra_routes)]
+    return _ResourceFastPath(app, g(api.core_resource), g(api.group_resource), before)
