@@ -167,9 +167,9 @@ class SimNode:
     async def upgrade(self, plan: str, request: UpgradeRequest) -> None:
         """The real agent's upgrade, call for call (k3os.agent.upgrades and .runner):
 
-        1. Event `UpgradeStarted` (POST events);
-        2. fetch, stage and reboot: the simulated upgrade time, the node's watches and
-           heartbeats stopped (the bench's image is not served, so no image GET);
+        1. Event `UpgradeStarted` (POST events), beside
+        2. fetch, stage and reboot: the simulated upgrade time; then the node's watches and
+           heartbeats stop (the bench's image is not served, so no image GET);
         3. the new boot registers: GET its Node, PATCH the labels that changed (the version),
            PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
         4. its watches reopen without lists (its Node from the version registration wrote,
@@ -183,13 +183,16 @@ class SimNode:
             await asyncio.sleep(self.args.upgrade_seconds)
             await self.write_outcome(plan, request)
             return
-        await self.event(
-            "UpgradeStarted",
-            f"plan {request.plan}: upgrading to {request.version} from {request.image};"
-            " the node reboots to try it",
-        )
+        started = asyncio.create_task(
+            self.event(
+                "UpgradeStarted",
+                f"plan {request.plan}: upgrading to {request.version} from {request.image};"
+                " the node reboots to try it",
+            )
+        )  # beside the fetch and staging, in before the reboot
+        await asyncio.sleep(self.args.upgrade_seconds)  # fetch, stage, reboot, health check
+        await started
         self.stop_session()
-        await asyncio.sleep(self.args.upgrade_seconds)  # stage, reboot, health check
         self.facts = dataclasses.replace(self.facts, version=request.version)
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
         with contextlib.suppress(ClientError):

@@ -158,20 +158,30 @@ class Upgrader:
             previous=self.state.read_record().booted or "",
         )
         job.save(self.job_file)
-        await self._event(
-            "UpgradeStarted",
-            f"plan {request.plan}: upgrading to {request.version or '?'} from {request.image};"
-            " the node reboots to try it",
+        # The Event goes out while the bundle is fetched and staged, not before: the upgrade
+        # does not wait for it. It is in before the outcome, or the reboot.
+        started = asyncio.create_task(
+            self._event(
+                "UpgradeStarted",
+                f"plan {request.plan}: upgrading to {request.version or '?'} from "
+                f"{request.image}; the node reboots to try it",
+            )
         )
         try:
             staged = await self.stage_with_retries(job)
         except (ImageError, ClientError, OSError) as e:
+            await started
             await self.finish(job, "Failed", failure_reason(e), f"{request.image}: {e}")
             return
+        except asyncio.CancelledError:
+            started.cancel()
+            raise
         except Exception as e:  # an unexpected error fails this upgrade, not the agent
+            await started
             log.exception("upgrade of %s failed unexpectedly", request.image)
             await self.finish(job, "Failed", "StageFailed", f"{request.image}: {e!r}")
             return
+        await started
         if staged is None:
             return  # finished already (the version was running)
         staged.save(self.job_file)
