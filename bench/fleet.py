@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine, percentile
 from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb
 from _profile import profiled
-from k3os.client import Kube, NotFoundError, connect_kubeconfig
+from k3os.client import ClientError, Kube, NotFoundError, connect_kubeconfig
 from k3os.client.resources import EVENTS, ResourceType
 from k3os.security.pki import issue, load_pair, save_pair
 from k3os.sim.server import ServerProcess, start_server
@@ -259,9 +259,16 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
     writes = {"plan": 0}
 
     async def count_plan_writes() -> None:
-        async for event in kube.watch(PLANS, "default", bookmarks=False,
-                                      field_selector="metadata.name=fleet-bench"):  # fmt: skip
-            writes["plan"] += event.type == "MODIFIED"
+        since = ""  # a watch that ends or fails goes on from the last version it saw
+        while True:
+            try:
+                by_name = "metadata.name=fleet-bench"
+                async for event in kube.watch(PLANS, "default", resource_version=since,
+                                              field_selector=by_name):  # fmt: skip
+                    since = event.resource_version or since
+                    writes["plan"] += event.type == "MODIFIED"
+            except ClientError:
+                await asyncio.sleep(0.2)
 
     counter = asyncio.create_task(count_plan_writes())
     await asyncio.sleep(0.2)  # the watch is open before the Plan exists
