@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from _lean import Conn
 from k3os.client import Kube
 from k3os.client.errors import TransportError, status_error
-from k3os.client.kube import _METADATA, WatchEvent
+from k3os.client.kube import _METADATA, WatchEvent, watch_query
 from k3os.client.kubeconfig import ssl_context
 from k3os.client.resources import ResourceType
 
@@ -33,15 +34,14 @@ Obj = dict[str, Any]
 KEEPALIVE = 25.0
 
 
-class _Conn:
-    __slots__ = ("reader", "used", "writer")
+class _Conn(Conn):
+    """A keep-alive connection with the time it was last used (chunked bodies as `Conn`)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+        super().__init__(reader, writer)
         self.used = time.monotonic()
 
-    async def head(self) -> tuple[int, dict[bytes, bytes]]:
+    async def head(self) -> tuple[int, dict[bytes, bytes]]:  # type: ignore[override]
         raw = await self.reader.readuntil(b"\r\n\r\n")
         lines = raw.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
@@ -52,21 +52,10 @@ class _Conn:
                 headers[name.strip().lower()] = value.strip()
         return status, headers
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        while True:
-            size = int((await self.reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16)
-            data = await self.reader.readexactly(size + 2)
-            if size == 0:
-                return
-            yield data[:-2]
-
     async def body(self, headers: dict[bytes, bytes]) -> bytes:
         if headers.get(b"transfer-encoding") == b"chunked":
             return b"".join([chunk async for chunk in self.chunks()])
         return await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 class LeanKube(Kube):
@@ -171,15 +160,9 @@ class LeanKube(Kube):
         field_selector: str = "",
         metadata_only: bool = False,
     ) -> AsyncIterator[WatchEvent]:
-        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
-        if resource_version:
-            params["resourceVersion"] = resource_version
-        if bookmarks:
-            params["allowWatchBookmarks"] = "true"
-        if label_selector:
-            params["labelSelector"] = label_selector
-        if field_selector:
-            params["fieldSelector"] = field_selector
+        params = watch_query(
+            resource_version, timeout_seconds, bookmarks, label_selector, field_selector
+        )
         accept = _METADATA if metadata_only else "application/json"
         message = b"GET %s HTTP/1.1\r\nHost: %s\r\nAccept: %s\r\n\r\n" % (
             self._target(rt.path(namespace), params), self._host.encode(), accept.encode()
