@@ -245,8 +245,8 @@ class NodeKeeper:
         self.renewed.set()
 
     async def first_renewal(self) -> bool:
-        """The start's renewal, made beside the start's other requests (the health check of
-        an upgrade waits for it): True when it landed; otherwise `keep_lease` retries."""
+        """The start's renewal, made before the watches are seeded (the health check of an
+        upgrade waits for it): True when it landed; otherwise `keep_lease` retries."""
         try:
             await self.renew_lease()
         except ClientError as e:

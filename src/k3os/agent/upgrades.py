@@ -97,6 +97,7 @@ class Upgrader:
         # node cache has caught up with that write, a request it still shows as open has
         # been answered; a later Node (the controller asking again) is a real retry.
         self.answered: dict[str, tuple[str, int]] = {}
+        self._started: asyncio.Task[None] | None = None  # the UpgradeStarted Event, on its way
 
     def on_change(self, change: str, obj: Obj, old: Obj | None) -> None:
         self.wake.set()
@@ -159,7 +160,7 @@ class Upgrader:
         )
         job.save(self.job_file)
         # The Event goes out while the bundle is fetched and staged, not before: the upgrade
-        # does not wait for it. It is in before the outcome, or the reboot.
+        # does not wait for it. It is in before the outcome (`finish`), or the reboot.
         started = asyncio.create_task(
             self._event(
                 "UpgradeStarted",
@@ -167,23 +168,22 @@ class Upgrader:
                 f"{request.image}; the node reboots to try it",
             )
         )
+        self._started = started
         try:
             staged = await self.stage_with_retries(job)
         except (ImageError, ClientError, OSError) as e:
-            await started
             await self.finish(job, "Failed", failure_reason(e), f"{request.image}: {e}")
             return
         except asyncio.CancelledError:
             started.cancel()
             raise
         except Exception as e:  # an unexpected error fails this upgrade, not the agent
-            await started
             log.exception("upgrade of %s failed unexpectedly", request.image)
             await self.finish(job, "Failed", "StageFailed", f"{request.image}: {e!r}")
             return
-        await started
         if staged is None:
             return  # finished already (the version was running)
+        await self._started_recorded()
         staged.save(self.job_file)
         log.info("staged %s; rebooting to try it", staged.version)
         self.reboot()
@@ -236,6 +236,7 @@ class Upgrader:
         Event, and forget the job."""
         from k3os.apis.handoff import UpgradeOutcome
 
+        await self._started_recorded()  # the opening Event before the closing one
         booted = self.state.read_record().booted or ""
         outcome = UpgradeOutcome(
             hash=job.hash, phase=phase, version=booted, reason=reason, message=message[:1000]
@@ -248,6 +249,11 @@ class Upgrader:
             await self._event("UpgradeFailed", f"{where}: {reason}: {message}", "Warning")
         self.job_file.unlink(missing_ok=True)
         self.wake.set()
+
+    async def _started_recorded(self) -> None:
+        started, self._started = self._started, None
+        if started is not None:
+            await started
 
     def on_trial(self) -> bool:
         """Whether this start is inside an upgrade: a staged job waits for its outcome."""

@@ -155,6 +155,50 @@ async def test_fetch_failure_and_version_already_running(tmp_path: Path) -> None
     assert w.reboots == []
 
 
+async def test_the_opening_event_goes_out_during_the_fetch_and_lands_first(
+    tmp_path: Path,
+) -> None:
+    """UpgradeStarted does not hold the fetch up, but is in before the closing Event (a
+    fetch that fails faster than the Event is sent) and before the reboot."""
+    w = World(tmp_path)
+    sent = asyncio.Event()
+    order: list[str] = []
+
+    async def slow_record(obj: Any, reason: str, message: str, type_: str) -> None:
+        if reason == "UpgradeStarted":
+            order.append("started: sending")
+            await sent.wait()
+        order.append(reason)
+
+    async def stage(job: Any) -> Any:
+        order.append("fetching")  # the upgrade did not wait for the Event
+        sent.set()
+        raise OSError("disk full")
+
+    w.upgrader.record = slow_record
+    w.upgrader.stage = stage  # type: ignore[method-assign]
+    w.upgrader.sleep = w.fake_sleep
+    await w.upgrader.start("p", request("h2", "k3os-v2.bundle"))
+    assert order == ["fetching", "started: sending", "UpgradeStarted", "UpgradeFailed"], order
+    assert w.outcome()["phase"] == "Failed"
+
+    w2 = World(tmp_path / "second")
+    order.clear()
+    sent.clear()
+    w2.upgrader.record = slow_record
+    real_stage = w2.upgrader.stage
+
+    async def stage_then_send(job: Any) -> Any:
+        staged = await real_stage(job)
+        assert w2.reboots == []
+        sent.set()
+        return staged
+
+    w2.upgrader.stage = stage_then_send  # type: ignore[method-assign]
+    await w2.upgrader.start("p", request("h2", f"file://{w2.v2}"))
+    assert order == ["started: sending", "UpgradeStarted"] and w2.reboots == [1]
+
+
 async def test_job_outcomes_from_the_state_area(tmp_path: Path) -> None:
     w = World(tmp_path)
     job = UpgradeJob(plan="p", namespace="ns", hash="h", image="i", version="v7", stage="staged")
