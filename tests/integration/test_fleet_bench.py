@@ -39,17 +39,21 @@ def bench(name: str) -> dict[str, dict[str, Any]]:
 def test_bench_fleet_smoke_reports_both_datastores() -> None:
     cases = bench("fleet")
     for store in ("sqlite", "etcd"):
-        for case in ("server-cpu", "server-rss", "latency/get", "request-rate",
-                     "client-cpu", "config-fanout"):  # fmt: skip
+        for case in ("server-cpu", "server-rss", "request-rate", "client-cpu",
+                     "config-fanout"):  # fmt: skip
             assert f"{store}/10/{case}" in cases, (store, case)
-        # A node's first renewal creates its Lease, the later ones replace it.
-        assert {f"{store}/10/latency/update", f"{store}/10/latency/create"} & cases.keys()
+        # Every node renews its Lease in the window (longer than the interval): the first
+        # renewal of a start patches it (or creates it), the later ones replace it. A GET
+        # (the Node read before a status post, every 60 s) may fall outside a short window.
+        renewals = {f"{store}/10/latency/{verb}" for verb in ("update", "patch", "create")}
+        assert renewals & cases.keys(), sorted(cases)
         rollout = cases[f"{store}/rollout/10"]
         assert rollout["upgraded"] == 10 and rollout["ideal_s"] == 2.0
         assert rollout["agent_p50_s"] > 0 and "handoff_p50_s" in rollout
     assert cases["sqlite/10/server-cpu"]["baseline"] == "etcd/10/server-cpu"
-    latency = cases["sqlite/10/latency/get"]
-    assert latency["p99_ms"] >= latency["value"] and latency["count"] > 0
+    for case, row in cases.items():
+        if "/latency/" in case:
+            assert row["p99_ms"] >= row["value"] and row["count"] > 0, row
     assert "etcd/10/etcd-rss" in cases
     goal = cases["goal/rollout-efficiency"]
     assert goal["target"] == 1.2 and isinstance(goal["met"], bool)
