@@ -123,7 +123,7 @@ class SimNode:
         await self.seed(self.keeper.node)
         tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
         if lease_delay is None:
-            keep = self.keeper.keep_lease(self.args.renew, renewed=bool(renewed))
+            keep = self.keeper.keep_lease(self.args.renew, renewed=renewed)
         else:
             keep = self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)
         tasks.append(asyncio.create_task(keep))
@@ -172,10 +172,10 @@ class SimNode:
            heartbeats stop (the bench's image is not served, so no image GET);
         3. the new boot registers: GET its Node, PATCH the labels that changed (the version),
            PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
-        4. its watches reopen without lists (its Node from the version registration wrote,
-           its RenderedNodeConfig after one GET of it), its Lease renewed first (one merge
-           patch, as a new process knows no Lease yet: the renewal the health check waits
-           for); its status loop starts over;
+        4. its Lease is renewed (one merge patch, as a new process knows no Lease yet: the
+           renewal the health check waits for), then its watches reopen without lists (its
+           Node from the version registration wrote, its RenderedNodeConfig after one GET of
+           it); its status loop starts over;
         5. after the health check: labels compared with the Node as last written (no call
            when the commit changed none), the outcome PATCH, Event `UpgradeComplete`.
         """
@@ -279,7 +279,8 @@ async def main_async(args: argparse.Namespace) -> None:
         kube = connect(args.server, ca=certs / "ca.crt", cert=certs / f"{name}.crt",
                        key=certs / f"{name}.key", timeout=60)  # fmt: skip
         if args.client == "lean":
-            kube = LeanKube(kube.config, timeout=60, field_manager=kube.field_manager)
+            httpx_kube, kube = kube, LeanKube(kube.config, timeout=60)
+            await httpx_kube.aclose()
         kubes.append(timed(kube, samples))
         tasks.append(asyncio.create_task(SimNode(name, kube, args, samples).run(), name=name))
         if args.join_rate > 0 and i + 1 < len(names):
