@@ -2,21 +2,21 @@
 over bare asyncio TLS streams instead of httpx2.
 
 A simulated node runs the real agent's code (`NodeKeeper`, the informers, the Event
-recorder), and all of it reaches the server through `Kube.request` and `Kube.watch`; only
-those two are replaced here, so every call, its path, query, body, content type and error
-handling is the agent's own. What goes is httpx2's per-request machinery (URL and request
-objects, the connection pool's bookkeeping, anyio, h11 in pure Python), which cost the load
-generator about as much CPU per upgraded node as the server spent: on a two-core machine it
-took the server's CPU. The wire is the same: HTTP/1.1 keep-alive over TLS with the node's
-own client certificate, one connection per watch, idle connections kept 25 s as the client
-keeps them.
+recorder), and all of it reaches the server through `Kube.request` and `Kube.watch`. Only
+the HTTP layer under those two is replaced here (`Kube._exchange`, one request and its
+answer, and `Kube._lines`, a streamed GET line by line), so every call, its path, query,
+body, content type, error statuses and watch events are handled by the client's own code.
+What goes is httpx2's per-request machinery (URL and request objects, the connection pool's
+bookkeeping, anyio, h11 in pure Python), which cost the load generator about as much CPU per
+upgraded node as the server spent: on a two-core machine it took the server's CPU. The wire
+is the same: HTTP/1.1 keep-alive over TLS with the node's own client certificate, one
+connection per watch, idle connections kept 25 s as the client keeps them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -26,11 +26,8 @@ from urllib.parse import urlencode, urlsplit
 from _lean import Conn
 from k3os.client import Kube
 from k3os.client.errors import TransportError, status_error
-from k3os.client.kube import _METADATA, WatchEvent, watch_query
 from k3os.client.kubeconfig import ssl_context
-from k3os.client.resources import ResourceType
 
-Obj = dict[str, Any]
 KEEPALIVE = 25.0
 
 
@@ -102,32 +99,30 @@ class LeanKube(Kube):
             target += ("&" if "?" in target else "?") + urlencode(params)
         return target.encode()
 
-    async def request(
+    @staticmethod
+    def _head(method: str, target: bytes, headers: dict[str, str]) -> bytes:
+        lines = [b"%s %s HTTP/1.1" % (method.encode(), target), b"Host: k3os"]
+        lines += [b"%s: %s" % (k.encode(), v.encode()) for k, v in headers.items()]
+        return b"\r\n".join(lines) + b"\r\n"
+
+    async def _exchange(
         self,
         method: str,
         path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        accept: str = "application/json",
-    ) -> Obj:
-        head = b"%s %s HTTP/1.1\r\nHost: %s\r\nAccept: %s\r\n" % (
-            method.encode(), self._target(path, params), self._host.encode(), accept.encode()
-        )  # fmt: skip
-        content = b""
-        if body is not None:
-            content = json.dumps(body).encode()
-            head += b"Content-Type: %s\r\nContent-Length: %d\r\n" % (
-                content_type.encode(), len(content)
-            )  # fmt: skip
-        message = head + b"\r\n" + content
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes]:
+        head = self._head(method, self._target(path, params), headers)
+        if content is not None:
+            head += b"Content-Length: %d\r\n" % len(content)
+        message = head + b"\r\n" + (content or b"")
         for attempt in range(2):
             conn, reused = await self._take()
             try:
                 conn.writer.write(message)
-                status, headers = await asyncio.wait_for(conn.head(), self._timeout)
-                data = await asyncio.wait_for(conn.body(headers), self._timeout)
+                status, answer = await asyncio.wait_for(conn.head(), self._timeout)
+                data = await asyncio.wait_for(conn.body(answer), self._timeout)
             except (OSError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError) as e:
                 self._drop(conn)
                 # A kept-alive connection the server closed meanwhile: once more on a new one.
@@ -137,58 +132,38 @@ class LeanKube(Kube):
             except BaseException:
                 self._drop(conn)
                 raise
-            if headers.get(b"connection") == b"close":
+            if answer.get(b"connection") == b"close":
                 self._drop(conn)
             else:
                 conn.used = time.monotonic()
                 self._idle.append(conn)
-            if status >= 400:
-                raise status_error(status, data)
-            out = json.loads(data) if data else {}
-            return out if isinstance(out, dict) else {"items": out}
+            return status, data
         raise AssertionError("unreachable")
 
-    async def watch(
-        self,
-        rt: ResourceType,
-        namespace: str = "",
-        *,
-        resource_version: str = "",
-        timeout_seconds: int = 300,
-        bookmarks: bool = True,
-        label_selector: str = "",
-        field_selector: str = "",
-        metadata_only: bool = False,
-    ) -> AsyncIterator[WatchEvent]:
-        params = watch_query(
-            resource_version, timeout_seconds, bookmarks, label_selector, field_selector
-        )
-        accept = _METADATA if metadata_only else "application/json"
-        message = b"GET %s HTTP/1.1\r\nHost: %s\r\nAccept: %s\r\n\r\n" % (
-            self._target(rt.path(namespace), params), self._host.encode(), accept.encode()
-        )  # fmt: skip
+    @contextlib.asynccontextmanager
+    async def _lines(
+        self, path: str, params: dict[str, str], headers: dict[str, str], read_limit: float
+    ) -> AsyncIterator[AsyncIterator[str | bytes]]:
         conn = await self._connect()
         try:
-            conn.writer.write(message)
-            status, headers = await asyncio.wait_for(conn.head(), self._timeout)
+            conn.writer.write(self._head("GET", self._target(path, params), headers) + b"\r\n")
+            status, answer = await asyncio.wait_for(conn.head(), self._timeout)
             if status >= 400:
-                raise status_error(status, await conn.body(headers))
-            pending = b""
-            async for chunk in conn.chunks():
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    obj = event.get("object") or {}
-                    if event.get("type") == "ERROR":
-                        raise status_error(int(obj.get("code") or 500), obj)
-                    yield WatchEvent(event["type"], obj)
+                raise status_error(status, await conn.body(answer))
+            yield self._split(conn)
         except (OSError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError) as e:
-            raise TransportError(f"watch {rt}: {e!r}") from e
+            raise TransportError(f"GET {path}: {e!r}") from e
         finally:
             self._drop(conn)
+
+    @staticmethod
+    async def _split(conn: _Conn) -> AsyncIterator[str | bytes]:
+        pending = b""
+        async for chunk in conn.chunks():
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line
 
     async def aclose(self) -> None:
         for conn in list(self._open):

@@ -227,16 +227,46 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
             content = json.dumps(body).encode()
+        status, raw = await self._exchange(method, path, params, content, headers)
+        if status >= 400:
+            raise status_error(status, raw)
+        data = json.loads(raw) if raw else {}
+        return data if isinstance(data, dict) else {"items": data}
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes]:
+        """One request on the HTTP layer: the status and the whole body (TransportError
+        when the server cannot be reached or the connection fails)."""
         try:
             resp = await self._http.request(
                 method, path, params=params or None, content=content, headers=headers
             )
         except httpx2.TransportError as e:
             raise TransportError(f"{method} {path}: {e!r}") from e
-        if resp.status_code >= 400:
-            raise status_error(resp.status_code, resp.content)
-        data = resp.json() if resp.content else {}
-        return data if isinstance(data, dict) else {"items": data}
+        return resp.status_code, resp.content
+
+    @contextlib.asynccontextmanager
+    async def _lines(
+        self, path: str, params: dict[str, str], headers: dict[str, str], read_limit: float
+    ) -> AsyncIterator[AsyncIterator[str | bytes]]:
+        """A streamed GET on the HTTP layer, line by line (each read within `read_limit`
+        seconds); an error status raises its Status, a failed connection TransportError."""
+        timeout = httpx2.Timeout(self._timeout, read=read_limit)
+        try:
+            async with self._http.stream(
+                "GET", path, params=params, timeout=timeout, headers=headers
+            ) as resp:
+                if resp.status_code >= 400:
+                    raise status_error(resp.status_code, await resp.aread())
+                yield resp.aiter_lines()
+        except httpx2.TransportError as e:
+            raise TransportError(f"GET {path}: {e!r}") from e
 
     def _write_params(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         params = {"fieldManager": self.field_manager} if self.field_manager else {}
@@ -358,24 +388,17 @@ class Kube:
         params = watch_query(
             resource_version, timeout_seconds, bookmarks, label_selector, field_selector
         )
-        timeout = httpx2.Timeout(self._timeout, read=timeout_seconds + self._timeout)
         headers = {"Accept": _METADATA if metadata_only else "application/json"}
-        try:
-            async with self._http.stream(
-                "GET", rt.path(namespace), params=params, timeout=timeout, headers=headers
-            ) as resp:
-                if resp.status_code >= 400:
-                    raise status_error(resp.status_code, await resp.aread())
-                async for line in resp.aiter_lines():
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    obj = event.get("object") or {}
-                    if event.get("type") == "ERROR":
-                        raise status_error(int(obj.get("code") or 500), obj)
-                    yield WatchEvent(event["type"], obj)
-        except httpx2.TransportError as e:
-            raise TransportError(f"watch {rt}: {e!r}") from e
+        read_limit = timeout_seconds + self._timeout
+        async with self._lines(rt.path(namespace), params, headers, read_limit) as lines:
+            async for line in lines:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    raise status_error(int(obj.get("code") or 500), obj)
+                yield WatchEvent(event["type"], obj)
 
     async def discover(self) -> ResourceTypes:
         """Every top-level resource the server serves, at each group's preferred version."""
