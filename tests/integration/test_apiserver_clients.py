@@ -128,6 +128,11 @@ def test_kr8s_crud_and_watch(server: RunningServer) -> None:
         assert ("DELETED", "k1") in events
         found = [c.name async for c in api.get("configmaps", namespace="kr8s")]
         assert found == []
+        # kr8s keeps its clients in a module-level cache and offers no close: its HTTP
+        # session would outlive this event loop and be collected, still connected, later.
+        session = getattr(api, "_session", None)
+        if session is not None:
+            await session.aclose()
 
     asyncio.run(scenario())
 
