@@ -392,6 +392,7 @@ def build_app(
     api = _Api(ctx, server_address)
     g = api.guarded
     verbs = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    core, group = g(api.core_resource), g(api.group_resource)
     routes = [Route(path, g(endpoint), methods=methods) for path, endpoint, methods in extra_routes]
     routes += [
         Route("/healthz", g(api.healthz)),
@@ -406,8 +407,8 @@ def build_app(
         Route("/openapi/v2", g(api.openapi_v2)),
         Route("/openapi/v3", g(api.openapi_v3_index)),
         Route("/openapi/v3/{key:path}", g(api.openapi_v3)),
-        Route("/api/v1/{rest:path}", g(api.core_resource), methods=verbs),
-        Route("/apis/{group}/{version}/{rest:path}", g(api.group_resource), methods=verbs),
+        Route("/api/v1/{rest:path}", core, methods=verbs),
+        Route("/apis/{group}/{version}/{rest:path}", group, methods=verbs),
     ]
     app = Starlette(routes=routes)
 
@@ -416,4 +417,4 @@ def build_app(
 
     app.add_exception_handler(404, not_found)
     before = routes[: len(extra_routes)]
-    return _ResourceFastPath(app, g(api.core_resource), g(api.group_resource), before)
+    return _ResourceFastPath(app, core, group, before)

@@ -96,26 +96,6 @@ def connect(
     return Kube(config, timeout=timeout, field_manager=field_manager, transport=transport)
 
 
-def watch_query(
-    resource_version: str,
-    timeout_seconds: int,
-    bookmarks: bool,
-    label_selector: str,
-    field_selector: str,
-) -> dict[str, str]:
-    """The query of a watch request."""
-    params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
-    if resource_version:
-        params["resourceVersion"] = resource_version
-    if bookmarks:
-        params["allowWatchBookmarks"] = "true"
-    if label_selector:
-        params["labelSelector"] = label_selector
-    if field_selector:
-        params["fieldSelector"] = field_selector
-    return params
-
-
 class Kube:
     """Requests on dicts against one API server. Close it with `aclose()`."""
 
@@ -385,9 +365,15 @@ class Kube:
 
         An ERROR event raises its Status as an error (GoneError for 410).
         """
-        params = watch_query(
-            resource_version, timeout_seconds, bookmarks, label_selector, field_selector
-        )
+        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        if bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
         headers = {"Accept": _METADATA if metadata_only else "application/json"}
         read_limit = timeout_seconds + self._timeout
         async with self._lines(rt.path(namespace), params, headers, read_limit) as lines:
