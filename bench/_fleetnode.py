@@ -36,8 +36,8 @@ from k3os.agent.configsync import RENDERED, apply_status
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import gather_facts
 from k3os.agent.node import NodeKeeper, seed_by_get, seed_informer
-from k3os.agent.upgrades import open_requests
-from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key
+from k3os.agent.upgrades import open_requests, outcome_patch
+from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest
 from k3os.client import ClientError, InformerSet, Kube, connect
 from k3os.client.resources import NODES
 
@@ -170,14 +170,14 @@ class SimNode:
         1. Event `UpgradeStarted` (POST events), beside
         2. fetch, stage and reboot: the simulated upgrade time; then the node's watches and
            heartbeats stop (the bench's image is not served, so no image GET);
-        3. the new boot registers: GET its Node, PATCH the labels that changed (the version),
-           PATCH status merged with the Node just read; no `Starting` Event inside an upgrade;
+        3. the new boot registers: GET its Node, PATCH status merged with the Node just read
+           (the labels wait for the outcome); no `Starting` Event inside an upgrade;
         4. its Lease is renewed (one merge patch, as a new process knows no Lease yet: the
            renewal the health check waits for), then its watches reopen without lists (its
            Node from the version registration wrote, its RenderedNodeConfig after one GET of
            it); its status loop starts over;
-        5. after the health check: labels compared with the Node as last written (no call
-           when the commit changed none), the outcome PATCH, Event `UpgradeComplete`.
+        5. after the health check: the outcome PATCH, with the labels that changed (the
+           version) in it, then Event `UpgradeComplete`.
         """
         if self.args.agent_calls == "outcome":
             await asyncio.sleep(self.args.upgrade_seconds)
@@ -196,19 +196,18 @@ class SimNode:
         self.facts = dataclasses.replace(self.facts, version=request.version)
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
         with contextlib.suppress(ClientError):
-            await self.keeper.register()
+            await self.keeper.register(defer_labels=True)
         await self.start_session(lease_delay=None, status_delay=None)
         await self.keeper.renewed.wait()
-        with contextlib.suppress(ClientError):
-            await self.keeper.sync_labels(self.keeper.node)
-        await self.write_outcome(plan, request)
+        await self.write_outcome(plan, request, self.keeper.pending_labels())
         await self.event("UpgradeComplete", f"plan {request.plan}: booted {request.version}")
 
-    async def write_outcome(self, plan: str, request: UpgradeRequest) -> None:
+    async def write_outcome(self, plan: str, request: UpgradeRequest,
+                            labels: Obj | None = None) -> None:  # fmt: skip
         outcome = UpgradeOutcome(
             hash=request.hash, phase="Complete", version=request.version, reason="Upgraded"
         )
-        patch = {"metadata": {"annotations": {outcome_key(plan): outcome.encode()}}}
+        patch = outcome_patch(plan, outcome, labels)
         while True:
             try:
                 await self.kube.patch(NODES, self.name, patch)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,14 @@ import pytest
 from k3os.apis.handoff import UpgradeRequest, outcome_key, read_outcome, request_key
 from k3os.image.bundle import build_from_rootfs
 from k3os.image.state import StateArea
-from tests.integration._agent import eventually, get_json, kubectl, running_agent, server_on_port
+from tests.integration._agent import (
+    eventually,
+    get_json,
+    kubectl,
+    kubectl_env,
+    running_agent,
+    server_on_port,
+)
 from tests.integration._apiserver import free_port
 from tests.tooling.image_fixtures import bundle, keypair, new_state, tiny_rootfs
 
@@ -41,6 +50,18 @@ def _request(server, node: str, hash_: str, version: str, image: str) -> None:
     req = UpgradeRequest(plan=f"k3os-system/{PLAN}", hash=hash_, version=version, image=image)
     patch = {"metadata": {"annotations": {request_key(PLAN): req.encode()}}}
     kubectl(server, "patch", "node", node, "--type", "merge", "-p", json.dumps(patch))
+
+
+def _json_stream(text: str) -> list[dict]:
+    """The objects of kubectl's `-o json --watch` output (indented JSON, one after another)."""
+    decoder, objects, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return objects
+        obj, at = decoder.raw_decode(text, at)
+        objects.append(obj)
 
 
 def _outcome(server, node: str, hash_: str):
@@ -93,10 +114,30 @@ def test_upgrade_commits_a_healthy_bundle_and_rolls_back_a_broken_one(tmp_path: 
             assert state.pointer("current") == "v2" and state.read_record().trial is None
             assert agent.proc.poll() is None and agent.proc.pid == pid  # re-executed in place
 
-            _request(server, "edge-3", "hash-3", "v3", f"file://{v3}")
-            outcome = eventually(
-                lambda: _outcome(server, "edge-3", "hash-3"), "outcome of v3", 120, agent.log
-            )
+            # Every version of the Node from here on, as kubectl's watch sees it: the trial
+            # of v3 fails and rolls back, and its label never named v3 meanwhile (the labels
+            # of a start inside an upgrade go with the outcome).
+            seen = tmp_path / "edge-3-watch.jsonl"
+            with seen.open("wb") as out:
+                watch = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "kubectl"), "get", "node", "edge-3",
+                     "--watch", "--output-watch-events", "-o", "json"],
+                    stdout=out, stderr=subprocess.DEVNULL, env=kubectl_env(server),
+                )  # fmt: skip
+            try:
+                _request(server, "edge-3", "hash-3", "v3", f"file://{v3}")
+                outcome = eventually(
+                    lambda: _outcome(server, "edge-3", "hash-3"), "outcome of v3", 120, agent.log
+                )
+                eventually(lambda: "hash-3" in seen.read_text(), "the watch sees the outcome")
+            finally:
+                watch.terminate()
+                watch.wait(10)
+            versions = {
+                obj["object"]["metadata"]["labels"].get("k3os.io/version")
+                for obj in _json_stream(seen.read_text())
+            }
+            assert versions == {"v2"}, versions
             assert outcome.phase == "Failed", outcome
             assert outcome.reason == "HealthCheckFailed"
             assert outcome.version == "v2"

@@ -20,7 +20,7 @@ import pytest
 
 from k3os.agent import REBOOT_EXIT_CODE, AgentSettings
 from k3os.agent.runner import Agent
-from k3os.apis.handoff import UpgradeRequest, read_outcome, request_key
+from k3os.apis.handoff import UpgradeRequest, outcome_key, read_outcome, request_key
 from k3os.client import Kube, connect_kubeconfig
 from k3os.client.resources import EVENTS, NODES
 from tests.integration._agent import install_crds
@@ -39,10 +39,12 @@ class Recorder:
 
     def __init__(self, kube: Kube) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.bodies: list[Any] = []  # the JSON body of each call (None without one)
         inner = kube.request
 
         async def request(method: str, path: str, **kw: Any) -> Any:
             self.calls.append((method, path.split("?")[0]))
+            self.bodies.append(kw.get("body"))
             return await inner(method, path, **kw)
 
         kube.request = request  # type: ignore[method-assign]
@@ -129,7 +131,7 @@ async def test_a_restart_with_nothing_changed_writes_only_the_status(
         await kube.aclose()
 
 
-async def test_one_upgrade_costs_six_writes(tmp_path: Path, server: RunningServer) -> None:
+async def test_one_upgrade_costs_five_writes(tmp_path: Path, server: RunningServer) -> None:
     keys = keypair(tmp_path / "keys")
     v1 = bundle(tmp_path / "b", keys, "v1", seed=1)
     v2 = bundle(tmp_path / "b", keys, "v2", seed=2)
@@ -163,11 +165,18 @@ async def test_one_upgrade_costs_six_writes(tmp_path: Path, server: RunningServe
 
         assert await _run_until(second, answered, "the outcome and its Event") == 0
         after = Counter(_kind(c) for c in calls.writes(rebooted))
-        # Labels (the new version), one status, the start's Lease renewal (the one the
-        # health check waits for), the outcome, the closing Event.
+        # One status, the start's Lease renewal (the one the health check waits for), the
+        # outcome with the new version's label, the closing Event.
         assert after == Counter(
-            ["PATCH nodes", "PATCH nodes/status", "PATCH leases", "PATCH nodes", "POST events"]
+            ["PATCH nodes/status", "PATCH leases", "PATCH nodes", "POST events"]
         ), after
+        [answer] = [
+            body
+            for call, body in zip(calls.calls[rebooted:], calls.bodies[rebooted:], strict=True)
+            if _kind(call) == "PATCH nodes"
+        ]
+        assert answer["metadata"]["labels"] == {"k3os.io/version": "v2"}, answer
+        assert outcome_key(PLAN) in answer["metadata"]["annotations"], answer
         reads = Counter(_kind(c) for c in calls.reads(rebooted))
         assert reads == Counter(["GET nodes", "GET renderednodeconfigs"]), reads
         # Its watches start from what it read and wrote: no list (a scan of every object of

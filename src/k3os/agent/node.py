@@ -131,11 +131,16 @@ class NodeKeeper:
                 log.log(level, "%s failed (%s); retrying in %.1fs", what, e, delay)
                 await self.sleep(delay)
 
-    async def register(self) -> Obj:
+    async def register(self, *, defer_labels: bool = False) -> Obj:
         """Create the Node, or bring the existing one up to date; then post its status.
 
-        On a restart with nothing changed this is one read and one write (the status)."""
-        node: Obj = await self.retry("registering the node", self._register_once)
+        On a restart with nothing changed this is one read and one write (the status).
+        `defer_labels`: a start inside an upgrade leaves an existing Node's labels as they are;
+        they go with the upgrade's outcome (`label_patch` of the Node as last written), so a
+        version on trial never relabels the node, and a trial that falls back never did."""
+        node: Obj = await self.retry(
+            "registering the node", lambda: self._register_once(defer_labels=defer_labels)
+        )
         self.node = node
         first: list[Obj] = [node]
 
@@ -147,7 +152,7 @@ class NodeKeeper:
         self.registered.set()
         return node
 
-    async def _register_once(self) -> Obj:
+    async def _register_once(self, *, defer_labels: bool = False) -> Obj:
         facts = self.facts()
         if facts.refused_labels:
             log.warning(
@@ -167,6 +172,10 @@ class NodeKeeper:
         if patch is None:
             log.info("node %s was registered already; nothing to update", facts.name)
             return node
+        if defer_labels:
+            log.info("node %s was registered already; its labels follow the upgrade's outcome",
+                     facts.name)  # fmt: skip
+            return node
         node = await self.kube.patch(NODES, facts.name, patch)
         log.info("node %s was registered already; updated its labels", facts.name)
         return node
@@ -181,6 +190,11 @@ class NodeKeeper:
         patch = label_patch(facts, node)
         if patch is not None:
             self.node = await self.kube.patch(NODES, facts.name, patch)
+
+    def pending_labels(self) -> Obj | None:
+        """The merge patch that brings the Node as last written to the current facts' labels
+        (None: nothing differs, or no Node is known yet)."""
+        return label_patch(self.facts(), self.node) if self.node is not None else None
 
     async def post_status(self, current: Obj | None = None) -> None:
         """One status patch (Ready, nodeInfo, addresses). `current`: the Node just read, to

@@ -74,6 +74,8 @@ class Agent:
                 nodes=self.node_informer.cache,
                 reboot=self.request_reboot,
                 record=self._record,
+                labels=self.keeper.pending_labels,
+                written=self._outcome_written,
             )
             self.node_informer.add_handler(self.upgrader.on_change)
 
@@ -98,6 +100,9 @@ class Agent:
             obj, reason, message, "Warning" if type_ == "Warning" else "Normal"
         )
 
+    def _outcome_written(self, node: Obj) -> None:
+        self.keeper.node = node
+
     def request_reboot(self) -> None:
         """The reboot hook: a real reboot command, or (simulator) stop and start again."""
         if self.settings.reboot_command:
@@ -112,7 +117,7 @@ class Agent:
             self.booted = await asyncio.to_thread(select_boot_version, self.state)
         await self.refresh_facts()
         resuming = self.upgrader is not None and self.upgrader.on_trial()
-        node = await self.keeper.register()
+        node = await self.keeper.register(defer_labels=resuming)
         if not resuming:  # a start inside an upgrade is told by the upgrade's closing Event
             await self.events.record(
                 node, "Starting", f"k3os agent started, booted {self.facts().version}"
@@ -184,8 +189,7 @@ class Agent:
             self.request_reboot()  # boot selection falls back to the previous version
             return
         log.info("health check: %s", message)
-        # Registration wrote this boot's labels and status already; write only what the
-        # commit changed (nothing, as a rule), compared with the Node as last written.
-        await self.keeper.sync_labels(self.keeper.node)
+        # The outcome's patch brings the labels to the committed version (registration left
+        # them): one write answers the Plan and relabels the node.
         await self.upgrader.resume()
         await self.upgrader.run()

@@ -60,6 +60,17 @@ def open_requests(node: Obj) -> list[tuple[str, UpgradeRequest]]:
     return out
 
 
+def outcome_patch(plan_name: str, outcome: UpgradeOutcome, labels: Obj | None = None) -> Obj:
+    """The merge patch answering `plan_name`'s request with `outcome`, carrying `labels` (a
+    `label_patch`: the label changes a start inside an upgrade left to it) in the same write."""
+    from k3os.apis.handoff import outcome_key
+
+    meta: Obj = dict((labels or {}).get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}),
+                           outcome_key(plan_name): outcome.encode()}  # fmt: skip
+    return {"metadata": meta}
+
+
 def failure_reason(error: Exception) -> str:
     name = type(error).__name__
     if name in _VERIFY_ERRORS:
@@ -83,6 +94,8 @@ class Upgrader:
         nodes: Cache,
         reboot: Callable[[], None],
         record: Recorder | None = None,
+        labels: Callable[[], Obj | None] | None = None,
+        written: Callable[[Obj], None] | None = None,
     ) -> None:
         self.kube = kube
         self.node_name = node_name
@@ -91,6 +104,11 @@ class Upgrader:
         self.nodes = nodes
         self.reboot = reboot
         self.record = record
+        self.labels = labels
+        """The label changes the outcome's patch carries (the registration of a start inside
+        an upgrade leaves them to it)."""
+        self.written = written
+        """Told the Node as the outcome's patch left it."""
         self.wake = asyncio.Event()
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         # plan -> (hash, resourceVersion of the Node our outcome was written at). Until the
@@ -128,16 +146,17 @@ class Upgrader:
         return seen < answered[1]
 
     async def write_outcome(self, plan_name: str, outcome: UpgradeOutcome) -> None:
-        """Write the outcome, retrying while the server is away: it must not get lost."""
-        from k3os.apis.handoff import outcome_key
-
-        patch = {"metadata": {"annotations": {outcome_key(plan_name): outcome.encode()}}}
+        """Write the outcome, with the node's pending label changes in the same patch,
+        retrying while the server is away: it must not get lost."""
+        patch = outcome_patch(plan_name, outcome, self.labels() if self.labels else None)
         failures = 0
         while True:
             try:
                 stored = await self.kube.patch(NODES, self.node_name, patch)
                 version = int((stored.get("metadata") or {}).get("resourceVersion") or 0)
                 self.answered[plan_name] = (outcome.hash, version)
+                if self.written is not None:
+                    self.written(stored)
                 return
             except ClientError as e:
                 failures += 1

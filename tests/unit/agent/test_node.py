@@ -52,6 +52,24 @@ async def test_register_creates_then_updates_the_same_node() -> None:
     assert kube.peek(NODES, "n1")["metadata"]["labels"]["a"] == "2"
 
 
+async def test_a_start_inside_an_upgrade_leaves_the_labels_to_the_outcome() -> None:
+    kube = FakeKube()
+    await keeper(kube, sleep=Sleeps()).register()
+    trial = keeper(kube, {"a": "2"}, sleep=Sleeps())
+    node = await trial.register(defer_labels=True)
+    assert node["metadata"]["labels"]["a"] == "1"  # left as it was
+    assert kube.peek(NODES, "n1")["metadata"]["labels"]["a"] == "1"
+    assert kube.peek(NODES, "n1")["status"]["conditions"][0]["type"] == "Ready"  # posted
+    assert trial.pending_labels() == {"metadata": {"labels": {"a": "2"}}}
+    # A Node that is not there is created whole, deferred or not.
+    del kube.objects[("nodes", "", "n1")]
+    fresh = keeper(kube, {"a": "3"}, sleep=Sleeps())
+    await fresh.register(defer_labels=True)
+    assert kube.peek(NODES, "n1")["metadata"]["labels"]["a"] == "3"
+    assert fresh.pending_labels() is None
+    assert keeper(kube, sleep=Sleeps()).pending_labels() is None  # no Node known yet
+
+
 async def test_register_retries_while_the_server_is_away() -> None:
     kube = FakeKube()
     kube.fail_next = 3

@@ -242,6 +242,22 @@ async def test_outcome_is_retried_until_written(
     assert len(sleeps) == 2 and w.outcome()["phase"] == "Failed"
 
 
+async def test_the_outcome_carries_the_pending_labels_in_the_same_write(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    written: list[dict[str, Any]] = []
+    labels = {"labels": {"k3os.io/version": "v2"}, "annotations": {"k3os.io/config-labels": ""}}
+    w.upgrader.labels = lambda: {"metadata": labels}
+    w.upgrader.written = written.append
+    calls = len(w.kube.calls)
+    await w.upgrader.write_outcome("p", UpgradeOutcome(hash="h", phase="Complete"))
+    assert w.kube.calls[calls:] == [("patch", "nodes", "n1")]  # one write
+    node = w.kube.peek(NODES, "n1")
+    assert node["metadata"]["labels"]["k3os.io/version"] == "v2"
+    assert node["metadata"]["annotations"]["k3os.io/config-labels"] == ""
+    assert w.outcome()["phase"] == "Complete"
+    assert written == [node]
+
+
 async def test_an_unexpected_error_fails_the_upgrade_not_the_agent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
