@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FIELD_MANAGER = "k3os-controller-manager"
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -116,28 +118,23 @@ async def beside_server(
     event loop (`InProcessTransport`, no TLS, socket or HTTP parsing), or over HTTPS to
     `url` when `in_process` is off. On SIGTERM the manager stops first (releasing its
     Lease while the API still answers), then the server."""
-    from k3os.client import connect
+    from k3os.client.kube import Kube, client_config
     from k3os.security.bootstrap import ensure_controller_cert
 
     assert opts.pki is not None
     pki = opts.pki
     pair = ensure_controller_cert(pki)
-    transport = None
+    config = client_config(url, ca=pki.ca.cert_path, cert=pair.cert_path, key=pair.key_path)
+    kube: Kube
     if in_process:
         from k3os.apiserver.inprocess import InProcessEntry, certificate_der
-        from k3os.client.inprocess import InProcessTransport
+        from k3os.client.inprocess import InProcessKube
 
         opts.in_process = InProcessEntry(certificate_der(pair.cert_path))
-        transport = InProcessTransport(opts.in_process)
+        kube = InProcessKube(config, opts.in_process, field_manager=FIELD_MANAGER)
         log.info("the controller manager calls the API in-process")
-    kube = connect(
-        url,
-        ca=pki.ca.cert_path,
-        cert=pair.cert_path,
-        key=pair.key_path,
-        field_manager="k3os-controller-manager",
-        transport=transport,
-    )
+    else:
+        kube = Kube(config, field_manager=FIELD_MANAGER)
     manifests = pki.data_dir / "server" / "manifests"
     manifests.mkdir(parents=True, exist_ok=True)
     settings = replace(settings_from(options, pki.ca.cert_pem.decode()), manifests_dir=manifests)
@@ -192,7 +189,7 @@ def command(kubeconfig: Path, manifests_dir: Path | None, **options: Any) -> Non
     from k3os.client import ClientError, connect_kubeconfig
 
     try:
-        kube = connect_kubeconfig(kubeconfig, field_manager="k3os-controller-manager")
+        kube = connect_kubeconfig(kubeconfig, field_manager=FIELD_MANAGER)
     except (ClientError, OSError, ValueError) as e:
         raise click.ClickException(f"{kubeconfig}: {e}") from e
     settings = replace(settings_from(options, _ca_pem(kube)), manifests_dir=manifests_dir)

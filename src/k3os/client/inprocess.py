@@ -11,6 +11,14 @@ answering becomes a 500, one that fails mid-body a `ReadError`, as over the netw
 
 The transport adds no credentials: who the requests are is up to the app it is given
 (the server wraps its app so the scope carries its controllers' identity).
+
+`InProcessKube` goes one step further for the requests that are not watches: it runs the
+app inline, in the caller's own task, and collects the answer. No httpx2 request or
+response is built, and no task, future or queue stands between the caller and the app, so
+a controller's write waits for the loop only where the app itself waits (the store's
+commit). In a fleet's rollout the loop's turns are long (hundreds of agents' requests in
+each), and the Plan controller's hand-off is a chain of such writes: every hop saved is a
+turn its next node does not wait. Watches stream through `InProcessTransport` as before.
 """
 
 from __future__ import annotations
@@ -19,10 +27,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx2
 
-__all__ = ["ASGIApp", "InProcessTransport"]
+from k3os.client.errors import TransportError
+from k3os.client.kube import Kube
+from k3os.client.kubeconfig import ClientConfig
+
+__all__ = ["ASGIApp", "InProcessKube", "InProcessTransport"]
 
 log = logging.getLogger(__name__)
 
@@ -246,3 +259,95 @@ class InProcessTransport(httpx2.AsyncBaseTransport):
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+
+
+class InProcessKube(Kube):
+    """A `Kube` whose requests go to `app` on this event loop: each one-shot request runs
+    the app inline (see the module docstring), watches go through `InProcessTransport`."""
+
+    def __init__(self, config: ClientConfig, app: ASGIApp, **kw: Any) -> None:
+        super().__init__(config, transport=InProcessTransport(app), **kw)
+        self._app = app
+        self._server = urlsplit(config.cluster.server)
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes]:
+        if self._http.is_closed:
+            raise TransportError(f"{method} {path}: the in-process client is closed")
+        body = content or b""
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": self._server.scheme or "https",
+            "path": unquote(path),
+            "raw_path": path.encode(),
+            "query_string": urlencode(params or {}).encode(),
+            "root_path": "",
+            "headers": [
+                (b"host", (self._server.netloc or "localhost").encode()),
+                (b"content-length", str(len(body)).encode()),
+                *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+            ],
+            "server": (self._server.hostname or "localhost", self._server.port or 443),
+            "client": ("127.0.0.1", 0),
+            "state": {},
+            "extensions": {},
+        }
+        answer = _Answer(body)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._app(scope, answer.receive, answer.send)
+        except TimeoutError:
+            raise TransportError(f"{method} {path}: no answer in {self._timeout:g}s") from None
+        except Exception as e:
+            if answer.status is None:  # as the transport answers an app that fails early
+                log.exception("in-process request %s %s failed", method, path)
+                return 500, b"Internal Server Error"
+            raise TransportError(f"{method} {path}: the application failed: {e!r}") from e
+        if answer.status is None:
+            return 500, b"Internal Server Error"
+        if not answer.complete:
+            raise TransportError(f"{method} {path}: the application ended its response early")
+        return answer.status, b"".join(answer.chunks)
+
+
+class _Answer:
+    """The app's side of an inline request: the request body once, then nothing until the
+    app is done; the response collected whole."""
+
+    __slots__ = ("body", "chunks", "complete", "status")
+
+    def __init__(self, body: bytes) -> None:
+        self.body: bytes | None = body
+        self.status: int | None = None
+        self.chunks: list[bytes] = []
+        self.complete = False
+
+    async def receive(self) -> Message:
+        if self.body is not None:
+            body, self.body = self.body, None
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Future()  # the client stays until the app has answered (then cancelled)
+        raise AssertionError("unreachable")
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.status is not None:
+                raise RuntimeError("http.response.start sent twice")
+            self.status = int(message["status"])
+        elif kind == "http.response.body":
+            if self.status is None or self.complete:
+                raise RuntimeError("http.response.body outside a response")
+            chunk = message.get("body", b"")
+            if chunk:
+                self.chunks.append(bytes(chunk))
+            self.complete = not message.get("more_body", False)

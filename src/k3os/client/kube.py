@@ -87,13 +87,25 @@ def connect(
 ) -> Kube:
     """A client for `server` trusting `ca`, with a client certificate and/or a bearer token
     (`transport`: another way to the server than HTTPS, e.g. `InProcessTransport`)."""
+    config = client_config(server, ca=ca, cert=cert, key=key, token=token)
+    return Kube(config, timeout=timeout, field_manager=field_manager, transport=transport)
+
+
+def client_config(
+    server: str,
+    *,
+    ca: Path | str,
+    cert: Path | str | None = None,
+    key: Path | str | None = None,
+    token: str | None = None,
+) -> ClientConfig:
+    """The configuration `connect` builds a client from."""
     user = User(
         client_cert=str(cert) if cert else None,
         client_key=str(key) if key else None,
         token=token,
     )
-    config = ClientConfig(Cluster(server=server, certificate_auth=str(ca)), user)
-    return Kube(config, timeout=timeout, field_manager=field_manager, transport=transport)
+    return ClientConfig(Cluster(server=server, certificate_auth=str(ca)), user)
 
 
 class Kube:

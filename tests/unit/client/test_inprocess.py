@@ -14,7 +14,8 @@ import pytest
 
 from k3os.client import Kube
 from k3os.client import inprocess as inproc
-from k3os.client.inprocess import InProcessTransport
+from k3os.client.errors import ClientError, NotFoundError, TransportError
+from k3os.client.inprocess import InProcessKube, InProcessTransport
 from k3os.client.kubeconfig import ClientConfig, Cluster, User
 from k3os.client.resources import CONFIG_MAPS
 
@@ -278,3 +279,83 @@ async def test_kube_requests_and_watches_over_it() -> None:
         assert (await kube.get(CONFIG_MAPS, "c", "ns")) == {"kind": "ConfigMap"}
         names = [e.object["metadata"]["name"] async for e in kube.watch(CONFIG_MAPS, "ns")]
         assert names == ["a", "b"]
+
+
+async def test_the_inline_client_runs_the_app_in_the_callers_task() -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def api(scope: Scope, receive: Receive, send: Send) -> None:
+        body = (await receive())["body"]
+        seen.append({**scope, "body": body, "task": asyncio.current_task()})
+        if scope["path"].endswith("/missing"):
+            await start(send, 404)
+            await send({"type": "http.response.body", "body": json.dumps(
+                {"kind": "Status", "reason": "NotFound", "code": 404, "message": "gone"}
+            ).encode()})  # fmt: skip
+            return
+        if b"watch=true" in scope["query_string"]:
+            await start(send)
+            line = json.dumps({"type": "ADDED", "object": {"metadata": {"name": "w"}}}) + "\n"
+            await send({"type": "http.response.body", "body": line.encode()})
+            return
+        payload = body or b'{"kind":"ConfigMap"}'
+        await start(send, 201)
+        await send({"type": "http.response.body", "body": payload[:5], "more_body": True})
+        await send({"type": "http.response.body", "body": payload[5:]})
+
+    config = ClientConfig(Cluster(server="https://api.test:6443"), User(token="x"))
+    async with InProcessKube(config, api, field_manager="fm") as kube:
+        made = await kube.create(CONFIG_MAPS, {"metadata": {"name": "c"}}, "a b")
+        assert made["metadata"] == {"name": "c"}
+        scope = seen[-1]
+        assert scope["task"] is asyncio.current_task()  # inline: no task of its own
+        assert scope["method"] == "POST" and scope["scheme"] == "https"
+        assert scope["path"] == "/api/v1/namespaces/a b/configmaps"
+        assert scope["raw_path"] == b"/api/v1/namespaces/a%20b/configmaps"
+        assert scope["query_string"] == b"fieldManager=fm"
+        assert scope["server"] == ("api.test", 6443)
+        headers = dict(scope["headers"])
+        assert headers[b"content-type"] == b"application/json"
+        assert headers[b"content-length"] == str(len(scope["body"])).encode()
+        assert headers[b"host"] == b"api.test:6443"
+        assert await kube.request("GET", "/api/v1/x") == {"kind": "ConfigMap"}
+        with pytest.raises(NotFoundError, match="gone"):
+            await kube.request("GET", "/api/v1/missing")
+        # Watches stream through the transport, in a task of their own.
+        names = [e.object["metadata"]["name"] async for e in kube.watch(CONFIG_MAPS, "ns")]
+        assert names == ["w"] and seen[-1]["task"] is not asyncio.current_task()
+    with pytest.raises(TransportError, match="closed"):
+        await kube.request("GET", "/api/v1/x")
+
+
+async def test_the_inline_client_answers_failures_as_a_server_would(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def api(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if path == "/early":
+            raise RuntimeError("boom")
+        if path == "/silent":
+            return
+        if path == "/slow":
+            await receive()  # the body
+            await receive()  # then nothing: the client waits until the app is done
+        await start(send)
+        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        if path == "/midway":
+            raise RuntimeError("broke mid-body")
+
+    config = ClientConfig(Cluster(server="https://api.test"), User(token="x"))
+    async with InProcessKube(config, api, timeout=0.05) as kube:
+        with pytest.raises(ClientError) as early:
+            await kube.request("GET", "/early")
+        assert not isinstance(early.value, TransportError) and "500" in str(early.value)
+        assert "in-process request GET /early failed" in caplog.text
+        with pytest.raises(ClientError, match="500"):
+            await kube.request("GET", "/silent")
+        with pytest.raises(TransportError, match="broke mid-body"):
+            await kube.request("GET", "/midway")
+        with pytest.raises(TransportError, match="ended its response early"):
+            await kube.request("GET", "/short")
+        with pytest.raises(TransportError, match=r"no answer in 0\.05s"):
+            await kube.request("GET", "/slow")
