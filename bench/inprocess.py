@@ -61,7 +61,7 @@ async def main() -> None:
         async with InProcessKube(config, app) as kube:
             rounds["inline"].append(await cpu_per_request(kube, n))
     for name, values in rounds.items():
-        baseline = None if name == "transport" else f"{BENCH}/transport/patch"
+        baseline = None if name == "transport" else "transport/patch"
         extra = machine() if name == "transport" else {}
         emit(BENCH, f"{name}/patch", "cpu_per_request", sorted(values)[1], "µs", baseline,
              requests=n, rounds=[round(v, 1) for v in values], **extra)  # fmt: skip

@@ -26,5 +26,5 @@ def test_inprocess_bench_quick() -> None:
     )
     rows = {row["case"]: row for row in map(json.loads, result.stdout.splitlines())}
     assert set(rows) == {"transport/patch", "inline/patch"}
-    assert rows["inline/patch"]["baseline"] == "inprocess/transport/patch"
+    assert rows["inline/patch"]["baseline"] == "transport/patch"
     assert all(row["value"] > 0 and len(row["rounds"]) == 3 for row in rows.values())
