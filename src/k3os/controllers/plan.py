@@ -136,6 +136,9 @@ transaction (group commit), and a pass's writes are to different nodes."""
 async def _each(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
     """`work` on every item, at most `_PARALLEL` at a time; the first error is raised (the
     rest are cancelled: every write is whole, so what was done is a state a pass resumes)."""
+    items = list(items)
+    if not items:
+        return
     slots = asyncio.Semaphore(_PARALLEL)
 
     async def one(item: T) -> None:
@@ -410,10 +413,17 @@ class PlanController:
             if wait is not None:
                 waits.append(wait)
 
-        await _each(
-            [n for n in decision.applying if n not in started and n in views],
-            progress,
-        )
+        # A node whose agent is at work needs nothing but a look; only the rest get a task.
+        to_move: list[str] = []
+        for node_name in decision.applying:
+            if node_name in started or node_name not in views:
+                continue
+            at_work, wait = self._agent_at_work(plan, views[node_name], now)
+            if not at_work:
+                to_move.append(node_name)
+            elif wait is not None:
+                waits.append(wait)
+        await _each(to_move, progress)
         if moved.more:
             waits.append(0.0)
         elif moved.wrote or decision.finish or decision.fail:
@@ -630,15 +640,17 @@ class PlanController:
         moved: _Moved,
     ) -> float | None:
         """Move one in-flight node on: drain, hand over, or wait for its agent."""
+        at_work, wait = self._agent_at_work(plan, node, now)
+        if at_work:
+            return wait
         name = plan.metadata.name
         view = self._view(node)
         annotations = dict(view.annotations)
         record = read_record(annotations, name)
-        if record is None or record.phase != "Applying" or not record.hash:
-            return None
+        assert record is not None and record.hash is not None  # else the agent is "at work"
         request = read_request(annotations, name)
         if request is not None and request.hash == record.hash:
-            return await self._deadline(obj, plan, node, record, now)
+            return await self._deadline_passed(obj, plan, node, record, now)
         if record.hash != latest:
             await self._start(plan, node, latest, version, now, moved)  # not handed over yet
             return None
@@ -674,17 +686,30 @@ class PlanController:
         moved.handed_over.append(view.name)
         return None
 
-    async def _deadline(
-        self, obj: Obj, plan: Plan, node: Obj, record: NodeUpgradeRecord, now: datetime
-    ) -> float | None:
-        """The agent is at work: wait for its outcome, or fail the node once
-        `jobActiveDeadlineSecs` (counted from the start) has passed without one."""
+    def _agent_at_work(self, plan: Plan, node: Obj, now: datetime) -> tuple[bool, float | None]:
+        """(True, when to look again, None for never) for an in-flight node with nothing to
+        do: its agent has the request and time left (nearly every node in flight), or it
+        has no current record. (False, None) when `_progress` has something to do."""
+        name = plan.metadata.name
+        annotations = dict(self._view(node).annotations)
+        record = read_record(annotations, name)
+        if record is None or record.phase != "Applying" or not record.hash:
+            return True, None
+        request = read_request(annotations, name)
+        if request is None or request.hash != record.hash:
+            return False, None
         limit = plan.spec.job_active_deadline_secs
         if not limit or record.since is None:
-            return None  # its outcome will wake us
+            return True, None  # its outcome will wake us
         left = (record.since - now).total_seconds() + limit
-        if left > 0:
-            return left
+        return (True, left) if left > 0 else (False, None)
+
+    async def _deadline_passed(
+        self, obj: Obj, plan: Plan, node: Obj, record: NodeUpgradeRecord, now: datetime
+    ) -> float | None:
+        """The agent had its request for `jobActiveDeadlineSecs` (counted from the start)
+        without an outcome: the node fails."""
+        limit = plan.spec.job_active_deadline_secs
         assert record.hash is not None
         name = plan.metadata.name
         message = f"no outcome from the node's agent within jobActiveDeadlineSecs ({limit}s)"
