@@ -2,7 +2,8 @@
 the client's side, before the API's app does anything.
 
 The app answers at once (a ~1 KiB Node-like body after one turn of the loop), so the figures
-are the client layers alone, in CPU time per request (the process's, one thread):
+are the client layers alone, in CPU time per request (the process's, one thread), for a
+client certificate user as the controller manager is:
   transport/patch  `Kube` over `InProcessTransport` (an httpx2 request and response, a task
                    per request, the answer through a future and a queue); the baseline
   inline/patch     `InProcessKube`: the app run inline in the caller's task
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from k3os.client.inprocess import InProcessKube, InProcessTransport
 from k3os.client.kube import Kube
 from k3os.client.kubeconfig import ClientConfig, Cluster, User
 from k3os.client.resources import NODES
+from k3os.security.pki import ensure_ca, issue, save_pair
 
 BENCH = "inprocess"
 BODY = json.dumps({"kind": "Node", "apiVersion": "v1",
@@ -53,7 +56,24 @@ async def cpu_per_request(kube: Kube, n: int) -> float:
 async def main() -> None:
     args = parse_args(__doc__ or "")
     n = 500 if args.quick else 5000
-    config = ClientConfig(Cluster(server="https://127.0.0.1:6443"), User(token="unused"))
+    with tempfile.TemporaryDirectory(prefix="k3os-bench-inprocess-") as tmp:
+        config = controller_config(Path(tmp))
+        await measure(config, n)
+
+
+def controller_config(tmp: Path) -> ClientConfig:
+    """A client certificate user, as the server's controller manager is (its requests carry
+    no credentials of their own: the app gives them their identity)."""
+    ca = ensure_ca(tmp, "bench-ca")
+    cert, key = issue(ca, "k3os-controller-manager", client=True)
+    assert key is not None
+    pair = save_pair(cert, key, tmp / "cm.crt", tmp / "cm.key")
+    user = User(client_cert=str(pair.cert_path), client_key=str(pair.key_path))
+    return ClientConfig(Cluster(server="https://127.0.0.1:6443",
+                                certificate_auth=str(ca.cert_path)), user)  # fmt: skip
+
+
+async def measure(config: ClientConfig, n: int) -> None:
     rounds: dict[str, list[float]] = {"transport": [], "inline": []}
     for _ in range(3):  # alternating rounds; the median is reported
         async with Kube(config, transport=InProcessTransport(app)) as kube:

@@ -115,7 +115,7 @@ async def beside_server(
 ) -> None:
     """Run `server` (which serves `opts`) with the controller manager beside it, as the
     controller certificate's user. Its requests go straight into the server's app on this
-    event loop (`InProcessTransport`, no TLS, socket or HTTP parsing), or over HTTPS to
+    event loop (`InProcessKube`, no TLS, socket or HTTP parsing), or over HTTPS to
     `url` when `in_process` is off. On SIGTERM the manager stops first (releasing its
     Lease while the API still answers), then the server."""
     from k3os.client.kube import Kube, client_config

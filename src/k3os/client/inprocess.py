@@ -33,7 +33,7 @@ import httpx2
 
 from k3os.client.errors import TransportError
 from k3os.client.kube import Kube
-from k3os.client.kubeconfig import ClientConfig
+from k3os.client.kubeconfig import ClientConfig, client_auth
 
 __all__ = ["ASGIApp", "InProcessKube", "InProcessTransport"]
 
@@ -269,6 +269,18 @@ class InProcessKube(Kube):
         super().__init__(config, transport=InProcessTransport(app), **kw)
         self._app = app
         self._server = urlsplit(config.cluster.server)
+        self._auth = client_auth(config.user) if config.user is not None else None
+
+    async def _credentials(self, method: str, path: str) -> list[tuple[bytes, bytes]]:
+        """The headers the client's auth puts on a request (none for a certificate user,
+        such as the controller manager: the app gives it its identity)."""
+        if self._auth is None:
+            return []
+        request = httpx2.Request(method, f"{self._server.scheme}://{self._server.netloc}{path}")
+        flow = self._auth.async_auth_flow(request)
+        request = await flow.__anext__()
+        await flow.aclose()
+        return [(b"authorization", v.encode()) for v in request.headers.get_list("authorization")]
 
     async def _exchange(
         self,
@@ -295,6 +307,7 @@ class InProcessKube(Kube):
                 (b"host", (self._server.netloc or "localhost").encode()),
                 (b"content-length", str(len(body)).encode()),
                 *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+                *await self._credentials(method, path),
             ],
             "server": (self._server.hostname or "localhost", self._server.port or 443),
             "client": ("127.0.0.1", 0),

@@ -315,6 +315,7 @@ async def test_the_inline_client_runs_the_app_in_the_callers_task() -> None:
         assert scope["query_string"] == b"fieldManager=fm"
         assert scope["server"] == ("api.test", 6443)
         headers = dict(scope["headers"])
+        assert headers[b"authorization"] == b"Bearer x"  # the config's credentials
         assert headers[b"content-type"] == b"application/json"
         assert headers[b"content-length"] == str(len(scope["body"])).encode()
         assert headers[b"host"] == b"api.test:6443"
