@@ -53,14 +53,18 @@ def _request(server, node: str, hash_: str, version: str, image: str) -> None:
 
 
 def _json_stream(text: str) -> list[dict]:
-    """The objects of kubectl's `-o json --watch` output (indented JSON, one after another)."""
+    """The whole objects of kubectl's `-o json --watch` output (indented JSON, one after
+    another; one still being written at the end is left out)."""
     decoder, objects, at = json.JSONDecoder(), [], 0
     while True:
         while at < len(text) and text[at].isspace():
             at += 1
         if at == len(text):
             return objects
-        obj, at = decoder.raw_decode(text, at)
+        try:
+            obj, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            return objects
         objects.append(obj)
 
 
@@ -129,7 +133,14 @@ def test_upgrade_commits_a_healthy_bundle_and_rolls_back_a_broken_one(tmp_path: 
                 outcome = eventually(
                     lambda: _outcome(server, "edge-3", "hash-3"), "outcome of v3", 120, agent.log
                 )
-                eventually(lambda: "hash-3" in seen.read_text(), "the watch sees the outcome")
+                eventually(
+                    lambda: any(
+                        outcome_key(PLAN) in (o["object"]["metadata"].get("annotations") or {})
+                        and "hash-3" in o["object"]["metadata"]["annotations"][outcome_key(PLAN)]
+                        for o in _json_stream(seen.read_text())
+                    ),
+                    "the watch sees the outcome",
+                )
             finally:
                 watch.terminate()
                 watch.wait(10)
