@@ -33,7 +33,7 @@ import httpx2
 
 from k3os.client.errors import TransportError
 from k3os.client.kube import Kube
-from k3os.client.kubeconfig import ClientConfig, client_auth
+from k3os.client.kubeconfig import ClientConfig
 
 __all__ = ["ASGIApp", "InProcessKube", "InProcessTransport"]
 
@@ -269,7 +269,6 @@ class InProcessKube(Kube):
         super().__init__(config, transport=InProcessTransport(app), **kw)
         self._app = app
         self._server = urlsplit(config.cluster.server)
-        self._auth = client_auth(config.user) if config.user is not None else None
 
     async def _credentials(self, method: str, path: str) -> list[tuple[bytes, bytes]]:
         """The headers the client's auth puts on a request (none for a certificate user,

@@ -124,7 +124,7 @@ class Kube:
         self._timeout = timeout
         if config.user is None:
             raise ClientError(f"no user (credentials) for {config.cluster.server}")
-        auth = client_auth(config.user)
+        auth = self._auth = client_auth(config.user)
         try:
             verify = make_ssl_context(config)
         except (OSError, ValueError) as e:  # an unreadable CA, certificate or key file

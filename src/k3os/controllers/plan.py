@@ -639,15 +639,13 @@ class PlanController:
         now: datetime,
         moved: _Moved,
     ) -> float | None:
-        """Move one in-flight node on: drain, hand over, or wait for its agent."""
-        at_work, wait = self._agent_at_work(plan, node, now)
-        if at_work:
-            return wait
+        """Move one in-flight node on: drain, hand over, or fail it past its deadline (the
+        pass has found, with `_agent_at_work`, that it needs more than a look)."""
         name = plan.metadata.name
         view = self._view(node)
         annotations = dict(view.annotations)
         record = read_record(annotations, name)
-        assert record is not None and record.hash is not None  # else the agent is "at work"
+        assert record is not None and record.hash is not None  # else the agent was "at work"
         request = read_request(annotations, name)
         if request is not None and request.hash == record.hash:
             return await self._deadline_passed(obj, plan, node, record, now)
