@@ -27,7 +27,7 @@ def profiled(pid: int, out: Path | None, rate: int = 50) -> Iterator[None]:
         yield
         return
     cmd = [str(PY_SPY), "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-           "--rate", str(rate), "--nonblocking"]  # fmt: skip
+           "--rate", str(rate), "--nonblocking", "--subprocesses"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, machine, percentile
-from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb
+from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb, with_children
 from _profile import profiled
 from k3os.client import ClientError, Kube, NotFoundError, connect_kubeconfig
 from k3os.client.resources import EVENTS, ResourceType
@@ -74,6 +74,7 @@ class Sizes:
         self.status = 60.0
         self.stores = ["etcd", "sqlite"]
         self.split = False
+        self.api_workers = 0
         self.agent_calls = "agent"
         self.client = "lean"
 
@@ -87,6 +88,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, help="the rollout Plan's concurrency")
     parser.add_argument("--split", action="store_true",
                         help="controllers in their own process")  # fmt: skip
+    parser.add_argument("--api-workers", type=int, default=0,
+                        help="`k3os server --api-workers`: processes serving the API beside "
+                        "the main one (their CPU and RSS count as the server's)")  # fmt: skip
     parser.add_argument(
         "--window",
         type=float,
@@ -326,6 +330,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
     results: list[dict[str, Any]] = []
     extra = ["--disable-agent"] + (["--datastore-endpoint", endpoint] if endpoint else [])
     extra += ["--disable-controller-manager"] if sizes.split else []
+    extra += ["--api-workers", str(sizes.api_workers)] if sizes.api_workers else []
     server = start_server(work / "server", extra, log_level="warning")
     controllers: subprocess.Popen[bytes] | None = None
     if sizes.split:
@@ -351,7 +356,9 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
 
             await wait_for(f"{n} nodes to join", ready, 120 + n / 5, workers)
             await asyncio.sleep(sizes.settle)
-            server_cpu, client_cpu = CpuWindow([server.proc.pid]), CpuWindow(workers.pids)
+            # The server is its main process and its API workers, if it has any.
+            server_pids = with_children(server.proc.pid)
+            server_cpu, client_cpu = CpuWindow(server_pids), CpuWindow(workers.pids)
             cm_cpu = CpuWindow([controllers.pid] if controllers else [])
             etcd_cpu = CpuWindow([etcd_pid] if etcd_pid else [])
             load0 = os.getloadavg()[0]
@@ -366,7 +373,8 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                    "server_cpu": server_cpu.stop(), "client_cpu": client_cpu.stop(),
                    "etcd_cpu": etcd_cpu.stop() if etcd_pid else None,
                    "cm_cpu": cm_cpu.stop() if controllers else None,
-                   "rss": rss_mb(server.proc.pid), "hwm": rss_mb(server.proc.pid, "VmHWM"),
+                   "rss": sum(rss_mb(p) for p in server_pids),
+                   "hwm": sum(rss_mb(p, "VmHWM") for p in server_pids),
                    "etcd_rss": rss_mb(etcd_pid) if etcd_pid else None,
                    "loadavg": [round(load0, 2), round(os.getloadavg()[0], 2)]}  # fmt: skip
             samples.poll()
@@ -377,7 +385,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             if last:
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)
                 rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
-                cpu0 = cpu_seconds(server.proc.pid)
+                cpu0 = sum(cpu_seconds(p) for p in server_pids)
                 sched0 = schedstat(server.proc.pid)
                 fleet_cpu = CpuWindow(workers.pids)
                 fleet_cpu.start()
@@ -394,7 +402,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                     k: round(percentile(v, 50), 1) for k, v in sorted(by_call.items())
                 }
                 row["rollout"]["request_counts"] = {k: len(v) for k, v in sorted(by_call.items())}
-                used = cpu_seconds(server.proc.pid) - cpu0
+                used = sum(cpu_seconds(p) for p in server_pids) - cpu0
                 # The load generator's share of the machine while the rollout ran (the
                 # simulated nodes' own TLS, HTTP and watch handling).
                 row["rollout"]["client_cpu"] = round(fleet_cpu.stop(), 1)
@@ -445,7 +453,8 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
             return f"{store}/{first}/{case}"
         return None
 
-    info: dict[str, object] = {**machine(), "mode": sizes.mode, "split": sizes.split}
+    info: dict[str, object] = {**machine(), "mode": sizes.mode, "split": sizes.split,
+                               "api_workers": sizes.api_workers}  # fmt: skip
     for store in stores:
         for n in sizes.fleets:
             r = by.get((store, n))
@@ -504,6 +513,7 @@ def main() -> None:
     if args.concurrency:
         sizes.concurrency = args.concurrency
     sizes.split = args.split
+    sizes.api_workers = args.api_workers
     if args.window:
         sizes.window = max(args.window, sizes.renew + 1)
     sizes.agent_calls = args.agent_calls

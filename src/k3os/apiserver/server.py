@@ -19,6 +19,7 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from k3os.apiserver.images import image_routes
 from k3os.apiserver.inprocess import InProcessEntry
 from k3os.apiserver.objects import prepare_create
 from k3os.apiserver.security_runtime import ApiSecurity, judge_certificate_time_in_app
+from k3os.apiserver.workers import ApiWorkers, WorkerSpec
 from k3os.security.bootstrap import ServerPKI
 from k3os.store import Store, open_store
 
@@ -119,6 +121,15 @@ class ServeOptions:
     metrics: Callable[[], str] | None = None
     # The door for this process's own clients (the controller manager), opened with the API.
     in_process: InProcessEntry | None = None
+    # Serve on this listening socket instead of binding one (an API worker's, passed down).
+    listen: socket.socket | None = None
+    # False in an API worker: the main process seeds the store and owns the datastore.
+    primary: bool = True
+    # Worker processes serving the API beside this one (k3os.apiserver.workers).
+    api_workers: int = 0
+    # How to start one (k3os.apiserver.workers.ApiWorkers); the CLI gives `k3os api-worker`.
+    worker_command: list[str] = field(default_factory=list)
+    tls_sans: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -236,8 +247,15 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     for sig in stop_signals:
         loop.add_signal_handler(sig, _request_exit, server, ctx, sig, opts.before_stop)
     crds = CustomResourceDefinitions(ctx)
+    listen = opts.listen
+    if listen is None and opts.api_workers > 0:
+        if not config.loaded:
+            config.load()
+        listen = config.bind_socket()
+    workers: ApiWorkers | None = None
     try:
-        await seed(ctx)
+        if opts.primary:
+            await seed(ctx)
         await crds.start()
         if security is not None:
             await security.start()
@@ -245,9 +263,16 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         ctx.ready.set()
         if opts.in_process is not None:
             opts.in_process.open()
+        if opts.api_workers > 0:
+            assert listen is not None
+            spec = _worker_spec(opts, listen)
+            workers = ApiWorkers(opts.api_workers, listen, store, spec, opts.worker_command)
+            workers.start()
         log.info("serving the API on %s:%d", opts.host, opts.port)
-        await server.serve()
+        await server.serve(sockets=[listen] if listen is not None else None)
     finally:
+        if workers is not None:
+            await workers.stop()
         if opts.in_process is not None:
             opts.in_process.close()
         for sig in stop_signals:
@@ -258,6 +283,18 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         if own_store:
             await store.close()
         log.info("API server stopped")
+
+
+def _worker_spec(opts: ServeOptions, listen: socket.socket) -> WorkerSpec:
+    assert opts.pki is not None, "API workers serve TLS only"
+    return WorkerSpec(
+        data_dir=str(opts.pki.data_dir),
+        bind_address=opts.host,
+        port=listen.getsockname()[1],
+        datastore=opts.datastore,
+        tls_sans=opts.tls_sans,
+        anonymous_health=opts.anonymous_health,
+    )
 
 
 STOP_HOOK_TIMEOUT = 5.0

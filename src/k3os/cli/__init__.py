@@ -32,6 +32,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "health": ("k3os.cli.health:health", "Health-check the version on trial; commit or fail it."),
     "boot-select": ("k3os.cli.boot_select:boot_select", "Choose the version to boot (initramfs)."),
 }
+#: Commands the server starts for itself, not listed in --help.
+HIDDEN: dict[str, str] = {"api-worker": "k3os.cli.api_worker:command"}
 
 
 class LazyGroup(click.Group):
@@ -42,9 +44,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = SUBCOMMANDS.get(cmd_name)
-        if entry is None:
+        target = entry[0] if entry is not None else HIDDEN.get(cmd_name)
+        if target is None:
             return None
-        module_name, _, attr = entry[0].partition(":")
+        module_name, _, attr = target.partition(":")
         command = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
         return command

@@ -82,8 +82,19 @@ def resolve_level(flag: str | None, env: dict[str, str] | None = None) -> int:
     return logging.getLevelNamesMapping()[name.upper()]
 
 
+_current: tuple[int, LogFormat] = (logging.INFO, "text")
+
+
+def logging_options() -> list[str]:
+    """The `k3os` options that set up logging as it is set up now (for a child process)."""
+    level, fmt = _current
+    return ["--log-level", logging.getLevelName(level).lower(), "--log-format", fmt]
+
+
 def setup_logging(level: int, fmt: LogFormat = "text", stream: TextIO | None = None) -> None:
     """Install one handler on the root logger; calling it again replaces the first."""
+    global _current
+    _current = (level, fmt)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import click
 
 from k3os.cli.controller_manager import manager_options
+from k3os.cli.logs import logging_options
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,14 @@ log = logging.getLogger(__name__)
     envvar="K3OS_CONTROLLER_MANAGER_TRANSPORT",
     help="How the in-process controllers reach the API: straight into it, or over HTTPS.",
 )
+@click.option(
+    "--api-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    envvar="K3OS_API_WORKERS",
+    help="Extra processes serving the API on the same port (more cores for a large fleet).",
+)
 @manager_options
 def command(
     data_dir: Path,
@@ -65,6 +75,7 @@ def command(
     anonymous_health: bool,
     disable_controller_manager: bool,
     controller_manager_transport: str,
+    api_workers: int,
     **manager: Any,
 ) -> None:
     """Serve the Kubernetes API (HTTPS, client certificates) until SIGTERM."""
@@ -91,6 +102,9 @@ def command(
         datastore=datastore,
         pki=pki,
         anonymous_health=anonymous_health,
+        api_workers=api_workers,
+        worker_command=[sys.executable, "-m", "k3os", *logging_options(), "api-worker"],
+        tls_sans=tls_san,
     )
     main: Coroutine[Any, Any, None] = serve(opts)
     if not disable_agent:

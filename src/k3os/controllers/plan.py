@@ -82,6 +82,9 @@ class PlanSettings:
     resync: float = 30.0
     """How often a Plan with work in flight is looked at without any change."""
     channel_timeout: float = 10.0
+    pass_spacing: float = 0.05
+    """Least time between the end of one pass over a Plan and the start of the next: what
+    changes meanwhile is taken in one pass (each pass looks at every node)."""
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -220,6 +223,7 @@ class PlanController:
         self.controller: Controller[PlanKey] = Controller("plan", self.reconcile)
         self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
         self._invalid: dict[PlanKey, str] = {}
+        self._last_pass: dict[PlanKey, float] = {}  # loop time each plan's last pass ended
         self._views = ByVersion(NodeView.from_node)
         self._recording: set[asyncio.Task[None]] = set()
         self.plans.add_handler(self._on_plan)
@@ -350,12 +354,23 @@ class PlanController:
     # -- the pass -------------------------------------------------------------------------
 
     async def reconcile(self, key: PlanKey) -> float | None:
+        loop = asyncio.get_running_loop()
+        wait = self._last_pass.get(key, -1e9) + self.settings.pass_spacing - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            return await self._reconcile(key)
+        finally:
+            self._last_pass[key] = loop.time()
+
+    async def _reconcile(self, key: PlanKey) -> float | None:
         namespace, name = key
         obj = self.plans.cache.get(name, namespace)
         if obj is None:
             for gauge in (PLAN_NODES, PLAN_HALTED):
                 gauge.remove_matching(namespace=namespace, plan=name)
             self._invalid.pop(key, None)
+            self._last_pass.pop(key, None)
             await self._forget(namespace, name)
             return None
         try:

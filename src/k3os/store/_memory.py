@@ -177,6 +177,20 @@ class MemoryStore(Store):
             raise FutureRevision(start, self._revision)
         return self._hub.open(prefix, max(start, 1))
 
+    async def _history(self, prefix: str, first: int, last: int, limit: int) -> list[Event]:
+        """Events under `prefix` with revisions first..last (at most `limit`), from the ring
+        that holds all uncompacted history (for the API's worker processes)."""
+        self._check_open()
+        if first <= self._compact_revision:
+            raise Compacted(first, self._compact_revision)
+        found: list[Event] = []
+        for event in self._hub.events_from(first):
+            if event.revision > last or len(found) == limit:
+                break
+            if event.kv.key.startswith(prefix):
+                found.append(event)
+        return found
+
     async def compact(self, revision: int) -> None:
         self._check_open()
         if revision > self._revision:

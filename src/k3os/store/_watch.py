@@ -70,6 +70,10 @@ class WatchHub:
                     if group is not None:
                         group.wake(event.revision)
 
+    def events_from(self, revision: int) -> list[Event]:
+        """The remembered events from `revision` on (fewer if the ring starts later)."""
+        return self._ring[max(0, revision - self._ring_first) :]
+
     def set_compact_revision(self, revision: int) -> None:
         self.compact_revision = max(self.compact_revision, revision)
         if self._capacity is None and self._ring:

@@ -3,6 +3,7 @@ hand-off to the agent, outcomes, failures, drains, channels, and bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -551,3 +552,21 @@ async def test_the_plan_k3os_shipped_selects_opted_in_nodes_unchanged(
     request = json.loads(env.annotations("opted-in")[request_key("k3os-latest")])
     assert request["image"] == "rancher/k3os:v0.21.5-k3s2r1"
     assert env.node("opted-in")["spec"]["unschedulable"] is True  # drain implies cordon
+
+
+async def test_passes_over_one_plan_are_spaced_and_changes_between_them_wait() -> None:
+    """A pass looks at every node, so passes come at most one per `pass_spacing`: what
+    changes meanwhile (a burst of outcomes) is taken by the next pass together."""
+    env = Env("n1", "n2", concurrency=2)
+    env.ctrl.settings = PlanSettings(pass_spacing=0.3)
+    loop = asyncio.get_running_loop()
+    await env.step()
+    ended = loop.time()
+    await env.step()  # only starts once the spacing has passed (a lower bound: no timing)
+    assert loop.time() - ended >= 0.3
+    assert env.status()["applying"] == ["n1", "n2"]
+    other = PlanSettings(pass_spacing=0.0)
+    env.ctrl.settings = other
+    started = loop.time()
+    await env.step()  # no spacing: at once
+    assert env.ctrl._last_pass[(NS, "p")] >= started

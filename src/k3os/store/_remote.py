@@ -1,0 +1,438 @@
+"""A store owned by another process of the same server, reached over a local socket.
+
+`k3os server --api-workers N` serves the API from N more processes beside the main one.
+A SQLite file has one owner (its single writer, its watch hub, its expiry timer and
+compactor live in the main process); a worker reaches it through a `RemoteStore`, and the
+main process answers through a `StoreService`:
+
+- every call of the `Store` interface is one request frame and one answer frame on a
+  socket pair the main process made when it started the worker (nothing on the
+  filesystem, nothing another user can connect to);
+- each worker holds **one** watch of every key, from the head at the moment it connected;
+  the events feed a `WatchHub` in the worker, so the worker's own watches (the API's shared
+  per-resource watches, the RBAC mirrors, the CRD loop) are served from memory exactly as
+  the main process serves its own, and history older than the worker's ring is read from
+  the owner's log;
+- `current_revision` asks the owner (a client may bring a revision another process wrote),
+  and a watch that starts past what the worker has seen waits for those events, which are
+  already on their way.
+
+Frames are a 4-byte big-endian length and a `marshal`ed tuple (plain values only: the peer
+is our own process, and marshal is the cheapest codec in the standard library). What one
+turn of the event loop sends to the link leaves in one write. A worker that stops reading
+(its unread events past `MAX_UNSENT` bytes) is cut off; it exits, and the main process
+starts another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import marshal
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from k3os.store._errors import (
+    Compacted,
+    Conflict,
+    FutureRevision,
+    KeyExists,
+    KeyNotFound,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+)
+from k3os.store._interface import Store, Watch
+from k3os.store._model import DeleteResult, Event, EventType, KeyValue, RangeResult
+from k3os.store._watch import WatchHub
+
+__all__ = ["MAX_UNSENT", "RemoteStore", "StoreService"]
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct(">I")
+#: Bytes queued for a worker that does not read before its link is cut.
+MAX_UNSENT = 256 * 1024 * 1024
+#: Events a worker keeps in memory for its watches (up to twice this many).
+RING_EVENTS = 2048
+
+Message = tuple[Any, ...]
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def _kv(kv: KeyValue | None) -> tuple[Any, ...] | None:
+    if kv is None:
+        return None
+    return (kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+
+
+def _unkv(t: tuple[Any, ...] | None) -> KeyValue | None:
+    return None if t is None else KeyValue(*t)
+
+
+def _event(e: Event) -> tuple[Any, ...]:
+    return (e.type is EventType.DELETE, _kv(e.kv), _kv(e.prev_kv))
+
+
+def _unevent(t: tuple[Any, ...]) -> Event:
+    kv = _unkv(t[1])
+    assert kv is not None
+    return Event(EventType.DELETE if t[0] else EventType.PUT, kv, _unkv(t[2]))
+
+
+def _error(e: StoreError) -> tuple[Any, ...]:
+    if isinstance(e, Compacted):
+        return ("Compacted", e.revision, e.compact_revision)
+    if isinstance(e, FutureRevision):
+        return ("FutureRevision", e.revision, e.current_revision)
+    if isinstance(e, KeyExists):
+        return ("KeyExists", e.key, _kv(e.current))
+    if isinstance(e, KeyNotFound):
+        return ("KeyNotFound", e.key)
+    if isinstance(e, Conflict):
+        return ("Conflict", e.key, _kv(e.current), str(e))
+    if isinstance(e, StoreClosed):
+        return ("StoreClosed", str(e))
+    return ("StoreUnavailable", str(e))
+
+
+def _unerror(t: tuple[Any, ...]) -> StoreError:
+    kind, *args = t
+    if kind == "Compacted":
+        return Compacted(*args)
+    if kind == "FutureRevision":
+        return FutureRevision(*args)
+    if kind == "KeyExists":
+        return KeyExists(args[0], _unkv(args[1]))
+    if kind == "KeyNotFound":
+        return KeyNotFound(args[0])
+    if kind == "Conflict":
+        return Conflict(args[0], _unkv(args[1]), args[2])
+    if kind == "StoreClosed":
+        return StoreClosed(args[0])
+    return StoreUnavailable(args[0])
+
+
+def _range(r: RangeResult) -> tuple[Any, ...]:
+    return ([_kv(kv) for kv in r.items], r.revision, r.more, r.count)
+
+
+def _unrange(t: tuple[Any, ...]) -> RangeResult:
+    return RangeResult([KeyValue(*kv) for kv in t[0]], t[1], t[2], t[3])
+
+
+def _delete(d: DeleteResult) -> tuple[Any, ...]:
+    return (_kv(d.prev_kv), d.revision)
+
+
+def _undelete(t: tuple[Any, ...]) -> DeleteResult:
+    prev = _unkv(t[0])
+    assert prev is not None
+    return DeleteResult(prev, t[1])
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+# -- the link ------------------------------------------------------------------------------
+
+
+class _Link(asyncio.Protocol):
+    """Frames both ways over one stream socket; sends of one loop turn leave as one write."""
+
+    def __init__(self, on_message: Callable[[Message], None], on_lost: Callable[[], None]) -> None:
+        self._on_message = on_message
+        self._on_lost = on_lost
+        self._buf = bytearray()
+        self._out: list[bytes] = []
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        pos, size = 0, len(buf)
+        try:
+            while size - pos >= 4:
+                (n,) = _LEN.unpack_from(buf, pos)
+                if size - pos - 4 < n:
+                    break
+                message = marshal.loads(buf[pos + 4 : pos + 4 + n])
+                pos += 4 + n
+                self._on_message(message)
+        finally:
+            del buf[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._on_lost()
+
+    def send(self, message: Message) -> None:
+        if self.closed or self.transport is None:
+            return
+        data = marshal.dumps(message)
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(_LEN.pack(len(data)))
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self.closed or self.transport is None or not out:
+            return
+        self.transport.write(b"".join(out))
+        if self.transport.get_write_buffer_size() > MAX_UNSENT:
+            log.error("an API worker stopped reading its store link; cutting it off")
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+async def _open_link(
+    sock: socket.socket, on_message: Callable[[Message], None], on_lost: Callable[[], None]
+) -> _Link:
+    loop = asyncio.get_running_loop()
+    _, link = await loop.connect_accepted_socket(lambda: _Link(on_message, on_lost), sock)
+    return link
+
+
+# -- the owner's side ----------------------------------------------------------------------
+
+
+class StoreService:
+    """Answers the `RemoteStore`s of this server's worker processes from the real store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._links: dict[_Link, set[asyncio.Task[None]]] = {}
+
+    async def attach(self, sock: socket.socket) -> None:
+        """Serve one worker on its end of a connected socket pair."""
+        tasks: set[asyncio.Task[None]] = set()
+        link: _Link
+
+        def on_message(message: Message) -> None:
+            task = asyncio.get_running_loop().create_task(self._answer(link, message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        def on_lost() -> None:
+            for task in list(tasks):
+                task.cancel()
+            self._links.pop(link, None)
+
+        link = await _open_link(sock, on_message, on_lost)
+        self._links[link] = tasks
+
+    async def close(self) -> None:
+        for link, tasks in list(self._links.items()):
+            link.close()
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._links.clear()
+
+    def _call(self, op: str, args: tuple[Any, ...]) -> tuple[Any, Callable[[Any], Any]]:
+        store = self.store
+        if op == "get":
+            return store._get(*args), _kv
+        if op == "range":
+            return store._range(*args), _range
+        if op == "create":
+            return store._create(*args), _kv
+        if op == "update":
+            return store._update(*args), _kv
+        if op == "delete":
+            return store._delete(*args), _delete
+        if op == "rev":
+            return store.current_revision(), _same
+        if op == "compact":
+            return store.compact(*args), _same
+        if op == "history":
+            history = getattr(store, "_history", None)
+            if history is None:  # pragma: no cover - the drivers served this way have one
+                raise StoreUnavailable(f"{type(store).__name__} keeps no readable history")
+            return history(*args), lambda events: [_event(e) for e in events]
+        raise StoreUnavailable(f"unknown store operation {op!r}")
+
+    async def _answer(self, link: _Link, message: Message) -> None:
+        ident, op, *args = message
+        try:
+            if op == "watch":
+                await self._watch(link, ident)
+                return
+            awaitable, encode = self._call(op, tuple(args))
+            result = encode(await awaitable)
+        except StoreError as e:
+            link.send((ident, 1, _error(e)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug here must not look like a hung request
+            log.exception("store request %s failed", op)
+            link.send((ident, 1, ("StoreUnavailable", f"{op} failed in the server: {e}")))
+        else:
+            link.send((ident, 0, result))
+
+    async def _watch(self, link: _Link, ident: int) -> None:
+        """The worker's one watch: every event after the head, in order, batched per turn."""
+        head = await self.store.current_revision()
+        watch: Watch = await self.store.watch("", start_revision=head + 1)
+        link.send((ident, 0, head))
+        batch: list[tuple[Any, ...]] = []
+        loop = asyncio.get_running_loop()
+
+        def flush() -> None:
+            events = batch[:]
+            batch.clear()
+            link.send((0, events))
+
+        try:
+            async with watch:
+                async for event in watch:
+                    if not batch:
+                        loop.call_soon(flush)
+                    batch.append(_event(event))
+        except StoreError as e:
+            link.send((0, _error(e)))
+        finally:
+            link.close()
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+
+class RemoteStore(Store):
+    """The `Store` interface over a link to the process that owns the store. Open with
+    `await RemoteStore.connect(sock)`; `lost` is set when the owner goes away."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[asyncio.Future[Any], Callable[[Any], Any]]] = {}
+        self._next_id = 1
+        self._hub = WatchHub(self._history, capacity=RING_EVENTS)
+        self._link: _Link | None = None
+        self.lost = asyncio.Event()
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, sock: socket.socket) -> RemoteStore:
+        store = cls()
+        store._link = await _open_link(sock, store._on_message, store._on_lost)
+        head = await store._request("watch", (), _same)
+        store._hub.reset(head, 0)
+        return store
+
+    def _on_message(self, message: Message) -> None:
+        ident = message[0]
+        if ident == 0:  # the owner's events, or why its watch ended
+            payload = message[1]
+            if isinstance(payload, list):
+                self._hub.publish([_unevent(t) for t in payload])
+            else:
+                log.error("the store's event stream ended: %s", _unerror(payload))
+                self._shut()
+            return
+        call = self._calls.pop(ident, None)
+        if call is None:
+            return
+        future, decode = call
+        if future.done():
+            return
+        if message[1]:
+            future.set_exception(_unerror(message[2]))
+        else:
+            future.set_result(decode(message[2]))
+
+    def _on_lost(self) -> None:
+        self._shut()
+
+    def _shut(self) -> None:
+        if self._link is not None:
+            self._link.close()
+        calls, self._calls = self._calls, {}
+        for future, _ in calls.values():
+            if not future.done():
+                future.set_exception(StoreUnavailable("the server's store process went away"))
+        self._hub.close()
+        self.lost.set()
+
+    def _request(self, op: str, args: tuple[Any, ...], decode: Callable[[Any], Any]) -> Any:
+        """Send one request; the returned future resolves with its decoded answer."""
+        self._check_open()
+        link = self._link
+        if link is None or link.closed:
+            raise StoreUnavailable("the server's store process went away")
+        ident = self._next_id
+        self._next_id += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[ident] = (future, decode)
+        link.send((ident, op, *args))
+        return future
+
+    async def current_revision(self) -> int:
+        head: int = await self._request("rev", (), _same)
+        return head
+
+    def _get(self, key: str, revision: int) -> asyncio.Future[KeyValue | None]:
+        return self._request("get", (key, revision), _unkv)  # type: ignore[no-any-return]
+
+    def _range(
+        self, prefix: str, revision: int, limit: int, start_after: str | None
+    ) -> asyncio.Future[RangeResult]:
+        return self._request(  # type: ignore[no-any-return]
+            "range", (prefix, revision, limit, start_after), _unrange
+        )
+
+    def _create(self, key: str, value: bytes, ttl: int | None) -> asyncio.Future[KeyValue]:
+        return self._request("create", (key, value, ttl), _unkv)  # type: ignore[no-any-return]
+
+    def _update(
+        self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
+    ) -> asyncio.Future[KeyValue]:
+        return self._request(  # type: ignore[no-any-return]
+            "update", (key, value, expected_mod_revision, ttl), _unkv
+        )
+
+    def _delete(self, key: str, expected_mod_revision: int | None) -> asyncio.Future[DeleteResult]:
+        return self._request(  # type: ignore[no-any-return]
+            "delete", (key, expected_mod_revision), _undelete
+        )
+
+    async def _history(self, prefix: str, first: int, last: int, limit: int) -> list[Event]:
+        found: list[Event] = await self._request(
+            "history", (prefix, first, last, limit), lambda ts: [_unevent(t) for t in ts]
+        )
+        return found
+
+    async def _watch(self, prefix: str, start_revision: int | None) -> Watch:
+        self._check_open()
+        hub = self._hub
+        start = hub.head + 1 if start_revision is None else start_revision
+        if start > hub.head + 1:  # written, perhaps by another process: are its events coming?
+            head = await self.current_revision()
+            if start > head + 1:
+                raise FutureRevision(start, head)
+        elif 1 < start <= hub.head:
+            # A replay: the owner's compaction decides whether it can be served (a read at
+            # start - 1 fails exactly when a watch from start would).
+            await self._get("", start - 1)
+        return hub.open(prefix, max(start, 1))
+
+    async def compact(self, revision: int) -> None:
+        await self._request("compact", (revision,), _same)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._shut()
