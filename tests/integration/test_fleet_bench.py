@@ -55,6 +55,10 @@ def test_bench_fleet_smoke_reports_both_datastores() -> None:
         if "/latency/" in case:
             assert row["p99_ms"] >= row["value"] and row["count"] > 0, row
     assert "etcd/10/etcd-rss" in cases
+    # The extra run: the same fleet on a server with one API worker, beside the figures above.
+    workers = cases["sqlite/rollout/10/api-workers-1"]
+    assert workers["baseline"] == "sqlite/rollout/10" and workers["upgraded"] == 10
+    assert cases["sqlite/10/api-workers-1/server-rss"]["baseline"] == "sqlite/10/server-rss"
     goal = cases["goal/rollout-efficiency"]
     assert goal["target"] == 1.2 and isinstance(goal["met"], bool)
 

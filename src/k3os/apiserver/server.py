@@ -269,7 +269,13 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
             workers = ApiWorkers(opts.api_workers, listen, store, spec, opts.worker_command)
             workers.start()
         log.info("serving the API on %s:%d", opts.host, opts.port)
-        await server.serve(sockets=[listen] if listen is not None else None)
+        if workers is not None:
+            # The workers serve the port; this process owns the datastore, runs the
+            # controllers and watches over them (connections made while no worker is up
+            # wait in the socket's backlog).
+            await server.serve(sockets=[])
+        else:
+            await server.serve(sockets=[listen] if listen is not None else None)
     finally:
         if workers is not None:
             await workers.stop()
