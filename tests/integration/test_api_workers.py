@@ -278,3 +278,14 @@ async def test_workers_on_etcd_are_clients_of_etcd(tmp_path: Path) -> None:
         etcd_port = int(etcd.url.rsplit(":", 1)[1])
         to_etcd = {i for _, remote, state, i in tcp_sockets() if remote == etcd_port}
         assert socket_inodes(worker_pids(server)[0]) & to_etcd
+
+
+def test_metrics_of_the_main_process_controllers_are_served_by_a_worker(tmp_path: Path) -> None:
+    """Only the main process runs controllers; a worker answers /metrics with theirs."""
+    with running_server(tmp_path / "data", ["--api-workers", "1"], controllers=True) as server:
+        asyncio.run(_workers_serving(server, 1))
+        status, body = server.get("/metrics")
+        assert status == 200
+        assert b"k3os_plan" in body or b"workqueue" in body, body[:500]
+        status, _ = server.get("/metrics", client_cert=False)
+        assert status in (401, 403)

@@ -118,7 +118,7 @@ class ServeOptions:
     # in-process clients can say goodbye (the controller manager releases its Lease).
     before_stop: Callable[[], Awaitable[None]] | None = None
     # Prometheus text for GET /metrics (behind the usual gate), e.g. the in-process controllers'.
-    metrics: Callable[[], str] | None = None
+    metrics: Callable[[], str | Awaitable[str]] | None = None
     # The door for this process's own clients (the controller manager), opened with the API.
     in_process: InProcessEntry | None = None
     # Serve on this listening socket instead of binding one (an API worker's, passed down).
@@ -213,9 +213,14 @@ def _no_session_tickets(config: uvicorn.Config) -> None:
         config.ssl.num_tickets = 0
 
 
-def _metrics_endpoint(render: Callable[[], str]) -> Callable[[Request], Awaitable[Response]]:
+def _metrics_endpoint(
+    render: Callable[[], str | Awaitable[str]],
+) -> Callable[[Request], Awaitable[Response]]:
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        text = render()
+        if not isinstance(text, str):  # an API worker asks the main process
+            text = await text
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return metrics
 
@@ -266,7 +271,9 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         if opts.api_workers > 0:
             assert listen is not None
             spec = _worker_spec(opts, listen)
-            workers = ApiWorkers(opts.api_workers, listen, store, spec, opts.worker_command)
+            workers = ApiWorkers(
+                opts.api_workers, listen, store, spec, opts.worker_command, metrics=opts.metrics
+            )
             workers.start()
         log.info("serving the API on %s:%d", opts.host, opts.port)
         if workers is not None:
@@ -300,6 +307,7 @@ def _worker_spec(opts: ServeOptions, listen: socket.socket) -> WorkerSpec:
         datastore=opts.datastore,
         tls_sans=opts.tls_sans,
         anonymous_health=opts.anonymous_health,
+        metrics=opts.metrics is not None,
     )
 
 

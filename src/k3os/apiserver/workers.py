@@ -1,18 +1,19 @@
 """API worker processes: the API served from more than one core (`--api-workers N`).
 
-The server's main process opens the datastore, seeds it, runs the controllers and serves
-the API, all on one event loop, so one core is all it can use. With N workers it also
-starts N processes that serve the same API on **the same listening socket** (its file
-descriptor passed down): the kernel hands each new connection to whichever process
-accepts first, so a busy process takes fewer. A worker runs the whole request path —
-TLS, HTTP, authentication, authorization, admission, validation, encoding, watches —
-and only the datastore is not its own:
+The server's main process opens the datastore, seeds it, runs the controllers, all on
+one event loop, so one core is all it can use. With N workers it binds the port and
+leaves it to N processes that serve the API on **that listening socket** (its file
+descriptor passed down): the kernel hands each new connection to whichever worker
+accepts first, so a busy one takes fewer, and the main process accepts none itself. A
+worker runs the whole request path — TLS, HTTP, authentication, authorization,
+admission, validation, encoding, watches — and only the datastore is not its own:
 
 - SQLite (and memory) has one owner, the main process; a worker reaches it through
   `k3os.store._remote.RemoteStore` on a socket pair made for it (docs/benchmarks.md,
   *Fleet*, measures what that costs and buys);
 - etcd is shared by design, so a worker opens its own client to it, as a second server
-  on the same etcd would, and the socket pair only tells it when the main process is gone.
+  on the same etcd would, and its socket pair carries only what the main process alone
+  has (its controllers' /metrics) and tells the worker when the main process is gone.
 
 The main process starts the workers once it is ready (schema, system namespaces,
 bootstrap policy), restarts one that dies (after 1 s, doubling to 30 s while they keep
@@ -30,8 +31,10 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from k3os.store import Store
 from k3os.store._registry import parse_url
@@ -65,6 +68,7 @@ class WorkerSpec:
     datastore: str
     tls_sans: tuple[str, ...] = ()
     anonymous_health: bool = True
+    metrics: bool = False  # the main process has /metrics to give (its controllers')
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -85,6 +89,8 @@ class ApiWorkers:
         store: Store,
         spec: WorkerSpec,
         command: list[str],
+        *,
+        metrics: Callable[[], Any] | None = None,
     ) -> None:
         """`command` starts a worker when given three more arguments: its spec as JSON and
         the file descriptors of its link and of the listening socket."""
@@ -92,8 +98,7 @@ class ApiWorkers:
         self.command = command
         self.listen = listen
         self.spec = spec
-        self.service = StoreService(store)
-        self.owned = owned_datastore(spec.datastore)
+        self.service = StoreService(store, {"metrics": metrics} if metrics is not None else {})
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.starts = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -132,8 +137,7 @@ class ApiWorkers:
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
         ours, theirs = socket.socketpair()
         try:
-            if self.owned:
-                await self.service.attach(ours)
+            await self.service.attach(ours)
             proc = await asyncio.create_subprocess_exec(
                 *self.command,
                 self.spec.to_json(),
@@ -148,22 +152,10 @@ class ApiWorkers:
             raise
         finally:
             theirs.close()
-        if not self.owned:
-            self._hold(ours, proc)
         self.processes[index] = proc
         self.starts += 1
         log.info("started API worker %d (pid %d)", index, proc.pid)
         return proc
-
-    def _hold(self, sock: socket.socket, proc: asyncio.subprocess.Process) -> None:
-        """Keep our end of an etcd worker's socket pair open while it lives (its EOF tells
-        the worker we are gone)."""
-
-        async def hold() -> None:
-            with sock:
-                await proc.wait()
-
-        self._tasks.append(asyncio.create_task(hold(), name=f"api-worker-link-{proc.pid}"))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -216,15 +208,10 @@ async def serve_worker(spec: WorkerSpec, link: socket.socket, listen: socket.soc
     pki = ensure_server_pki(
         Path(spec.data_dir), bind_address=spec.bind_address, tls_sans=spec.tls_sans
     )
-    lost = asyncio.Event()
-    store: Store
+    owned = owned_datastore(spec.datastore)
+    remote = await RemoteStore.connect(link, follow=owned)
+    store: Store = remote if owned else await open_store(spec.datastore)
     tasks: list[asyncio.Task[None]] = []
-    if owned_datastore(spec.datastore):
-        remote = await RemoteStore.connect(link)
-        store, lost = remote, remote.lost
-    else:
-        store = await open_store(spec.datastore)
-        tasks.append(asyncio.create_task(_wait_for_eof(link, lost), name="main-process-link"))
     opts = ServeOptions(
         host=spec.bind_address,
         port=spec.port,
@@ -233,10 +220,11 @@ async def serve_worker(spec: WorkerSpec, link: socket.socket, listen: socket.soc
         anonymous_health=spec.anonymous_health,
         listen=listen,
         primary=False,
+        metrics=(lambda: remote.extra("metrics")) if spec.metrics else None,
     )
 
     async def stop_when_lost() -> None:
-        await lost.wait()
+        await remote.lost.wait()
         log.error("API worker %d: the main server process went away; stopping", os.getpid())
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -248,12 +236,4 @@ async def serve_worker(spec: WorkerSpec, link: socket.socket, listen: socket.soc
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await store.close()
-
-
-async def _wait_for_eof(link: socket.socket, lost: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    link.setblocking(False)
-    with link:
-        while await loop.sock_recv(link, 4096):
-            pass
-    lost.set()
+        await remote.close()

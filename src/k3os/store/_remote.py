@@ -138,6 +138,10 @@ def _same(value: Any) -> Any:
     return value
 
 
+async def _ready(value: Any) -> Any:
+    return value
+
+
 # -- the link ------------------------------------------------------------------------------
 
 
@@ -213,8 +217,11 @@ async def _open_link(
 class StoreService:
     """Answers the `RemoteStore`s of this server's worker processes from the real store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, extras: dict[str, Callable[[], Any]] | None = None) -> None:
+        """`extras`: answers the owner gives by name besides the store's (the controllers'
+        metrics text, for a worker's /metrics)."""
         self.store = store
+        self.extras = extras or {}
         self._links: dict[_Link, set[asyncio.Task[None]]] = {}
 
     async def attach(self, sock: socket.socket) -> None:
@@ -259,6 +266,11 @@ class StoreService:
             return store.current_revision(), _same
         if op == "compact":
             return store.compact(*args), _same
+        if op == "extra":
+            answer = self.extras.get(args[0])
+            if answer is None:
+                raise StoreUnavailable(f"the server has no {args[0]!r} to give")
+            return _ready(answer()), _same
         if op == "history":
             history = getattr(store, "_history", None)
             if history is None:  # pragma: no cover - the drivers served this way have one
@@ -325,12 +337,19 @@ class RemoteStore(Store):
         self._closed = False
 
     @classmethod
-    async def connect(cls, sock: socket.socket) -> RemoteStore:
+    async def connect(cls, sock: socket.socket, *, follow: bool = True) -> RemoteStore:
+        """`follow=False`: the link only (`extra`, `lost`), no event stream (a worker on
+        etcd, which reads and watches etcd itself)."""
         store = cls()
         store._link = await _open_link(sock, store._on_message, store._on_lost)
-        head = await store._request("watch", (), _same)
-        store._hub.reset(head, 0)
+        if follow:
+            head = await store._request("watch", (), _same)
+            store._hub.reset(head, 0)
         return store
+
+    async def extra(self, name: str) -> Any:
+        """One of the owner's `extras`, by name."""
+        return await self._request("extra", (name,), _same)
 
     def _on_message(self, message: Message) -> None:
         ident = message[0]
