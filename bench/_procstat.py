@@ -24,17 +24,6 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
-def with_children(pid: int) -> list[int]:
-    """`pid` and its child processes (a server's API workers)."""
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            kids += [int(k) for k in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return [pid, *kids]
-
-
 class CpuWindow:
     """CPU use of some processes between `start()` and `stop()`, in % of one core."""
 

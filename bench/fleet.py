@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, machine, percentile
-from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb, with_children
+from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb
 from _profile import profiled
 from k3os.client import ClientError, Kube, NotFoundError, connect_kubeconfig
 from k3os.client.resources import EVENTS, ResourceType
@@ -365,7 +365,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             await wait_for(f"{n} nodes to join", ready, 120 + n / 5, workers)
             await asyncio.sleep(sizes.settle)
             # The server is its main process and its API workers, if it has any.
-            server_pids = with_children(server.proc.pid)
+            server_pids = [server.proc.pid, *server.api_workers()]
             server_cpu, client_cpu = CpuWindow(server_pids), CpuWindow(workers.pids)
             cm_cpu = CpuWindow([controllers.pid] if controllers else [])
             etcd_cpu = CpuWindow([etcd_pid] if etcd_pid else [])

@@ -29,21 +29,7 @@ pytestmark = pytest.mark.integration
 
 
 def worker_pids(server: RunningServer) -> list[int]:
-    """The main process's children that are API workers."""
-    kids: list[int] = []
-    for task in Path(f"/proc/{server.proc.pid}/task").iterdir():
-        try:
-            kids += [int(k) for k in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return [pid for pid in kids if b"api-worker" in _cmdline(pid)]
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+    return server.api_workers()
 
 
 def tcp_sockets() -> list[tuple[int, int, str, str]]:

@@ -59,6 +59,16 @@ class ServerProcess:
         except (OSError, ssl.SSLError, urllib.error.URLError):
             return False
 
+    def api_workers(self) -> list[int]:
+        """The pids of the server's API worker processes (`--api-workers`), now."""
+        kids: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*"):
+            try:
+                kids += [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return [pid for pid in kids if b"api-worker" in _cmdline(pid)]
+
     def kill(self) -> None:
         """SIGKILL: a crash, nothing flushed or released."""
         if self.proc.poll() is None:
@@ -105,3 +115,10 @@ def start_server(
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"k3os server not ready in {timeout:.0f}s:\n{log.read_text()[-4000:]}")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
