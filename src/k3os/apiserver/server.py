@@ -227,6 +227,8 @@ def _metrics_endpoint(
 
 async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation); the store is closed on the way out."""
+    if opts.api_workers > 0 and opts.pki is None:
+        raise ValueError("API workers serve TLS only: a server with workers needs its PKI")
     own_store = store is None
     if store is None:
         store = await open_store(opts.datastore)

@@ -31,6 +31,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from k3os.store import Store
 from k3os.store._registry import parse_url
 from k3os.store._remote import RemoteStore, StoreService
 
-__all__ = ["ApiWorkers", "WorkerSpec", "owned_datastore", "package_root", "serve_worker"]
+__all__ = ["ApiWorkers", "WorkerSpec", "owned_datastore", "serve_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class ApiWorkers:
                 str(theirs.fileno()),
                 str(self.listen.fileno()),
                 pass_fds=(theirs.fileno(), self.listen.fileno()),
-                env={**os.environ, "PYTHONPATH": package_root()},
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
                 stdin=asyncio.subprocess.DEVNULL,
             )
         except BaseException:
@@ -185,14 +186,6 @@ def _describe_exit(code: int | None) -> str:
         with contextlib.suppress(ValueError):
             return f"signal {signal.Signals(-code).name}"
     return f"status {code}"
-
-
-def package_root() -> str:
-    """The directory (or zipapp) the `k3os` package is imported from, for the worker's
-    interpreter to import it from too."""
-    import k3os
-
-    return str(Path(k3os.__file__).resolve().parent.parent)
 
 
 # -- the worker's side ---------------------------------------------------------------------
