@@ -129,7 +129,6 @@ class ServeOptions:
     api_workers: int = 0
     # How to start one (k3os.apiserver.workers.ApiWorkers); the CLI gives `k3os api-worker`.
     worker_command: list[str] = field(default_factory=list)
-    tls_sans: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -307,7 +306,6 @@ def _worker_spec(opts: ServeOptions, listen: socket.socket) -> WorkerSpec:
         bind_address=opts.host,
         port=listen.getsockname()[1],
         datastore=opts.datastore,
-        tls_sans=opts.tls_sans,
         anonymous_health=opts.anonymous_health,
         metrics=opts.metrics is not None,
     )

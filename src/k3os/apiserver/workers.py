@@ -67,7 +67,6 @@ class WorkerSpec:
     bind_address: str
     port: int
     datastore: str
-    tls_sans: tuple[str, ...] = ()
     anonymous_health: bool = True
     metrics: bool = False  # the main process has /metrics to give (its controllers')
 
@@ -76,8 +75,7 @@ class WorkerSpec:
 
     @classmethod
     def from_json(cls, text: str) -> WorkerSpec:
-        fields = json.loads(text)
-        return cls(**{**fields, "tls_sans": tuple(fields.get("tls_sans", ()))})
+        return cls(**json.loads(text))
 
 
 class ApiWorkers:
@@ -101,7 +99,6 @@ class ApiWorkers:
         self.spec = spec
         self.service = StoreService(store, {"metrics": metrics} if metrics is not None else {})
         self.processes: dict[int, asyncio.subprocess.Process] = {}
-        self.starts = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -154,7 +151,6 @@ class ApiWorkers:
         finally:
             theirs.close()
         self.processes[index] = proc
-        self.starts += 1
         log.info("started API worker %d (pid %d)", index, proc.pid)
         return proc
 
@@ -195,16 +191,13 @@ async def serve_worker(spec: WorkerSpec, link: socket.socket, listen: socket.soc
     """A worker's life: its store (through the main process, or its own etcd client), then
     the API on the shared socket until SIGTERM or the main process's end."""
     from k3os.apiserver.server import ServeOptions, serve
-    from k3os.security.bootstrap import ensure_server_pki
+    from k3os.security.bootstrap import load_server_pki
     from k3os.store import open_store
 
-    pki = ensure_server_pki(
-        Path(spec.data_dir), bind_address=spec.bind_address, tls_sans=spec.tls_sans
-    )
+    pki = load_server_pki(Path(spec.data_dir))  # made by the main process: only read here
     owned = owned_datastore(spec.datastore)
     remote = await RemoteStore.connect(link, follow=owned)
     store: Store = remote if owned else await open_store(spec.datastore)
-    tasks: list[asyncio.Task[None]] = []
     opts = ServeOptions(
         host=spec.bind_address,
         port=spec.port,
@@ -221,12 +214,11 @@ async def serve_worker(spec: WorkerSpec, link: socket.socket, listen: socket.soc
         log.error("API worker %d: the main server process went away; stopping", os.getpid())
         os.kill(os.getpid(), signal.SIGTERM)
 
-    tasks.append(asyncio.create_task(stop_when_lost(), name="main-process-watch"))
+    watcher = asyncio.create_task(stop_when_lost(), name="main-process-watch")
     try:
         await serve(opts, store=store)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         await store.close()
         await remote.close()

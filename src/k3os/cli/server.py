@@ -104,7 +104,6 @@ def command(
         anonymous_health=anonymous_health,
         api_workers=api_workers,
         worker_command=[sys.executable, "-m", "k3os", *logging_options(), "api-worker"],
-        tls_sans=tls_san,
     )
     main: Coroutine[Any, Any, None] = serve(opts)
     if not disable_agent:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from k3os.security.errors import TokenError
+from k3os.security.errors import PKIError, TokenError
 from k3os.security.files import write_private
 from k3os.security.kubeconfig import render_kubeconfig, write_kubeconfig
-from k3os.security.pki import KeyPair, ensure_ca, ensure_leaf
+from k3os.security.pki import KeyPair, ensure_ca, ensure_leaf, load_pair
 from k3os.security.serviceaccount import ensure_signing_key
 from k3os.security.tokens import JoinToken, ca_hash, new_secret, parse_token
 
@@ -121,6 +121,23 @@ def ensure_server_pki(
     join = _load_or_make_token(data_dir / "server" / "node-token", ca.cert_pem, token)
     sa_key = ensure_signing_key(tls / "service-account.key")
     return ServerPKI(data_dir, ca, serving, admin, join, sa_key)
+
+
+def load_server_pki(data_dir: Path) -> ServerPKI:
+    """What `ensure_server_pki` made, loaded as it is: nothing made, renewed or rewritten
+    (for an API worker, beside the main process that made it)."""
+    tls = data_dir / "server" / "tls"
+    names = ("ca", "serving", "admin")
+    ca, serving, admin = (load_pair(tls / f"{n}.crt", tls / f"{n}.key") for n in names)
+    token_path = data_dir / "server" / "node-token"
+    sa_path = tls / "service-account.key"
+    try:
+        token = parse_token(token_path.read_text())
+    except OSError as e:
+        raise PKIError(f"{token_path}: cannot read the join token: {e}") from e
+    if not sa_path.exists():
+        raise PKIError(f"{sa_path}: no service-account key (the server makes it first)")
+    return ServerPKI(data_dir, ca, serving, admin, token, ensure_signing_key(sa_path))
 
 
 CONTROLLER_USER = "system:k3os-controller"

@@ -341,7 +341,7 @@ class RemoteStore(Store):
         """`follow=False`: the link only (`extra`, `lost`), no event stream (a worker on
         etcd, which reads and watches etcd itself)."""
         store = cls()
-        store._link = await _open_link(sock, store._on_message, store._on_lost)
+        store._link = await _open_link(sock, store._on_message, store._shut)
         if follow:
             head = await store._request("watch", (), _same)
             store._hub.reset(head, 0)
@@ -371,9 +371,6 @@ class RemoteStore(Store):
             future.set_exception(_unerror(message[2]))
         else:
             future.set_result(decode(message[2]))
-
-    def _on_lost(self) -> None:
-        self._shut()
 
     def _shut(self) -> None:
         if self._link is not None:

@@ -137,3 +137,21 @@ def test_token_pins_the_ca(tmp_path: Path) -> None:
         parse_token("plain-secret-123").check_ca(pki.ca.cert_pem)
     assert pki.token.matches_secret(pki.token.secret)
     assert not pki.token.matches_secret("nope")
+
+
+def test_load_server_pki_reads_what_ensure_made_and_writes_nothing(tmp_path: Path) -> None:
+    from k3os.security.bootstrap import load_server_pki
+
+    made = ensure_server_pki(tmp_path)
+    files = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    loaded = load_server_pki(tmp_path)
+    assert loaded.ca.cert == made.ca.cert and loaded.serving.cert == made.serving.cert
+    assert loaded.admin.cert == made.admin.cert and str(loaded.token) == str(made.token)
+    sa_key = made.service_account_key.private_numbers()
+    assert loaded.service_account_key.private_numbers() == sa_key
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == files
+    with pytest.raises(PKIError, match=r"ca\.crt"):
+        load_server_pki(tmp_path / "elsewhere")
+    (tmp_path / "server" / "node-token").unlink()
+    with pytest.raises(PKIError, match="node-token"):
+        load_server_pki(tmp_path)
