@@ -83,6 +83,40 @@ async def test_file_stays_bounded_under_churn(tmp_path: Path) -> None:
     assert _db_size(path)[0] < DB_BOUND
 
 
+async def test_wal_starts_over_once_a_pinning_reader_lets_go(tmp_path: Path) -> None:
+    """A reader that holds a snapshot keeps passive checkpoints from letting the WAL start
+    over, so it grows past WAL_RESET_BYTES; once the reader lets go, the next checkpoint
+    truncates it (a passive one alone would leave the file at its peak size)."""
+    from k3os.store import _sqlite_writer
+
+    path = tmp_path / "state.db"
+    async with await open_store(f"sqlite://{path}") as store:
+        kv = await store.create("/registry/leases/pinned", b"x")
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchall()  # a snapshot, held
+        value = os.urandom(4000)
+        writer = store._writer  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 60
+        # Until a checkpoint found the WAL past the mark and tried to truncate it (it
+        # could not: the reader holds on).
+        while not writer.wal_resets and time.monotonic() < deadline:
+            for _ in range(50):
+                kv = await store.update(kv.key, value, expected_mod_revision=kv.mod_revision)
+            await asyncio.sleep(0.01)  # the writer thread checkpoints between batches
+        assert writer.wal_resets >= 1
+        assert _db_size(path)[1] > _sqlite_writer.WAL_RESET_BYTES
+        grown = _db_size(path)[1]
+        reader.execute("COMMIT")
+        reader.close()
+        deadline = time.monotonic() + 30
+        while _db_size(path)[1] >= _sqlite_writer.WAL_RESET_BYTES and time.monotonic() < deadline:
+            for _ in range(50):
+                kv = await store.update(kv.key, b"y", expected_mod_revision=kv.mod_revision)
+        assert _db_size(path)[1] < _sqlite_writer.WAL_RESET_BYTES, (grown, _db_size(path))
+        assert (await store.get(kv.key)) == kv  # nothing lost on the way
+
+
 async def sampler_done(task: asyncio.Task[None]) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -25,6 +25,8 @@ from typing import Any
 from k3os.store._model import Event, EventType, KeyValue
 
 SCHEMA_VERSION = 1
+#: How long a connection waits for a lock held by another (ms).
+BUSY_TIMEOUT_MS = 10000
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS log (
@@ -63,7 +65,7 @@ PREV_COLUMNS = "p.rev, p.key, p.deleted, p.create_rev, p.version, p.lease, p.val
 def connect(path: str, synchronous: str) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with our settings."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     # Truncate the WAL back to this size after checkpoints, so it cannot stay large.

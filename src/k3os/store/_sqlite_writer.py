@@ -19,13 +19,17 @@ busy loop or a slow disk (an SD card's fsync takes milliseconds) hands off to th
 as before, so the loop never waits for a slow disk while it has requests to serve.
 WAL checkpoints (copying the WAL into the database file, with an fsync of its own) are
 the thread's alone: the connection does not checkpoint at commit, and every
-`CHECKPOINT_OPS` operations the thread runs a passive checkpoint between batches.
+`CHECKPOINT_OPS` operations the thread runs a passive checkpoint between batches. A
+passive checkpoint never waits for readers, so readers that keep overlapping it can keep
+the WAL from starting over; once it is past `WAL_RESET_BYTES` the thread waits a little for
+them (`WAL_RESET_WAIT_MS`) and truncates it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -45,7 +49,13 @@ from k3os.store._errors import (
 )
 from k3os.store._handoff import Doorbell, LoopInbox
 from k3os.store._model import DeleteResult, Event, EventType, KeyValue
-from k3os.store._sqlite_schema import LOG_COLUMNS, connect, read_meta, row_to_kv
+from k3os.store._sqlite_schema import (
+    BUSY_TIMEOUT_MS,
+    LOG_COLUMNS,
+    connect,
+    read_meta,
+    row_to_kv,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,11 @@ INLINE_COMMIT_BUDGET = 0.001
 _COMMIT_WEIGHT = 0.125
 #: Operations committed between two WAL checkpoints (~1,000 WAL pages of 1 KiB values).
 CHECKPOINT_OPS = 400
+#: A WAL this large after a passive checkpoint is checkpointed and truncated (half the
+#: journal size limit SQLite is asked to keep it under).
+WAL_RESET_BYTES = 4 * 1024 * 1024
+#: How long that truncating checkpoint waits for readers before giving up until the next.
+WAL_RESET_WAIT_MS = 50
 #: Revisions examined per standalone compaction step (one short transaction).
 COMPACT_STEP = 64
 
@@ -103,6 +118,7 @@ class Writer:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._synchronous = synchronous
+        self._wal_path = f"{path}-wal"
         self._clock = clock
         self._loop = loop
         self._deliver = deliver
@@ -126,6 +142,8 @@ class Writer:
         self._stopping = False
         #: Moving average of commit times (seconds), from the thread's and inline commits.
         self.commit_seconds = 0.0
+        #: Truncating checkpoints the WAL's size called for (for tests).
+        self.wal_resets = 0
         #: Batches committed by the loop itself and by the thread (for tests and benches).
         self.inline_batches = 0
         self.thread_batches = 0
@@ -275,12 +293,26 @@ class Writer:
 
     def _checkpoint(self, cur: sqlite3.Cursor) -> None:
         """A passive checkpoint: copies what no reader still needs and never waits for
-        readers. The caller holds the lock."""
+        readers; then, if the WAL is still past `WAL_RESET_BYTES`, a truncating one that
+        waits up to `WAL_RESET_WAIT_MS` for them. The caller holds the lock."""
         self._since_checkpoint = 0
         try:
             cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            if self._wal_size() > WAL_RESET_BYTES:
+                self.wal_resets += 1
+                cur.execute(f"PRAGMA busy_timeout = {WAL_RESET_WAIT_MS}")
+                try:
+                    cur.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                finally:
+                    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         except sqlite3.Error as e:
             log.error("SQLite WAL checkpoint failed (will retry): %s", e)
+
+    def _wal_size(self) -> int:
+        try:
+            return os.path.getsize(self._wal_path)
+        except OSError:
+            return 0
 
     def _drain_after_stop(self) -> None:
         leftovers: list[tuple[asyncio.Future[Any], Any]] = []
