@@ -395,6 +395,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
                 cpu0 = sum(cpu_seconds(p) for p in server_pids)
                 sched0 = schedstat(server.proc.pid)
+                wsched0 = {p: schedstat(p) for p in server_pids[1:]}
                 fleet_cpu = CpuWindow(workers.pids)
                 fleet_cpu.start()
                 r0 = time.time()
@@ -420,6 +421,14 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 ran, waited = sched1[0] - sched0[0], sched1[1] - sched0[1]
                 row["rollout"]["loop_running"] = ran / row["rollout"]["total_s"]
                 row["rollout"]["loop_waiting_for_cpu"] = waited / row["rollout"]["total_s"]
+                if wsched0:
+                    # The API workers' threads likewise (their sum).
+                    wran = wwaited = 0.0
+                    for p, (r0_, w0_) in wsched0.items():
+                        r1_, w1_ = schedstat(p)
+                        wran, wwaited = wran + r1_ - r0_, wwaited + w1_ - w0_
+                    row["rollout"]["workers_running"] = wran / row["rollout"]["total_s"]
+                    row["rollout"]["workers_waiting_for_cpu"] = wwaited / row["rollout"]["total_s"]
                 # The server's CPU per upgraded node, and net of what the fleet's heartbeats
                 # cost it anyway (the steady window's rate over the rollout's time).
                 row["rollout"]["server_cpu_ms_per_node"] = 1000 * used / n

@@ -169,6 +169,32 @@ async def test_a_revision_written_through_one_process_is_good_in_every_other(
             await events.aclose()
 
 
+async def test_patches_of_one_object_through_every_process_lose_nothing(
+    server: RunningServer,
+) -> None:
+    """Each worker starts a write from the object as it last knew it (no read); the other
+    worker's writes make that stale all the time here, and the compare-and-swap must send
+    every such write to a real read: every client's keys end up in the object."""
+    await _workers_serving(server, 2)
+    clients = [connect_kubeconfig(server.kubeconfig) for _ in range(16)]
+    try:
+        await clients[0].create(CONFIG_MAPS, {"metadata": {"name": "shared"}}, "default")
+
+        async def patcher(n: int, client: Kube) -> None:
+            for round_ in range(5):
+                await client.patch(
+                    CONFIG_MAPS, "shared", {"data": {f"c{n:02d}-{round_}": "x"}},
+                    namespace="default",
+                )  # fmt: skip
+
+        await asyncio.gather(*(patcher(n, c) for n, c in enumerate(clients)))
+        final = await clients[-1].get(CONFIG_MAPS, "shared", "default")
+        assert set(final["data"]) == {f"c{n:02d}-{r}" for n in range(16) for r in range(5)}
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 async def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(
     server: RunningServer,
 ) -> None:

@@ -5,20 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from k3os.store import (
     Compacted,
+    Conflict,
+    Event,
+    EventType,
     FutureRevision,
+    KeyValue,
     Store,
     StoreOptions,
     StoreUnavailable,
     open_store,
 )
-from k3os.store._remote import RemoteStore, StoreService
+from k3os.store._remote import RemoteStore, StoreService, _Recent
 from tests.unit.store.conformance import MakeStore, StoreConformance, collect, next_event
 
 pytestmark = pytest.mark.integration
@@ -120,6 +124,78 @@ async def test_old_history_is_read_from_the_owner_and_compaction_is_its(tmp_path
             await pair.remote.get("/k/a", revision=first.mod_revision)
     finally:
         await pair.close()
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 5 s")
+
+
+async def test_recent_items_follow_the_owners_writes(tmp_path: Path) -> None:
+    """What a worker read or wrote is known without a round trip, and the event stream keeps
+    it current: another process's update replaces it, a deletion drops it; keys it never
+    touched are not kept."""
+    pair = await _Pair.open(f"sqlite://{tmp_path}/state.db")
+    remote = pair.remote
+    try:
+        a = await pair.owner.create("/k/a", b"1")
+        await pair.owner.create("/k/untouched", b"1")
+        assert remote.recent("/k/a") is None
+        assert await remote.get("/k/a") == a
+        assert remote.recent("/k/a") == a
+        a2 = await pair.owner.update("/k/a", b"2", expected_mod_revision=a.mod_revision)
+        await _until(lambda: remote.recent("/k/a") == a2)
+        a3 = await remote.update("/k/a", b"3", expected_mod_revision=a2.mod_revision)
+        assert remote.recent("/k/a") == a3  # its own write, at once
+        with pytest.raises(Conflict):  # a write that found another item keeps that one
+            await remote.update("/k/a", b"x", expected_mod_revision=a.mod_revision)
+        assert remote.recent("/k/a") == a3
+        b = await remote.create("/k/b", b"1")
+        assert remote.recent("/k/b") == b
+        await pair.owner.delete("/k/b")
+        await _until(lambda: remote.recent("/k/b") is None)
+        await remote.delete("/k/a")
+        assert remote.recent("/k/a") is None
+        assert remote.recent("/k/untouched") is None
+        assert await remote.get("/k/gone") is None and remote.recent("/k/gone") is None
+        await remote.close()
+        assert remote.recent("/k/a") is None
+    finally:
+        await pair.close()
+
+
+def _kv(key: str, rev: int, size: int = 1) -> KeyValue:
+    return KeyValue(key, b"v" * size, 1, rev, 1)
+
+
+def test_recent_items_are_bounded_and_only_move_forward() -> None:
+    recent = _Recent(max_keys=3, max_bytes=100)
+    for i in range(4):
+        recent.remember(_kv(f"/k/{i}", 10 + i))
+    assert recent.get("/k/0") is None  # the least recently used went first
+    assert recent.get("/k/1") is not None  # and now /k/1 is the most recent
+    recent.remember(_kv("/k/4", 20))
+    assert recent.get("/k/2") is None and recent.get("/k/1") is not None
+    recent.remember(_kv("/k/1", 5))  # older than what is kept: ignored
+    assert recent.get("/k/1") == _kv("/k/1", 11)
+    recent.remember(_kv("/k/big", 30, size=99))  # the byte bound evicts the oldest
+    assert recent.get("/k/big") is not None
+    assert sum(recent.get(k) is not None for k in ("/k/1", "/k/3", "/k/4")) <= 1
+    recent.forget("/k/big", 29)  # a deletion before the item: ignored
+    assert recent.get("/k/big") is not None
+    recent.follow([
+        Event(EventType.PUT, _kv("/k/big", 31, size=2), None),
+        Event(EventType.PUT, _kv("/k/never-held", 32), None),
+    ])  # fmt: skip
+    assert recent.get("/k/big") == _kv("/k/big", 31, size=2)
+    assert recent.get("/k/never-held") is None
+    recent.follow([Event(EventType.DELETE, KeyValue("/k/big", b"", 0, 33, 0), None)])
+    assert recent.get("/k/big") is None
+    recent.clear()
+    assert recent.get("/k/4") is None
 
 
 async def test_the_owner_going_away_fails_calls_and_ends_watches(tmp_path: Path) -> None:

@@ -110,6 +110,12 @@ class ObjectStore:
     async def get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
         return (await self.get_kv(rt, namespace, name))[0]
 
+    def recent_kv(self, rt: ResourceType, namespace: str, name: str) -> tuple[Obj, KeyValue] | None:
+        """The object as the store last knew it without asking (`Store.recent`), perhaps
+        already replaced: a guess for a write guarded by its revision, never an answer."""
+        kv = self.store.recent(rt.key(namespace, name))
+        return None if kv is None else (self.decode(rt, kv), kv)
+
     async def current_revision(self) -> int:
         return await self.store.current_revision()
 

@@ -13,7 +13,14 @@ from typing import Any
 from k3os.apiserver.admission import check_body, require_namespace
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.customresources import validate_write
-from k3os.apiserver.errors import BadRequest, Conflict, Invalid, MethodNotAllowed
+from k3os.apiserver.errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    Invalid,
+    MethodNotAllowed,
+    NotFound,
+)
 from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.managed import record_update
 from k3os.apiserver.node_admission import admit_write
@@ -74,23 +81,30 @@ async def persist_update(
     be its own (not share parts with the current object), as every step after it works
     in place on that."""
     rt = req.rt
+    # A store that knows the object without a read (an API worker's, `Store.recent`) offers
+    # it for the first try; only its compare-and-swap write settles anything. Whatever
+    # else that try ends in (an error, nothing to change, a pinned resourceVersion that does
+    # not match) is judged again on a real read.
+    guess = None if req.dry_run else ctx.objects.recent_kv(rt, req.namespace, req.name)
     for _ in range(_RETRIES):
-        current, kv = await ctx.objects.get_kv(rt, req.namespace, req.name)
-        proposed = await mutate(deep_copy(current) if changes_current else current)
-        new = carry_over(
-            rt, current, proposed, req.namespace, subresource=req.subresource, owned=True
-        )
-        validate_write(rt, new, current)
-        if new["metadata"].get("managedFields") is None and "managedFields" in current["metadata"]:
-            new["metadata"]["managedFields"] = current["metadata"]["managedFields"]
-        if operation == "Update":
-            new = record_update(rt, new, current, manager, ctx.clock(), req.subresource, owned=True)
+        if guess is not None:
+            (current, kv), guess, guessed = guess, None, True
+        else:
+            current, kv = await ctx.objects.get_kv(rt, req.namespace, req.name)
+            guessed = False
+        try:
+            new = await _updated(ctx, req, mutate, current, manager, operation, changes_current)
+        except APIError:
+            if guessed:
+                continue
+            raise
         meta = new["metadata"]
-        admit_write(new, current)
         if req.dry_run:
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
             return new
         if _unchanged(current, new):
+            if guessed:
+                continue
             return current
         try:
             if (
@@ -102,7 +116,34 @@ async def persist_update(
             return await ctx.objects.update(rt, new, kv.mod_revision)
         except Conflict:
             continue
+        except NotFound:  # deleted since the guess was made: the read says so
+            if guessed:
+                continue
+            raise
     raise Conflict(rt.plural, req.name, group=rt.group)
+
+
+async def _updated(
+    ctx: ApiContext,
+    req: ApiRequest,
+    mutate: Callable[[Obj], Awaitable[Obj]],
+    current: Obj,
+    manager: str,
+    operation: str,
+    changes_current: bool,
+) -> Obj:
+    """The object `mutate` makes of `current`, carried over, validated, its managed fields
+    recorded and admitted: what `persist_update` writes."""
+    rt = req.rt
+    proposed = await mutate(deep_copy(current) if changes_current else current)
+    new = carry_over(rt, current, proposed, req.namespace, subresource=req.subresource, owned=True)
+    validate_write(rt, new, current)
+    if new["metadata"].get("managedFields") is None and "managedFields" in current["metadata"]:
+        new["metadata"]["managedFields"] = current["metadata"]["managedFields"]
+    if operation == "Update":
+        new = record_update(rt, new, current, manager, ctx.clock(), req.subresource, owned=True)
+    admit_write(new, current)
+    return new
 
 
 def _unchanged(old: Obj, new: Obj) -> bool:

@@ -91,6 +91,13 @@ class Store(abc.ABC):
         validate_key(key)
         return await self._get(key, revision or 0)
 
+    def recent(self, key: str) -> KeyValue | None:
+        """A recent item of the key, perhaps already replaced, known without a round trip;
+        None when the driver has none to offer (then `get`). For an optimistic
+        read-modify-write only: the `update` that follows must carry its `mod_revision`, so a
+        stale item costs one `Conflict` and a real read, never a lost write."""
+        return None
+
     async def range(
         self,
         prefix: str,

@@ -15,7 +15,10 @@ main process answers through a `StoreService`:
   the owner's log;
 - `current_revision` asks the owner (a client may bring a revision another process wrote),
   and a watch that starts past what the worker has seen waits for those events, which are
-  already on their way.
+  already on their way;
+- the items the worker read or wrote last are kept (`recent`, a bounded LRU the event stream
+  keeps current) so a read-modify-write can start without the read's round trip; its
+  compare-and-swap decides whether the item was still current.
 
 Frames are a 4-byte big-endian length and a `marshal`ed tuple (plain values only: the peer
 is our own process, and marshal is the cheapest codec in the standard library). What one
@@ -31,6 +34,7 @@ import logging
 import marshal
 import socket
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +61,10 @@ _LEN = struct.Struct(">I")
 MAX_UNSENT = 256 * 1024 * 1024
 #: Events a worker keeps in memory for its watches (up to twice this many).
 RING_EVENTS = 2048
+#: Bounds of a worker's recent items (`RemoteStore.recent`): keys, and their values' bytes.
+RECENT_KEYS = 8192
+RECENT_BYTES = 16 * 1024 * 1024
+ABSENT = 1 << 62  # `_Recent.forget`'s revision for a key found absent: whatever was kept goes
 
 Message = tuple[Any, ...]
 
@@ -324,6 +332,64 @@ class StoreService:
 # -- the worker's side ---------------------------------------------------------------------
 
 
+class _Recent:
+    """The latest item known of the keys a worker read or wrote last, least recently used
+    first out. Items only move forward (a higher mod revision replaces a lower one), and the
+    owner's event stream updates or drops the keys held, so what is kept trails the store by
+    the stream's delay at most."""
+
+    def __init__(self, max_keys: int = RECENT_KEYS, max_bytes: int = RECENT_BYTES) -> None:
+        self.max_keys, self.max_bytes = max_keys, max_bytes
+        self._items: OrderedDict[str, KeyValue] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str) -> KeyValue | None:
+        kv = self._items.get(key)
+        if kv is not None:
+            self._items.move_to_end(key)
+        return kv
+
+    def remember(self, kv: KeyValue) -> None:
+        """An item read or written now: kept unless a newer one is."""
+        old = self._items.get(kv.key)
+        if old is not None:
+            if old.mod_revision >= kv.mod_revision:
+                return
+            self._bytes -= len(old.value)
+        self._items[kv.key] = kv
+        self._items.move_to_end(kv.key)
+        self._bytes += len(kv.value)
+        while len(self._items) > self.max_keys or self._bytes > self.max_bytes:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= len(dropped.value)
+
+    def forget(self, key: str, revision: int) -> None:
+        """The key was deleted at `revision`."""
+        old = self._items.get(key)
+        if old is not None and old.mod_revision < revision:
+            del self._items[key]
+            self._bytes -= len(old.value)
+
+    def follow(self, events: list[Event]) -> None:
+        """The owner's events: keys held take their new items (others are not added)."""
+        items = self._items
+        for event in events:
+            kv = event.kv
+            old = items.get(kv.key)
+            if old is None or old.mod_revision >= kv.mod_revision:
+                continue
+            self._bytes -= len(old.value)
+            if event.type is EventType.DELETE:
+                del items[kv.key]
+            else:
+                items[kv.key] = kv  # its place in the LRU is its last use here, kept
+                self._bytes += len(kv.value)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
+
 class RemoteStore(Store):
     """The `Store` interface over a link to the process that owns the store. Open with
     `await RemoteStore.connect(sock)`; `lost` is set when the owner goes away."""
@@ -332,6 +398,7 @@ class RemoteStore(Store):
         self._calls: dict[int, tuple[asyncio.Future[Any], Callable[[Any], Any]]] = {}
         self._next_id = 1
         self._hub = WatchHub(self._history, capacity=RING_EVENTS)
+        self._recent = _Recent()
         self._link: _Link | None = None
         self.lost = asyncio.Event()
         self._closed = False
@@ -356,7 +423,9 @@ class RemoteStore(Store):
         if ident == 0:  # the owner's events, or why its watch ended
             payload = message[1]
             if isinstance(payload, list):
-                self._hub.publish([_unevent(t) for t in payload])
+                events = [_unevent(t) for t in payload]
+                self._recent.follow(events)
+                self._hub.publish(events)
             else:
                 log.error("the store's event stream ended: %s", _unerror(payload))
                 self._shut()
@@ -368,7 +437,13 @@ class RemoteStore(Store):
         if future.done():
             return
         if message[1]:
-            future.set_exception(_unerror(message[2]))
+            error = _unerror(message[2])
+            if isinstance(error, Conflict):  # what the write found instead
+                if error.current is not None:
+                    self._recent.remember(error.current)
+                else:
+                    self._recent.forget(error.key, ABSENT)
+            future.set_exception(error)
         else:
             future.set_result(decode(message[2]))
 
@@ -380,6 +455,7 @@ class RemoteStore(Store):
             if not future.done():
                 future.set_exception(StoreUnavailable("the server's store process went away"))
         self._hub.close()
+        self._recent.clear()
         self.lost.set()
 
     def _request(self, op: str, args: tuple[Any, ...], decode: Callable[[Any], Any]) -> Any:
@@ -399,8 +475,26 @@ class RemoteStore(Store):
         head: int = await self._request("rev", (), _same)
         return head
 
+    def recent(self, key: str) -> KeyValue | None:
+        return None if self._closed else self._recent.get(key)
+
+    def _remembered(self, t: tuple[Any, ...] | None) -> KeyValue | None:
+        kv = _unkv(t)
+        if kv is not None:
+            self._recent.remember(kv)
+        return kv
+
     def _get(self, key: str, revision: int) -> asyncio.Future[KeyValue | None]:
-        return self._request("get", (key, revision), _unkv)  # type: ignore[no-any-return]
+        if revision:  # a past item: nothing to keep
+            return self._request("get", (key, revision), _unkv)  # type: ignore[no-any-return]
+
+        def latest(t: tuple[Any, ...] | None) -> KeyValue | None:
+            if t is None:
+                self._recent.forget(key, ABSENT)
+                return None
+            return self._remembered(t)
+
+        return self._request("get", (key, 0), latest)  # type: ignore[no-any-return]
 
     def _range(
         self, prefix: str, revision: int, limit: int, start_after: str | None
@@ -410,18 +504,25 @@ class RemoteStore(Store):
         )
 
     def _create(self, key: str, value: bytes, ttl: int | None) -> asyncio.Future[KeyValue]:
-        return self._request("create", (key, value, ttl), _unkv)  # type: ignore[no-any-return]
+        return self._request(  # type: ignore[no-any-return]
+            "create", (key, value, ttl), self._remembered
+        )
 
     def _update(
         self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
     ) -> asyncio.Future[KeyValue]:
         return self._request(  # type: ignore[no-any-return]
-            "update", (key, value, expected_mod_revision, ttl), _unkv
+            "update", (key, value, expected_mod_revision, ttl), self._remembered
         )
 
     def _delete(self, key: str, expected_mod_revision: int | None) -> asyncio.Future[DeleteResult]:
+        def deleted(t: tuple[Any, ...]) -> DeleteResult:
+            result = _undelete(t)
+            self._recent.forget(key, result.revision)
+            return result
+
         return self._request(  # type: ignore[no-any-return]
-            "delete", (key, expected_mod_revision), _undelete
+            "delete", (key, expected_mod_revision), deleted
         )
 
     async def _history(self, prefix: str, first: int, last: int, limit: int) -> list[Event]:
