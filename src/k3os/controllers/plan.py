@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import time
 import urllib.error
@@ -45,6 +46,7 @@ from k3os.client.resources import NODES
 from k3os.controllers._objects import ByVersion
 from k3os.controllers.decisions import (
     ChannelError,
+    ClassifyMemo,
     DrainVerdict,
     MissingSecret,
     NodeView,
@@ -124,6 +126,18 @@ def _fingerprint(node: Obj | None) -> Any:
         for c in (node.get("status") or {}).get("conditions") or []
     )
     return (meta.get("labels"), meta.get("annotations"), node.get("spec"), conditions)
+
+
+# A pass reads every node's record and outcome: each distinct annotation value is parsed
+# once (what comes back is only read, never changed).
+@functools.lru_cache(maxsize=16384)
+def _parsed_record(plan_name: str, raw: str) -> NodeUpgradeRecord | None:
+    return read_record({node_record_key(plan_name): raw}, plan_name)
+
+
+@functools.lru_cache(maxsize=16384)
+def _parsed_outcome(plan_name: str, raw: str) -> UpgradeOutcome | None:
+    return read_outcome({outcome_key(plan_name): raw}, plan_name)
 
 
 def _cordon_change(patch: Obj) -> bool | None:
@@ -225,6 +239,7 @@ class PlanController:
         self._invalid: dict[PlanKey, str] = {}
         self._last_pass: dict[PlanKey, float] = {}  # loop time each plan's last pass ended
         self._views = ByVersion(NodeView.from_node)
+        self._states: dict[PlanKey, ClassifyMemo] = {}  # each plan's nodes, classified
         self._recording: set[asyncio.Task[None]] = set()
         self.plans.add_handler(self._on_plan)
         self.nodes.add_handler(self._on_node)
@@ -235,7 +250,10 @@ class PlanController:
 
     def _on_node(self, change: str, obj: Obj, old: Obj | None) -> None:
         if change == "DELETED":
-            self._views.forget(str(_meta(obj).get("name")))
+            name = str(_meta(obj).get("name"))
+            self._views.forget(name)
+            for memo in self._states.values():
+                memo.forget([name])
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
         self.enqueue_all()
@@ -371,6 +389,7 @@ class PlanController:
                 gauge.remove_matching(namespace=namespace, plan=name)
             self._invalid.pop(key, None)
             self._last_pass.pop(key, None)
+            self._states.pop(key, None)
             await self._forget(namespace, name)
             return None
         try:
@@ -412,6 +431,9 @@ class PlanController:
             now,
             latest_hash=latest,
             busy=self._busy(plan),
+            memo=self._states.setdefault(
+                (plan.metadata.namespace or "", plan.metadata.name), ClassifyMemo()
+            ),
         )
         self._gauges(plan, decision)
         await self._finish_and_fail(obj, plan, decision, views, latest, version, now, moved)
@@ -524,14 +546,16 @@ class PlanController:
         (finishing the node in the same write when it may), before the pass decides."""
         name = plan.metadata.name
         answered: list[tuple[str, NodeUpgradeRecord, UpgradeOutcome]] = []
+        answer_key, record_key = outcome_key(name), node_record_key(name)
         for node_name, node in views.items():
             annotations = _meta(node).get("annotations") or {}
-            if outcome_key(name) not in annotations:
+            raw_outcome, raw_record = annotations.get(answer_key), annotations.get(record_key)
+            if raw_outcome is None or raw_record is None:
                 continue
-            record = read_record(dict(annotations), name)
-            outcome = read_outcome(dict(annotations), name)
+            record = _parsed_record(name, raw_record)
             if record is None or record.phase != "Applying" or not record.hash:
                 continue
+            outcome = _parsed_outcome(name, raw_outcome)
             if outcome is not None and outcome.hash == record.hash:
                 answered.append((node_name, record, outcome))
 

@@ -49,6 +49,7 @@ from k3os.controllers.decisions.planhash import (
     resolved_version,
 )
 from k3os.controllers.decisions.rollout import (
+    ClassifyMemo,
     NodeFailure,
     NodeState,
     RolloutDecision,
@@ -69,6 +70,7 @@ from k3os.controllers.decisions.window import in_window, next_window_start
 
 __all__ = [
     "ChannelError",
+    "ClassifyMemo",
     "DecisionError",
     "DrainPlan",
     "DrainStep",

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from k3os.apis.keys import CANARY_APPROVED, DISABLED, done_label, node_record_key, retry_key
 from k3os.apis.meta import Condition, set_condition
@@ -133,6 +134,37 @@ def classify_node(
     return NodeState.PENDING
 
 
+class ClassifyMemo:
+    """`classify_node`'s answers for one Plan, kept per node while neither the node (its
+    NodeView, one object per resourceVersion) nor what the answer reads of the Plan (its
+    spec, by uid and generation; its hash; whether status reserves the node) changed: a
+    pass decides over every node, and between two passes only a few of them change."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[NodeView, tuple[Any, ...], NodeState]] = {}
+
+    def classify(
+        self, plan: Plan, latest_hash: str, node: NodeView, applying: Collection[str] = ()
+    ) -> NodeState:
+        meta = plan.metadata
+        if meta.generation is None:  # nothing tells a changed spec: no keeping
+            return classify_node(plan, latest_hash, node, applying)
+        key = (meta.uid, meta.generation, latest_hash, node.name in applying)
+        kept = self._kept.get(node.name)
+        if kept is not None and kept[0] is node and kept[1] == key:
+            return kept[2]
+        state = classify_node(plan, latest_hash, node, applying)
+        self._kept[node.name] = (node, key, state)
+        return state
+
+    def forget(self, names: Collection[str] | None = None) -> None:
+        """Drop what is kept (of `names`, or all)."""
+        if names is None:
+            self._kept.clear()
+        for name in names or ():
+            self._kept.pop(name, None)
+
+
 def health_problems(node: NodeView, gate: HealthGate) -> list[str]:
     problems = []
     if gate.ready and not node.ready:
@@ -189,8 +221,10 @@ def select_next_nodes(
     *,
     latest_hash: str | None = None,
     busy: Collection[str] = (),
+    memo: ClassifyMemo | None = None,
 ) -> RolloutDecision:
-    """Decide the Plan's next step. `busy` names nodes running another exclusive plan."""
+    """Decide the Plan's next step. `busy` names nodes running another exclusive plan;
+    `memo` keeps the nodes' classification between passes (`ClassifyMemo`)."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone (use datetime.now(timezone.utc))")
     latest = latest_hash or plan.status.latest_hash
@@ -199,7 +233,8 @@ def select_next_nodes(
     spec, name = plan.spec, plan.metadata.name
     by_name = {n.name: n for n in nodes}
     applying = set(plan.status.applying)
-    states = {n: classify_node(plan, latest, node, applying) for n, node in by_name.items()}
+    classify = memo.classify if memo is not None else classify_node
+    states = {n: classify(plan, latest, node, applying) for n, node in by_name.items()}
     wake: list[datetime] = []
 
     finish: list[str] = []

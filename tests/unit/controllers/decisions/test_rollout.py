@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from k3os.apis import Condition
 from k3os.apis.keys import CANARY_APPROVED, node_record_key
-from k3os.controllers.decisions import NodeState, NodeView, Taint, classify_node, select_next_nodes
+from k3os.controllers.decisions import (
+    ClassifyMemo,
+    NodeState,
+    NodeView,
+    Taint,
+    classify_node,
+    select_next_nodes,
+)
 from tests.unit.controllers.decisions._build import NOW, OLD, PLAN, H, node, plan
 
 PENDING5 = [node(f"n{i}") for i in range(5)]
@@ -497,3 +504,63 @@ def test_rollout_invariants(
     assert set(decision.start) <= set(again.resume) <= set(decision.applying)
     if again.start:
         assert len(again.applying) <= concurrency
+
+
+def _with_generation(p: Any, generation: int, **spec: Any) -> Any:
+    built = plan(**spec)
+    return built.model_copy(
+        update={"metadata": built.metadata.model_copy(update={"generation": generation})}
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5)), min_size=1, max_size=40))
+def test_a_classify_memo_answers_as_classify_node(steps: list[tuple[int, int]]) -> None:
+    """Whatever changes between passes (a node, the plan's spec and generation, its hash,
+    the reserved nodes), the memo's answer is classify_node's."""
+    variants = [
+        lambda n: node(n),
+        lambda n: node(n, record="Applying"),
+        lambda n: node(n, record="Complete"),
+        lambda n: node(n, done=H),
+        lambda n: node(n, labels={}),
+        lambda n: node(n, taints=(Taint("k", "v", "NoSchedule"),)),
+    ]
+    names = [f"n{i}" for i in range(5)]
+    views = {n: variants[0](n) for n in names}
+    current = _with_generation(plan(), 1)
+    latest, applying = H, set[str]()
+    memo = ClassifyMemo()
+    for who, what in steps:
+        name = names[who]
+        if what < 3:
+            views[name] = variants[(what * 2 + who) % len(variants)](name)
+        elif what == 3:  # a spec change: the selector now wants a label no node has
+            generation = (current.metadata.generation or 0) + 1
+            wants = {"matchLabels": {"tier": "edge"}} if generation % 2 == 0 else None
+            current = _with_generation(
+                current, generation, **({"nodeSelector": wants} if wants else {})
+            )
+        elif what == 4:
+            latest = OLD if latest == H else H
+        else:
+            applying ^= {name}
+        for n, view in views.items():
+            assert memo.classify(current, latest, view, applying) == classify_node(
+                current, latest, view, applying
+            ), (n, view)
+        with_memo = select_next_nodes(current, list(views.values()), NOW, latest_hash=latest,
+                                      memo=memo)  # fmt: skip
+        assert with_memo == select_next_nodes(
+            current, list(views.values()), NOW, latest_hash=latest
+        )
+
+
+def test_a_plan_without_a_generation_is_classified_afresh() -> None:
+    memo = ClassifyMemo()
+    view = node("a")
+    assert plan().metadata.generation is None
+    assert memo.classify(plan(), H, view) == classify_node(plan(), H, view)
+    assert (
+        memo.classify(plan(nodeSelector={"matchLabels": {"x": "y"}}), H, view) is NodeState.IGNORED
+    )
