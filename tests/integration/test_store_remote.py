@@ -22,7 +22,8 @@ from k3os.store import (
     StoreUnavailable,
     open_store,
 )
-from k3os.store._remote import RemoteStore, StoreService, _Recent
+from k3os.store._recent import Recent
+from k3os.store._remote import RemoteStore, StoreService
 from tests.unit.store.conformance import MakeStore, StoreConformance, collect, next_event
 
 pytestmark = pytest.mark.integration
@@ -172,7 +173,7 @@ def _kv(key: str, rev: int, size: int = 1) -> KeyValue:
 
 
 def test_recent_items_are_bounded_and_only_move_forward() -> None:
-    recent = _Recent(max_keys=3, max_bytes=100)
+    recent = Recent(max_keys=3, max_bytes=100)
     for i in range(4):
         recent.remember(_kv(f"/k/{i}", 10 + i))
     assert recent.get("/k/0") is None  # the least recently used went first

@@ -41,6 +41,7 @@ from k3os.store._model import (
     StoreOptions,
     prefix_end,
 )
+from k3os.store._recent import ABSENT, Recent
 from k3os.store._registry import StoreURL
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class EtcdStore(Store):
         self._leases = rpc.LeaseStub(self._channel)
         self._watch_stub = rpc.WatchStub(self._channel)
         self._watches: set[EtcdWatch] = set()
+        self._recent = Recent()
         self._compactor = AutoCompactor.for_options(self.current_revision, self.compact, options)
         self._closed = False
 
@@ -176,10 +178,21 @@ class EtcdStore(Store):
         response = await self._call(self._kv.Range, rpc.RangeRequest(key=b"\0", count_only=True))
         return int(response.header.revision)
 
+    def recent(self, key: str) -> KeyValue | None:
+        """What this client last read or wrote of the key: current unless another client
+        wrote it since (no event stream keeps these), which the write's compare decides."""
+        return None if self._closed else self._recent.get(key)
+
     async def _get(self, key: str, revision: int) -> KeyValue | None:
         request = rpc.RangeRequest(key=key.encode(), revision=revision)
         response = await self._call(self._kv.Range, request, revision)
-        return _kv(response.kvs[0]) if response.kvs else None
+        kv = _kv(response.kvs[0]) if response.kvs else None
+        if not revision:
+            if kv is None:
+                self._recent.forget(key, ABSENT)
+            else:
+                self._recent.remember(kv)
+        return kv
 
     async def _range(
         self, prefix: str, revision: int, limit: int, start_after: str | None
@@ -224,10 +237,17 @@ class EtcdStore(Store):
         )
         return compare
 
-    @staticmethod
-    def _failed_current(response: Any) -> KeyValue | None:
+    def _found(self, key: str, response: Any) -> KeyValue | None:
+        """What a failed write found instead (None: absent), kept as the key's recent item."""
         kvs = response.responses[0].response_range.kvs
-        return _kv(kvs[0]) if kvs else None
+        if not kvs:
+            self._recent.forget(key, ABSENT)
+            return None
+        return self._remembered(_kv(kvs[0]))
+
+    def _remembered(self, kv: KeyValue) -> KeyValue:
+        self._recent.remember(kv)
+        return kv
 
     async def _create(self, key: str, value: bytes, ttl: int | None) -> KeyValue:
         raw = key.encode()
@@ -235,9 +255,9 @@ class EtcdStore(Store):
         put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease))
         response = await self._txn(raw, [self._compare(raw, "CREATE", "EQUAL", 0)], put)
         if not response.succeeded:
-            raise KeyExists(key, self._failed_current(response))
+            raise KeyExists(key, self._found(key, response))
         revision = int(response.header.revision)
-        return KeyValue(key, value, revision, revision, 1, lease)
+        return self._remembered(KeyValue(key, value, revision, revision, 1, lease))
 
     async def _update(
         self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
@@ -253,13 +273,15 @@ class EtcdStore(Store):
         ]
         response = await self._txn(raw, compare, put)
         if not response.succeeded:
-            current = self._failed_current(response)
+            current = self._found(key, response)
             if current is None:
                 raise KeyNotFound(key)
             raise Conflict(key, current)
         prev = response.responses[0].response_put.prev_kv
         revision = int(response.header.revision)
-        return KeyValue(key, value, prev.create_revision, revision, prev.version + 1, lease)
+        return self._remembered(
+            KeyValue(key, value, prev.create_revision, revision, prev.version + 1, lease)
+        )
 
     async def _delete(self, key: str, expected_mod_revision: int | None) -> DeleteResult:
         raw = key.encode()
@@ -269,12 +291,14 @@ class EtcdStore(Store):
         op = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=raw, prev_kv=True))
         response = await self._txn(raw, compare, op)
         if not response.succeeded:
-            current = self._failed_current(response)
+            current = self._found(key, response)
             if current is None:
                 raise KeyNotFound(key)
             raise Conflict(key, current)
         prev = response.responses[0].response_delete_range.prev_kvs[0]
-        return DeleteResult(_kv(prev), int(response.header.revision))
+        revision = int(response.header.revision)
+        self._recent.forget(key, revision)
+        return DeleteResult(_kv(prev), revision)
 
     # -- watch, compaction, lifecycle --------------------------------------------------
 

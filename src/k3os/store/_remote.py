@@ -34,7 +34,6 @@ import logging
 import marshal
 import socket
 import struct
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +49,7 @@ from k3os.store._errors import (
 )
 from k3os.store._interface import Store, Watch
 from k3os.store._model import DeleteResult, Event, EventType, KeyValue, RangeResult
+from k3os.store._recent import ABSENT, Recent
 from k3os.store._watch import WatchHub
 
 __all__ = ["MAX_UNSENT", "RemoteStore", "StoreService"]
@@ -61,10 +61,6 @@ _LEN = struct.Struct(">I")
 MAX_UNSENT = 256 * 1024 * 1024
 #: Events a worker keeps in memory for its watches (up to twice this many).
 RING_EVENTS = 2048
-#: Bounds of a worker's recent items (`RemoteStore.recent`): keys, and their values' bytes.
-RECENT_KEYS = 8192
-RECENT_BYTES = 16 * 1024 * 1024
-ABSENT = 1 << 62  # `_Recent.forget`'s revision for a key found absent: whatever was kept goes
 
 Message = tuple[Any, ...]
 
@@ -332,64 +328,6 @@ class StoreService:
 # -- the worker's side ---------------------------------------------------------------------
 
 
-class _Recent:
-    """The latest item known of the keys a worker read or wrote last, least recently used
-    first out. Items only move forward (a higher mod revision replaces a lower one), and the
-    owner's event stream updates or drops the keys held, so what is kept trails the store by
-    the stream's delay at most."""
-
-    def __init__(self, max_keys: int = RECENT_KEYS, max_bytes: int = RECENT_BYTES) -> None:
-        self.max_keys, self.max_bytes = max_keys, max_bytes
-        self._items: OrderedDict[str, KeyValue] = OrderedDict()
-        self._bytes = 0
-
-    def get(self, key: str) -> KeyValue | None:
-        kv = self._items.get(key)
-        if kv is not None:
-            self._items.move_to_end(key)
-        return kv
-
-    def remember(self, kv: KeyValue) -> None:
-        """An item read or written now: kept unless a newer one is."""
-        old = self._items.get(kv.key)
-        if old is not None:
-            if old.mod_revision >= kv.mod_revision:
-                return
-            self._bytes -= len(old.value)
-        self._items[kv.key] = kv
-        self._items.move_to_end(kv.key)
-        self._bytes += len(kv.value)
-        while len(self._items) > self.max_keys or self._bytes > self.max_bytes:
-            _, dropped = self._items.popitem(last=False)
-            self._bytes -= len(dropped.value)
-
-    def forget(self, key: str, revision: int) -> None:
-        """The key was deleted at `revision`."""
-        old = self._items.get(key)
-        if old is not None and old.mod_revision < revision:
-            del self._items[key]
-            self._bytes -= len(old.value)
-
-    def follow(self, events: list[Event]) -> None:
-        """The owner's events: keys held take their new items (others are not added)."""
-        items = self._items
-        for event in events:
-            kv = event.kv
-            old = items.get(kv.key)
-            if old is None or old.mod_revision >= kv.mod_revision:
-                continue
-            self._bytes -= len(old.value)
-            if event.type is EventType.DELETE:
-                del items[kv.key]
-            else:
-                items[kv.key] = kv  # its place in the LRU is its last use here, kept
-                self._bytes += len(kv.value)
-
-    def clear(self) -> None:
-        self._items.clear()
-        self._bytes = 0
-
-
 class RemoteStore(Store):
     """The `Store` interface over a link to the process that owns the store. Open with
     `await RemoteStore.connect(sock)`; `lost` is set when the owner goes away."""
@@ -398,7 +336,7 @@ class RemoteStore(Store):
         self._calls: dict[int, tuple[asyncio.Future[Any], Callable[[Any], Any]]] = {}
         self._next_id = 1
         self._hub = WatchHub(self._history, capacity=RING_EVENTS)
-        self._recent = _Recent()
+        self._recent = Recent()
         self._link: _Link | None = None
         self.lost = asyncio.Event()
         self._closed = False
