@@ -9,13 +9,25 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from k3os.store import InvalidStoreURL, Store, StoreOptions, StoreUnavailable, open_store
+from k3os.apiserver.app import build_app
+from k3os.apiserver.context import ApiContext
+from k3os.apiserver.server import seed
+from k3os.store import (
+    Conflict,
+    InvalidStoreURL,
+    KeyNotFound,
+    Store,
+    StoreOptions,
+    StoreUnavailable,
+    open_store,
+)
 from tests.unit.store.conformance import MakeStore, StoreConformance
 from tests.unit.store.etcd_server import EtcdServer, free_port, run_etcd
 
@@ -167,8 +179,6 @@ async def test_tls_with_client_certificates(tmp_path: Path) -> None:
 async def test_recent_items_are_this_clients_reads_and_writes(etcd: EtcdServer) -> None:
     """etcd keeps no event stream in the driver: `recent` is what this client read or
     wrote last, which another client's write makes stale (its compare-and-swap tells)."""
-    from k3os.store import Conflict, KeyNotFound
-
     async with (
         await open_store(etcd.url) as ours,
         await open_store(etcd.url) as theirs,
@@ -199,12 +209,6 @@ async def test_recent_items_are_this_clients_reads_and_writes(etcd: EtcdServer) 
 async def test_two_servers_patching_one_object_lose_nothing(etcd: EtcdServer) -> None:
     """Two API servers on one etcd (as in HA), each starting its writes from what it last
     knew: the other's writes make that stale all the time, and every write still lands."""
-    import httpx
-
-    from k3os.apiserver.app import build_app
-    from k3os.apiserver.context import ApiContext
-    from k3os.apiserver.server import seed
-
     stores = [await open_store(etcd.url), await open_store(etcd.url)]
     clients = []
     try:

@@ -81,10 +81,10 @@ async def persist_update(
     be its own (not share parts with the current object), as every step after it works
     in place on that."""
     rt = req.rt
-    # A store that knows the object without a read (an API worker's, `Store.recent`) offers
-    # it for the first try; only its compare-and-swap write settles anything. Whatever
-    # else that try ends in (an error, nothing to change, a pinned resourceVersion that does
-    # not match) is judged again on a real read.
+    # A store that knows the object without a read (`Store.recent`: an API worker's link,
+    # the etcd driver) offers it for the first try; only its compare-and-swap write settles
+    # anything. Whatever else that try ends in (an error, nothing to change, a pinned
+    # resourceVersion that does not match) is judged again on a real read.
     guess = None if req.dry_run else ctx.objects.recent_kv(rt, req.namespace, req.name)
     for _ in range(_RETRIES):
         if guess is not None:
