@@ -423,10 +423,9 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 row["rollout"]["loop_waiting_for_cpu"] = waited / row["rollout"]["total_s"]
                 if wsched0:
                     # The API workers' threads likewise (their sum).
-                    wran = wwaited = 0.0
-                    for p, (r0_, w0_) in wsched0.items():
-                        r1_, w1_ = schedstat(p)
-                        wran, wwaited = wran + r1_ - r0_, wwaited + w1_ - w0_
+                    wsched1 = {p: schedstat(p) for p in wsched0}
+                    wran = sum(wsched1[p][0] - s[0] for p, s in wsched0.items())
+                    wwaited = sum(wsched1[p][1] - s[1] for p, s in wsched0.items())
                     row["rollout"]["workers_running"] = wran / row["rollout"]["total_s"]
                     row["rollout"]["workers_waiting_for_cpu"] = wwaited / row["rollout"]["total_s"]
                 # The server's CPU per upgraded node, and net of what the fleet's heartbeats
