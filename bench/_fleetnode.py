@@ -10,6 +10,10 @@ anything). On an upgrade request it makes the real agent's calls in their order
 time in place of the fetch, the staging and the reboot; `--agent-calls outcome` writes the
 outcome only (the minimal hand-off, for comparison).
 
+The worker runs on uvloop, as the server does: the simulated fleet shares the machine's two
+cores with the server, and a load generator that spends less of them leaves the server what
+a fleet on its own machines would.
+
 Every API request is timed (wall clock around `Kube.request`) and written to the samples
 file as `<unix time> <verb> <resource> <ms>`; events as `<time> seen|upgraded <node> <hash>`.
 
@@ -30,12 +34,14 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import uvloop
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from k3os.agent.configsync import RENDERED, apply_status
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import gather_facts
-from k3os.agent.node import NodeKeeper, seed_by_get, seed_informer
+from k3os.agent.node import NodeKeeper, seed_informer
 from k3os.agent.upgrades import open_requests, outcome_patch
 from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest
 from k3os.client import ClientError, InformerSet, Kube, connect
@@ -110,6 +116,7 @@ class SimNode:
         by_name = f"metadata.name={self.name}"
         self.node = self.informers.get(NODES, field_selector=by_name)
         self.rendered = self.informers.get(RENDERED, field_selector=by_name)
+        self.rendered.stream_list = True
         self.node.add_handler(self.on_node)
         self.rendered.add_handler(self.on_rendered)
 
@@ -120,7 +127,7 @@ class SimNode:
         if self.session:
             self.watches()
         renewed = await self.keeper.first_renewal() if lease_delay is None else False
-        await self.seed(self.keeper.node)
+        self.seed(self.keeper.node)
         tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
         if lease_delay is None:
             keep = self.keeper.keep_lease(self.args.renew, renewed=renewed)
@@ -133,15 +140,11 @@ class SimNode:
             tasks.append(asyncio.create_task(self.status_after(status_delay)))
         self.session = tasks
 
-    async def seed(self, node: Obj | None) -> None:
-        if node is not None:  # as Agent._seed_watches: no lists
+    def seed(self, node: Obj | None) -> None:
+        """As `Agent._seed_watches`: the Node's watch from the registration's answer; the
+        RenderedNodeConfig's informer streams its list (one request)."""
+        if node is not None:
             seed_informer(self.node, node)
-            since = str(node["metadata"].get("resourceVersion") or "")
-            seeded, rendered = await seed_by_get(
-                self.kube, self.rendered, RENDERED, self.name, since
-            )
-            if seeded and rendered is not None:
-                self.on_rendered("ADDED", rendered, None)
 
     def stop_session(self) -> None:
         """The agent stops for its reboot: its watches and heartbeats end."""
@@ -313,7 +316,7 @@ def main() -> None:
     parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
                         help="under Kube: bare TLS streams, or httpx2 as the agent")  # fmt: skip
     args = parser.parse_args()
-    asyncio.run(main_async(args))
+    uvloop.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 Each simulated node (bench/_fleetnode.py) makes the real agent's API calls at the agent's
 rates through the project's own client: `k3os.agent.node.NodeKeeper` renews its Lease every
-10 s (a PUT of the Lease as it last wrote it; a GET first after a start) and posts node
-status every 60 s (GET + PATCH status), and two
-`k3os.client` informers watch its Node and its RenderedNodeConfig by field selector. Each
+10 s (a PUT of the Lease as it last wrote it; a merge patch after a start) and posts node
+status every 60 s (one JSON patch that tests Ready is unchanged: no read), and two
+`k3os.client` informers watch its Node and its RenderedNodeConfig by field selector (the
+Node's from what registration wrote, the RenderedNodeConfig's by a streamed list). Each
 node has its own `system:node:<name>` certificate and TLS connections (so authentication,
 the Node authorizer and NodeRestriction run as for real agents). Nodes live as asyncio tasks,
 up to 250 per worker process, joining at 50 nodes/s, each starting its heartbeats at a
@@ -388,7 +389,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             samples.poll()
             window = [r for r in samples.requests if t0 <= r[0] <= t1]
             row["rate"] = len(window) / (t1 - t0)
-            row["expected_rate"] = n * (1 / sizes.renew + 2 / sizes.status)
+            row["expected_rate"] = n * (1 / sizes.renew + 1 / sizes.status)
             row["verbs"] = verb_figures(window)
             if last:
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)

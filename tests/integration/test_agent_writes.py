@@ -125,8 +125,10 @@ async def test_a_restart_with_nothing_changed_writes_only_the_status(
         # The status post, the Lease renewal of the start, and its `Starting` Event: no
         # create that fails, no label patch, no second status.
         assert kinds == Counter(["PATCH nodes/status", "PATCH leases", "POST events"]), kinds
-        # The Lease is not read: the start's renewal is one merge patch.
-        assert Counter(_kind(c) for c in calls.reads(registered)) == Counter(["GET nodes"])
+        # Nothing is read: the status goes as a JSON patch that tests the Node's Ready is
+        # what it posts, the start's renewal is one merge patch, and the RenderedNodeConfig's
+        # informer streams its list.
+        assert Counter(_kind(c) for c in calls.reads(registered)) == Counter()
     finally:
         await kube.aclose()
 
@@ -178,11 +180,13 @@ async def test_one_upgrade_costs_five_writes(tmp_path: Path, server: RunningServ
         assert answer["metadata"]["labels"] == {"k3os.io/version": "v2"}, answer
         assert outcome_key(PLAN) in answer["metadata"]["annotations"], answer
         reads = Counter(_kind(c) for c in calls.reads(rebooted))
-        assert reads == Counter(["GET nodes", "GET renderednodeconfigs"]), reads
-        # Its watches start from what it read and wrote: no list (a scan of every object of
-        # the kind on the server).
+        assert reads == Counter(), reads
+        # Its watches start from what it wrote (the Node) or stream their list (its
+        # RenderedNodeConfig): no list request.
         for listing in ("/api/v1/nodes", "/apis/k3os.io/v1/renderednodeconfigs"):
             assert ("GET", listing) not in calls.calls[rebooted:], calls.calls[rebooted:]
+        assert second.rendered is not None and second.rendered.synced.is_set()
+        assert second.rendered.lists == 1  # the one streamed list of the start
 
         node = await _node(admin)
         outcome = read_outcome(node["metadata"]["annotations"], PLAN)

@@ -220,6 +220,30 @@ def node_status(facts: NodeFacts, now: datetime, *, ready: bool = True, message:
     }
 
 
+def status_json_patch(status: Obj) -> list[Obj]:
+    """`status` (as `node_status` made it) as a JSON patch of the Node's status that needs no
+    read first: it holds only while the Node's first condition is Ready with the status
+    posted now, so the transition time the Node has is the one to keep. Otherwise (a new
+    Node, Ready changed, another condition in front) the server refuses it, 422 for the
+    failed test, and the status is merged after a read."""
+    ready = status["conditions"][0]
+    ops: list[Obj] = [
+        {"op": "test", "path": "/status/conditions/0/type", "value": "Ready"},
+        {"op": "test", "path": "/status/conditions/0/status", "value": ready["status"]},
+    ]
+    ops += [
+        {"op": "add", "path": f"/status/{key}", "value": value}
+        for key, value in status.items()
+        if key != "conditions"
+    ]
+    ops += [
+        {"op": "add", "path": f"/status/conditions/0/{key}", "value": value}
+        for key, value in ready.items()
+        if key not in ("type", "status", "lastTransitionTime")
+    ]
+    return ops
+
+
 def new_node(facts: NodeFacts) -> Obj:
     """The Node to create at registration (taints only here)."""
     spec: Obj = {}

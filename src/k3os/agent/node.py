@@ -1,11 +1,13 @@
 """Registering the Node and keeping it alive: idempotent registration, the Lease in
 `kube-node-lease` renewed every few seconds, and the Ready condition in the Node's status.
 
-Registration is by name and writes only what changed: it reads the Node first; a Node
-that is not there is created, and one that is (a restart, or a create whose answer was
-lost) gets one merge patch of the labels that differ, or no write at all. Then one status
-post, merged with the Node just read (no second read). Every call is retried with backoff
-while the server is away; nothing here gives up.
+Registration is by name and writes only what changed. It starts with the status, patched
+without a read (`status_json_patch`: it holds while the Node's Ready condition is what the
+agent posts now, as after any restart of a healthy node); the Node in the answer tells
+whether its labels differ, and one merge patch brings them, or no write at all. A Node that
+is not there is created; one whose Ready changed (or that has none) is read and its status
+merged with what it has. The status loop posts the same way: one request a round. Every
+call is retried with backoff while the server is away; nothing here gives up.
 """
 
 from __future__ import annotations
@@ -16,16 +18,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from k3os.agent.facts import NodeFacts, label_patch, merge_ready, new_node, node_status
+from k3os.agent.facts import (
+    NodeFacts,
+    label_patch,
+    merge_ready,
+    new_node,
+    node_status,
+    status_json_patch,
+)
 from k3os.agent.settings import LEASE_NAMESPACE
 from k3os.client import (
+    ApiStatusError,
     Backoff,
     ClientError,
     ConflictError,
     Informer,
     Kube,
     NotFoundError,
-    ResourceType,
 )
 from k3os.client.resources import LEASES, NODES
 
@@ -71,20 +80,8 @@ def seed_informer(informer: Informer, obj: Obj | None, since: str = "") -> bool:
     return informer.seed([obj] if obj is not None else [], start)
 
 
-async def seed_by_get(
-    kube: Kube, informer: Informer, rt: ResourceType, name: str, since: str
-) -> tuple[bool, Obj | None]:
-    """`seed_informer` from a GET of `name` (one read, where a list would scan the kind):
-    (seeded, the object or None). Not seeded when the GET fails: the informer lists."""
-    obj: Obj | None
-    try:
-        obj = await kube.get(rt, name)
-    except NotFoundError:
-        obj = None
-    except ClientError as e:
-        log.debug("reading %s %s failed (%s); its informer lists", rt.plural, name, e)
-        return False, None
-    return seed_informer(informer, obj, since), obj
+class _RefusedUnread(Exception):
+    """The status patch without a read was refused: the Node's Ready is not as it assumed."""
 
 
 class NodeKeeper:
@@ -132,9 +129,9 @@ class NodeKeeper:
                 await self.sleep(delay)
 
     async def register(self, *, defer_labels: bool = False) -> Obj:
-        """Create the Node, or bring the existing one up to date; then post its status.
+        """Create the Node, or bring the existing one up to date, and post its status.
 
-        On a restart with nothing changed this is one read and one write (the status).
+        On a restart with nothing changed this is one request, the status.
         `defer_labels`: a start inside an upgrade leaves an existing Node's labels as they are;
         they go with the upgrade's outcome (`label_patch` of the Node as last written), so a
         version on trial never relabels the node, and a trial that falls back never did."""
@@ -142,13 +139,6 @@ class NodeKeeper:
             "registering the node", lambda: self._register_once(defer_labels=defer_labels)
         )
         self.node = node
-        first: list[Obj] = [node]
-
-        async def post() -> None:
-            # The first try merges with the Node just read; a retry reads it again.
-            await self.post_status(first.pop() if first else None)
-
-        await self.retry("posting node status", post)
         self.registered.set()
         return node
 
@@ -160,14 +150,17 @@ class NodeKeeper:
                 ", ".join(facts.refused_labels),
             )
         try:
-            node = await self.kube.get(NODES, facts.name)
+            node = await self._post_unread(self._status())
         except NotFoundError:
             try:
-                node = await self.kube.create(NODES, new_node(facts))
-                log.info("registered node %s", facts.name)
-                return node
+                created = await self.kube.create(NODES, new_node(facts))
             except ConflictError:  # created in between (a create whose answer was lost)
-                node = await self.kube.get(NODES, facts.name)
+                node = await self._post_merged(await self.kube.get(NODES, facts.name))
+            else:
+                log.info("registered node %s", facts.name)
+                return await self._post_merged(created)
+        except _RefusedUnread:
+            node = await self._post_merged(await self.kube.get(NODES, facts.name))
         patch = label_patch(facts, node)
         if patch is None:
             log.info("node %s was registered already; nothing to update", facts.name)
@@ -198,22 +191,51 @@ class NodeKeeper:
 
     async def post_status(self, current: Obj | None = None) -> None:
         """One status patch (Ready, nodeInfo, addresses). `current`: the Node just read, to
-        merge the conditions with; otherwise it is read here."""
-        facts = self.facts()
+        merge the conditions with; otherwise the patch goes without a read (one request),
+        and only a Node whose Ready changed is read and merged."""
+        if current is not None:
+            await self._post_merged(current)
+            return
+        status = self._status()
+        try:
+            self.node = await self._post_unread(status)
+            return
+        except NotFoundError:
+            # Deleted while we ran: register it again (which posts the status).
+            self.node = await self._register_once()
+            return
+        except _RefusedUnread:
+            current = await self.kube.get(NODES, self.name)
+        await self._post_merged(current)
+
+    def _status(self) -> Obj:
         problem = self.ready_problem
-        status = node_status(facts, self.now(), ready=problem is None, message=problem or "")
-        if current is None:
-            try:
-                current = await self.kube.get(NODES, facts.name)
-            except NotFoundError:
-                # Deleted while we ran: register it again.
-                self.node = await self._register_once()
-                current = self.node
+        return node_status(self.facts(), self.now(), ready=problem is None, message=problem or "")
+
+    async def _post_unread(self, status: Obj) -> Obj:
+        """The status as a JSON patch with its own precondition (`status_json_patch`):
+        `_RefusedUnread` when the Node's Ready is not what it assumes."""
+        try:
+            return await self.kube.patch(
+                NODES, self.name, status_json_patch(status), patch_type="json",
+                subresource="status",
+            )  # fmt: skip
+        except NotFoundError:
+            raise
+        except ApiStatusError as e:
+            if e.code == 422:
+                raise _RefusedUnread from e
+            raise
+
+    async def _post_merged(self, current: Obj) -> Obj:
+        """The status merged with the Node's conditions as `current` has them."""
+        status = self._status()
         conditions = list((current.get("status") or {}).get("conditions") or [])
         status["conditions"] = merge_ready(conditions, status["conditions"][0])
         self.node = await self.kube.patch(
-            NODES, facts.name, {"status": status}, subresource="status"
+            NODES, self.name, {"status": status}, subresource="status"
         )
+        return self.node
 
     async def renew_lease(self) -> None:
         """One renewal, one request. The Lease as last written is kept, so a renewal is an

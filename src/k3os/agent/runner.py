@@ -20,7 +20,7 @@ from k3os.agent.configwork import ConfigWork
 from k3os.agent.events import EventRecorder
 from k3os.agent.facts import NodeFacts, gather_facts
 from k3os.agent.memory import release
-from k3os.agent.node import NodeKeeper, seed_by_get, seed_informer
+from k3os.agent.node import NodeKeeper, seed_informer
 from k3os.agent.settings import REBOOT_EXIT_CODE, AgentSettings
 from k3os.agent.upgrades import Upgrader
 from k3os.client import Informer, InformerSet, Kube, run_tasks
@@ -55,6 +55,7 @@ class Agent:
         self.rendered: Informer | None = None
         if settings.root is not None:
             rendered = self.rendered = self.informers.get(RENDERED, field_selector=by_name)
+            rendered.stream_list = True  # its list and its watch: one request at every start
             self.config = ConfigSync(
                 kube,
                 settings.node_name,
@@ -127,7 +128,7 @@ class Agent:
         # open a second TLS connection for one request: at a fleet's rollout rate that
         # costs the server more than the one round trip it saves (measured, bench/fleet.py).
         renewed = await self.keeper.first_renewal()
-        await self._seed_watches(self.keeper.node or node)
+        self._seed_watches(self.keeper.node or node)
         tasks = {
             "lease": self.keeper.keep_lease(self.settings.renew_interval, renewed=renewed),
             "status": self.keeper.keep_status(self.settings.status_interval),
@@ -141,19 +142,12 @@ class Agent:
         await run_tasks(tasks, stop=self.stop)
         return REBOOT_EXIT_CODE if self.reboot_requested else 0
 
-    async def _seed_watches(self, node: Obj) -> None:
-        """Start the watches of the Node (from the version registration wrote) and of the
-        RenderedNodeConfig (from one GET) without listing: a list by field selector costs
-        the server a scan of every object of the kind, at every start of every node."""
+    def _seed_watches(self, node: Obj) -> None:
+        """Start the watch of the Node from the version registration wrote, without a list.
+        The RenderedNodeConfig's informer streams its list (one request, a read of one key
+        on the server, since it selects one name)."""
         if seed_informer(self.node_informer, node) and self.upgrader is not None:
             self.upgrader.on_change("ADDED", node, None)  # what the list would have told
-        if self.config is None or self.rendered is None:
-            return
-        since = str((node.get("metadata") or {}).get("resourceVersion") or "")
-        name = self.settings.node_name
-        seeded, rendered = await seed_by_get(self.kube, self.rendered, RENDERED, name, since)
-        if seeded and rendered is not None:
-            self.config.on_change("ADDED", rendered, None)
 
     async def _settle(self) -> None:
         """Once start-up is over, give the heap it used back (k3os.agent.memory)."""

@@ -7,7 +7,7 @@ events, and hands each subscriber a queue that starts at the revision it asks fo
 from memory). A subscriber whose start it cannot cover (older than what it remembers)
 gets None and watches the store directly.
 
-Subscribers are indexed: a watch of one object (its key, as `watch.watch_prefix` gives for
+Subscribers are indexed: a watch of one object (its key, as `reads.selected_prefix` gives for
 a single-name field selector: an agent watching its own Node) is offered only that key's
 events, by one dict lookup, so an event costs O(1) for the thousand agents that each watch
 one Node rather than a filter call per agent. Subscribers of a prefix (the kind, or a

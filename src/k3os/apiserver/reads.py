@@ -95,7 +95,13 @@ async def list_objects(ctx: ApiContext, req: ApiRequest) -> Obj:
         if match == "Exact":
             revision = rv
     page = await ctx.objects.list(
-        rt, req.namespace, limit=limit, continue_token=token, revision=revision, keep=keep
+        rt,
+        req.namespace,
+        limit=limit,
+        continue_token=token,
+        revision=revision,
+        keep=keep,
+        prefix=selected_prefix(req),
     )
     meta: dict[str, Any] = {"resourceVersion": str(page.revision)}
     if page.continue_token:
@@ -108,3 +114,23 @@ async def list_objects(ctx: ApiContext, req: ApiRequest) -> Obj:
         "metadata": meta,
         "items": page.items,
     }
+
+
+def selected_prefix(req: ApiRequest) -> str:
+    """The store prefix a list or watch reads: the one object's key when it selects a single
+    name (an agent watching its own Node), so a list reads one key instead of scanning the
+    kind, and writes to other objects never wake the watch; else the kind's prefix. The
+    selector still filters: a longer name shares the key as a prefix."""
+    names = {req.name} if req.name else set()
+    for term in str(req.query.get("fieldSelector", "")).split(","):
+        term = term.strip()
+        for op in ("metadata.name==", "metadata.name="):
+            if term.startswith(op):
+                names.add(term[len(op) :])
+                break
+    rt = req.rt
+    if len(names) == 1 and (not rt.namespaced or req.namespace):
+        name = names.pop()
+        if name and "\\" not in name:
+            return rt.key(req.namespace, name)
+    return rt.prefix(req.namespace)

@@ -128,10 +128,12 @@ class ObjectStore:
         continue_token: str = "",
         revision: int | None = None,
         keep: Callable[[Obj], bool] | None = None,
+        prefix: str | None = None,
     ) -> ListPage:
-        """One page of objects that `keep` accepts, at `revision` (default: now)."""
+        """One page of objects that `keep` accepts, at `revision` (default: now); `prefix`
+        narrows the read within the kind's (one object's key)."""
         start_after: str | None = None
-        prefix = rt.prefix(namespace)
+        prefix = prefix or rt.prefix(namespace)
         if continue_token:
             revision, start_after = decode_continue(continue_token)
             if revision <= 0:

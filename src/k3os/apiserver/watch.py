@@ -19,7 +19,7 @@ from k3os.apiserver.broadcast import BACKLOG
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import APIError, BadRequest, Expired, Timeout
 from k3os.apiserver.jsonbytes import compact
-from k3os.apiserver.reads import matcher, parse_revision
+from k3os.apiserver.reads import matcher, parse_revision, selected_prefix
 from k3os.apiserver.request import ApiRequest, query_bool, query_int
 from k3os.apiserver.storage import ObjectStore
 from k3os.store import (
@@ -99,25 +99,6 @@ def _translate(
     return None
 
 
-def watch_prefix(req: ApiRequest) -> str:
-    """The store prefix a watch follows: the one object's key when it selects a single name
-    (an agent watching its own Node), so writes to other objects never wake it; else the
-    kind's prefix. The selector still filters: a longer name shares the key as a prefix."""
-    names = {req.name} if req.name else set()
-    for term in str(req.query.get("fieldSelector", "")).split(","):
-        term = term.strip()
-        for op in ("metadata.name==", "metadata.name="):
-            if term.startswith(op):
-                names.add(term[len(op) :])
-                break
-    rt = req.rt
-    if len(names) == 1 and (not rt.namespaced or req.namespace):
-        name = names.pop()
-        if name and "\\" not in name:
-            return rt.key(req.namespace, name)
-    return rt.prefix(req.namespace)
-
-
 def _bookmark(req: ApiRequest, revision: int, *, initial_end: bool = False) -> Obj:
     meta: Obj = {"resourceVersion": str(revision)}
     if initial_end:
@@ -165,10 +146,10 @@ async def _stream(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
     rt = req.rt
-    prefix = watch_prefix(req)
+    prefix = selected_prefix(req)
     try:
-        if send_initial:
-            page = await ctx.objects.list(rt, req.namespace, keep=keep)
+        if send_initial:  # one object's initial state is a read of its key, not a scan
+            page = await ctx.objects.list(rt, req.namespace, keep=keep, prefix=prefix)
             last = page.revision
             for obj in page.items:
                 yield _line("ADDED", obj if render is None else render("ADDED", obj))

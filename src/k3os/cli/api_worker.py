@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import click
@@ -15,7 +14,8 @@ import click
 def command(spec: str, link_fd: int, listen_fd: int) -> None:
     """Serve the API on an inherited listening socket for the server that started us."""
     from k3os.apiserver.workers import WorkerSpec, serve_worker
+    from k3os.cli._eventloop import run_server_loop
 
     link = socket.socket(fileno=link_fd)
     listen = socket.socket(fileno=listen_fd)
-    asyncio.run(serve_worker(WorkerSpec.from_json(spec), link, listen))
+    run_server_loop(serve_worker(WorkerSpec.from_json(spec), link, listen))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
@@ -11,6 +10,7 @@ from typing import Any
 
 import click
 
+from k3os.cli._eventloop import run_server_loop
 from k3os.cli.controller_manager import manager_options
 from k3os.cli.logs import logging_options
 
@@ -121,6 +121,6 @@ def command(
             in_process=controller_manager_transport == "in-process",
         )
     try:
-        asyncio.run(main)
+        run_server_loop(main)
     except (InvalidStoreURL, StoreUnavailable) as e:
         raise click.ClickException(f"datastore: {e}") from e

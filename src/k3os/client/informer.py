@@ -36,6 +36,13 @@ def _rv(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
+def _initial_events_end(event: WatchEvent) -> bool:
+    if event.type != "BOOKMARK":
+        return False
+    annotations = (event.object.get("metadata") or {}).get("annotations") or {}
+    return annotations.get("k8s.io/initial-events-end") == "true"
+
+
 class Informer:
     def __init__(
         self,
@@ -49,9 +56,13 @@ class Informer:
         backoff: Backoff | None = None,
         watch_timeout: int = 300,
         metadata_only: bool = False,
+        stream_list: bool = False,
     ) -> None:
         self.kube = kube
         self.metadata_only = metadata_only
+        self.stream_list = stream_list
+        """List by a watch that starts with the current objects (`sendInitialEvents`): one
+        request where a list and a watch are two. A server that refuses it gets lists."""
         self.rt = rt
         self.namespace = namespace
         self.label_selector = label_selector
@@ -81,22 +92,36 @@ class Informer:
         failures = 0
         must_list = not self.resource_version
         while True:
+            # Keys of a streamed list's objects, until its initial-events-end bookmark.
+            fresh: set[tuple[str, str]] | None = None
+            streaming = must_list and self.stream_list
             try:
-                if must_list:
+                if must_list and not streaming:
                     await self._list()
-                    must_list = False
+                must_list = False
                 started, events = self.clock.monotonic(), 0
+                fresh = set() if streaming else None
                 async for event in self.kube.watch(
                     self.rt,
                     self.namespace,
-                    resource_version=self.resource_version,
+                    resource_version="" if streaming else self.resource_version,
                     timeout_seconds=self.watch_timeout,
                     label_selector=self.label_selector,
                     field_selector=self.field_selector,
                     metadata_only=self.metadata_only,
+                    send_initial_events=streaming,
                 ):
                     failures, events = 0, events + 1
-                    self._apply(event)
+                    if fresh is None:
+                        self._apply(event)
+                    elif _initial_events_end(event):
+                        self._listed(fresh, event.resource_version)
+                        fresh = None
+                    elif event.type != "BOOKMARK":
+                        fresh.add(object_key(event.object))
+                        self._store(event.object)
+                if fresh is not None:
+                    must_list = True  # ended before its initial events did: stream again
                 if events == 0 and self.clock.monotonic() - started < 1.0:
                     # An empty stream that ended at once (a server on its way down): no
                     # error, but no reason to hammer it either.
@@ -108,6 +133,12 @@ class Informer:
                 log.info("%s: version %s is gone, listing again", self.name, self.resource_version)
                 must_list = True
             except (TransportError, ApiStatusError) as e:
+                if streaming and isinstance(e, ApiStatusError) and e.code in (400, 422):
+                    log.info("%s: the server does not stream lists (%s); listing", self.name, e)
+                    self.stream_list = False
+                    must_list = True
+                    continue
+                must_list = must_list or fresh is not None  # a streamed list cut short
                 failures += 1
                 delay = self.backoff.delay(failures)
                 log.debug("%s: %s; retrying in %.2fs", self.name, e, delay)
@@ -131,6 +162,17 @@ class Informer:
         for obj in listing.items:
             self._store(obj)
         self.resource_version = listing.resource_version
+        self.synced.set()
+
+    def _listed(self, fresh: set[tuple[str, str]], resource_version: str) -> None:
+        """A streamed list ended: what the cache has beyond it is gone."""
+        for key in self.cache.list_keys():
+            if key not in fresh:
+                old = self.cache.remove(key)
+                assert old is not None
+                self._notify("DELETED", old, old)
+        self.lists += 1
+        self.resource_version = resource_version
         self.synced.set()
 
     def _apply(self, event: WatchEvent) -> None:

@@ -372,14 +372,20 @@ class Kube:
         label_selector: str = "",
         field_selector: str = "",
         metadata_only: bool = False,
+        send_initial_events: bool = False,
     ) -> AsyncIterator[WatchEvent]:
         """One watch request's events; returns when the server ends the stream.
 
-        An ERROR event raises its Status as an error (GoneError for 410).
+        `send_initial_events`: the stream starts with the current objects (ADDED) and a
+        BOOKMARK annotated `k8s.io/initial-events-end` (a streamed list: one request for a
+        list and its watch). An ERROR event raises its Status as an error (GoneError for 410).
         """
         params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
         if resource_version:
             params["resourceVersion"] = resource_version
+        if send_initial_events:
+            params["sendInitialEvents"] = "true"
+            params["resourceVersionMatch"] = "NotOlderThan"
         if bookmarks:
             params["allowWatchBookmarks"] = "true"
         if label_selector:

@@ -89,6 +89,42 @@ async def test_status_registers_a_deleted_node_again() -> None:
     assert (cond["status"], cond["message"]) == ("False", "booting")
 
 
+async def test_status_goes_without_a_read_while_ready_stays_and_merges_when_it_changed() -> None:
+    kube = FakeKube()
+    clock = [NOW]
+    facts = NodeFacts(name="n1", labels={"a": "1"}, version="v1")
+    k = NodeKeeper(kube, lambda: facts, now=lambda: clock[0], sleep=Sleeps())  # type: ignore[arg-type]
+    await k.register()
+    born = kube.peek(NODES, "n1")["status"]["conditions"][0]["lastTransitionTime"]
+    # A round of the status loop: one request, a JSON patch that keeps the transition time.
+    clock[0] = NOW + timedelta(minutes=1)
+    kube.calls.clear()
+    await k.post_status()
+    assert [c[0] for c in kube.calls] == ["patch/status"]
+    ready = kube.peek(NODES, "n1")["status"]["conditions"][0]
+    assert ready["lastTransitionTime"] == born
+    assert ready["lastHeartbeatTime"] == "2026-01-02T03:05:05Z"
+    # The node lifecycle controller marked it Unknown meanwhile (another condition too):
+    # the patch's test fails, the Node is read, Ready gets a new transition time and the
+    # other condition stays.
+    other = {"type": "DiskPressure", "status": "False"}
+    kube.peek(NODES, "n1")["status"]["conditions"] = [{**ready, "status": "Unknown"}, other]
+    clock[0] = NOW + timedelta(minutes=2)
+    kube.calls.clear()
+    await k.post_status()
+    assert [c[0] for c in kube.calls] == ["patch/status", "get", "patch/status"]
+    conditions = kube.peek(NODES, "n1")["status"]["conditions"]
+    assert conditions[0]["status"] == "True"
+    assert conditions[0]["lastTransitionTime"] == "2026-01-02T03:06:05Z"
+    assert conditions[1] == other
+    # A restart: one request too, and the Node it answers tells the labels are current.
+    kube.calls.clear()
+    again = NodeKeeper(kube, lambda: facts, now=lambda: clock[0], sleep=Sleeps())  # type: ignore[arg-type]
+    await again.register()
+    assert [c[0] for c in kube.calls] == ["patch/status"]
+    assert again.node is not None and again.pending_labels() is None
+
+
 async def test_lease_is_created_then_renewed() -> None:
     kube = FakeKube()
     k = keeper(kube, sleep=Sleeps())
@@ -184,32 +220,3 @@ def test_seed_informer_starts_from_the_registered_node_once() -> None:
     newer = {"metadata": {"name": "n1", "resourceVersion": "9"}}
     assert not seed_informer(informer, newer)  # it has run: its own version stands
     assert informer.resource_version == "7"
-
-
-async def test_seed_by_get_watches_from_the_later_version_or_leaves_the_list() -> None:
-    from k3os.agent.configsync import RENDERED
-    from k3os.agent.node import seed_by_get
-    from k3os.client import Informer
-
-    kube = FakeKube()
-    rendered = kube.put(RENDERED, {"metadata": {"name": "n1"}, "spec": {"hash": "h"}})
-    version = int(rendered["metadata"]["resourceVersion"])
-
-    def informer() -> Informer:
-        return Informer(kube, RENDERED, field_selector="metadata.name=n1")  # type: ignore[arg-type]
-
-    found = informer()
-    assert await seed_by_get(kube, found, RENDERED, "n1", "1") == (True, rendered)  # type: ignore[arg-type]
-    assert found.resource_version == str(max(version, 1)) and found.cache.get("n1") == rendered
-    later = informer()
-    assert (await seed_by_get(kube, later, RENDERED, "n1", str(version + 5)))[0]  # type: ignore[arg-type]
-    assert later.resource_version == str(version + 5)
-    missing = informer()
-    assert await seed_by_get(kube, missing, RENDERED, "n2", "42") == (True, None)  # type: ignore[arg-type]
-    assert missing.resource_version == "42" and len(missing.cache) == 0
-    unversioned = informer()
-    assert await seed_by_get(kube, unversioned, RENDERED, "n2", "") == (False, None)  # type: ignore[arg-type]
-    kube.fail_next = 1
-    down = informer()
-    assert await seed_by_get(kube, down, RENDERED, "n1", "42") == (False, None)  # type: ignore[arg-type]
-    assert down.resource_version == "" and not down.synced.is_set()

@@ -26,15 +26,23 @@ class ScriptedKube:
         self.lists = lists
         self.watches = watches
         self.watch_calls: list[str] = []
+        self.streamed: list[bool] = []  # per watch call: did it ask for initial events
         self.exhausted = asyncio.Event()
 
     async def list(self, rt: ResourceType, namespace: str = "", **_: Any) -> ObjectList:
         return self.lists.pop(0)
 
     async def watch(
-        self, rt: ResourceType, namespace: str = "", *, resource_version: str = "", **_: Any
+        self,
+        rt: ResourceType,
+        namespace: str = "",
+        *,
+        resource_version: str = "",
+        send_initial_events: bool = False,
+        **_: Any,
     ) -> AsyncIterator[WatchEvent]:
         self.watch_calls.append(resource_version)
+        self.streamed.append(send_initial_events)
         if not self.watches:
             self.exhausted.set()
             await asyncio.Event().wait()

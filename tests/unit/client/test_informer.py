@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from k3os.client import (
+    ApiStatusError,
     Backoff,
     FakeClock,
     GoneError,
@@ -110,6 +111,57 @@ async def test_a_stopped_informer_resumes_from_its_version() -> None:
     await run_until_exhausted(informer, kube, clock)
     assert informer.lists == 1
     assert kube.watch_calls == ["3", "3", "3", "4"]
+
+
+def _initial_end(rv: str) -> WatchEvent:
+    meta = {"resourceVersion": rv, "annotations": {"k8s.io/initial-events-end": "true"}}
+    return WatchEvent("BOOKMARK", {"metadata": meta})
+
+
+async def test_a_streamed_list_is_one_watch_and_starts_over_when_cut_short() -> None:
+    kube = ScriptedKube(
+        lists=[],  # never listed
+        watches=[
+            # cut before its initial events ended: streamed again, from the start
+            [WatchEvent("ADDED", cm("a", "5")), WatchEvent("ADDED", cm("b", "6")),
+             TransportError("connection reset")],
+            # the list ends at 10, the watch goes on; dropped: resumes from its version
+            [WatchEvent("ADDED", cm("a", "5")), WatchEvent("ADDED", cm("b", "6")),
+             _initial_end("10"), WatchEvent("MODIFIED", cm("a", "12")),
+             TransportError("connection reset")],
+            [GoneError(410, "Expired", "too old", {})],
+            # after the 410: b is gone, a changed
+            [WatchEvent("ADDED", cm("a", "20")), _initial_end("22")],
+        ],
+    )  # fmt: skip
+    clock = FakeClock()
+    informer = Informer(kube, CONFIG_MAPS, namespace="default", clock=clock, stream_list=True)
+    seen = recorder(informer)
+    await run_until_exhausted(informer, kube, clock)
+    assert seen == [
+        ("ADDED", "a", "5"),
+        ("ADDED", "b", "6"),
+        ("MODIFIED", "a", "12"),
+        ("MODIFIED", "a", "20"),
+        ("DELETED", "b", "6"),
+    ]
+    assert kube.watch_calls == ["", "", "12", "", "22"]
+    assert kube.streamed == [True, True, False, True, False]
+    assert informer.lists == 2 and informer.synced.is_set()
+    assert informer.resource_version == "22"
+
+
+async def test_a_server_that_refuses_streamed_lists_gets_lists() -> None:
+    refused = ApiStatusError(400, "BadRequest", "sendInitialEvents is not supported", {})
+    kube = ScriptedKube([ObjectList([cm("a", "1")], "3")], [[refused], []])
+    clock = FakeClock()
+    informer = Informer(kube, CONFIG_MAPS, clock=clock, stream_list=True)
+    seen = recorder(informer)
+    await run_until_exhausted(informer, kube, clock)
+    assert seen == [("ADDED", "a", "1")]
+    assert kube.streamed == [True, False, False]
+    assert kube.watch_calls == ["", "3", "3"]
+    assert not informer.stream_list and informer.lists == 1
 
 
 def test_informer_set_shares_one_informer_per_selection() -> None:
