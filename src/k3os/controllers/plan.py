@@ -170,6 +170,8 @@ async def _each(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> Non
         raise e.exceptions[0] from None
 
 
+_SUMMARY_EVERY = 1.0
+"""Seconds between a Plan's summary Events (`_summarise`)."""
 _OUTCOMES_PER_PASS = 25
 """Agent outcomes one pass takes (see `_take_outcomes`)."""
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
@@ -241,6 +243,9 @@ class PlanController:
         self._views = ByVersion(NodeView.from_node)
         self._states: dict[PlanKey, ClassifyMemo] = {}  # each plan's nodes, classified
         self._recording: set[asyncio.Task[None]] = set()
+        # Each plan's summaries not yet recorded, by (reason, what): (the Plan, node names).
+        self._pending: dict[PlanKey, dict[tuple[str, str], tuple[Obj, list[str]]]] = {}
+        self._summarised: dict[PlanKey, float] = {}  # loop time of each plan's last summary
         self.plans.add_handler(self._on_plan)
         self.nodes.add_handler(self._on_node)
 
@@ -349,23 +354,44 @@ class PlanController:
         await self.events.record(obj, reason, message, type="Warning" if warning else "Normal")
 
     def _summarise(self, obj: Obj, moved: _Moved) -> None:
-        """One Plan Event per kind of step this pass took, naming the nodes it moved. They
-        are recorded beside the next pass, not before it: Events never hold the rollout up
-        (`settle` waits for them)."""
+        """One Plan Event per kind of step, naming the nodes moved. They are recorded beside
+        the next pass, not before it: Events never hold the rollout up (`settle` waits for
+        them). The passes within `_SUMMARY_EVERY` of a plan's last summary share one, so a
+        rollout's Events do not grow with how often its passes run."""
         summaries = moved.summaries()
         if not summaries:
             return
+        meta = _meta(obj)
+        key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = {}
+            loop = asyncio.get_running_loop()
+            due = self._summarised.get(key, -1e9) + _SUMMARY_EVERY - loop.time()
+            loop.call_later(max(0.0, due), self._record_summaries, key)
+        for reason, names, what in summaries:
+            _, gathered = pending.get((reason, what), (obj, []))
+            pending[(reason, what)] = (obj, gathered + names)
+
+    def _record_summaries(self, key: PlanKey) -> None:
+        pending = self._pending.pop(key, None)
+        if not pending:
+            return
+        self._summarised[key] = asyncio.get_running_loop().time()
         task = asyncio.create_task(
             _gather(
                 self._plan_event(obj, reason, f"{len(names)} node(s) {what}: {_names(names)}")
-                for reason, names, what in summaries
+                for (reason, what), (obj, names) in pending.items()
             )
         )
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
 
     async def settle(self) -> None:
-        """Wait for the Events passes are still recording."""
+        """Record the summaries waiting for their time, and wait for the Events passes are
+        still recording."""
+        for key in list(self._pending):
+            self._record_summaries(key)
         while self._recording:
             await asyncio.gather(*self._recording)
 
@@ -390,6 +416,7 @@ class PlanController:
             self._invalid.pop(key, None)
             self._last_pass.pop(key, None)
             self._states.pop(key, None)
+            self._summarised.pop(key, None)
             await self._forget(namespace, name)
             return None
         try:

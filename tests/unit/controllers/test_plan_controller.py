@@ -554,6 +554,36 @@ async def test_the_plan_k3os_shipped_selects_opted_in_nodes_unchanged(
     assert env.node("opted-in")["spec"]["unschedulable"] is True  # drain implies cordon
 
 
+async def test_passes_within_a_second_share_their_summary_events() -> None:
+    """A rollout's Plan Events do not grow with how often its passes run: the passes within
+    a second of a plan's last summary gather into its next one."""
+    env = Env("n1", "n2", concurrency=1)
+    env.ctrl.settings = PlanSettings(pass_spacing=0.0)
+
+    async def unsettled_pass() -> None:
+        env.kube.sync(env.informers)
+        await env.ctrl.reconcile((NS, "p"))
+        await asyncio.sleep(0.05)  # what is due is recorded meanwhile
+
+    await unsettled_pass()  # n1 started: summarised at once
+    (first,) = env.events("NodesStarted")
+    one = first["message"].rsplit(": ", 1)[1]  # the rollout's order is the Plan's own
+    other = {"n1": "n2", "n2": "n1"}[one]
+    await env.agent(one)
+    await unsettled_pass()  # one done, the other started: within the second, held
+    assert len(env.events("NodesStarted")) == 1 and not env.events("NodesDone")
+    await env.agent(other)
+    await unsettled_pass()  # the other done: gathered with the first
+    assert not env.events("NodesDone")
+    await env.ctrl.settle()  # records what waits (a stop, or the second passing)
+    started = [e["message"] for e in env.events("NodesStarted")]
+    assert len(started) == 2 and started[1].endswith(f": {other}"), started
+    (done,) = env.events("NodesDone")
+    assert done["message"].startswith("2 node(s) done at") and done["message"].endswith(
+        ": n1, n2"
+    ), done
+
+
 async def test_passes_over_one_plan_are_spaced_and_changes_between_them_wait() -> None:
     """A pass looks at every node, so passes come at most one per `pass_spacing`: what
     changes meanwhile (a burst of outcomes) is taken by the next pass together."""
