@@ -80,10 +80,6 @@ def seed_informer(informer: Informer, obj: Obj | None, since: str = "") -> bool:
     return informer.seed([obj] if obj is not None else [], start)
 
 
-class _RefusedUnread(Exception):
-    """The status patch without a read was refused: the Node's Ready is not as it assumed."""
-
-
 class NodeKeeper:
     """Registers the Node, renews its Lease and posts its status."""
 
@@ -150,7 +146,7 @@ class NodeKeeper:
                 ", ".join(facts.refused_labels),
             )
         try:
-            node = await self._post_unread(self._status())
+            node = await self._post()
         except NotFoundError:
             try:
                 created = await self.kube.create(NODES, new_node(facts))
@@ -159,8 +155,6 @@ class NodeKeeper:
             else:
                 log.info("registered node %s", facts.name)
                 return await self._post_merged(created)
-        except _RefusedUnread:
-            node = await self._post_merged(await self.kube.get(NODES, facts.name))
         patch = label_patch(facts, node)
         if patch is None:
             log.info("node %s was registered already; nothing to update", facts.name)
@@ -189,43 +183,33 @@ class NodeKeeper:
         (None: nothing differs, or no Node is known yet)."""
         return label_patch(self.facts(), self.node) if self.node is not None else None
 
-    async def post_status(self, current: Obj | None = None) -> None:
-        """One status patch (Ready, nodeInfo, addresses). `current`: the Node just read, to
-        merge the conditions with; otherwise the patch goes without a read (one request),
-        and only a Node whose Ready changed is read and merged."""
-        if current is not None:
-            await self._post_merged(current)
-            return
-        status = self._status()
+    async def post_status(self) -> None:
+        """One status patch (Ready, nodeInfo, addresses) without a read; only a Node whose
+        Ready changed is read and merged (`_post`)."""
         try:
-            self.node = await self._post_unread(status)
-            return
+            await self._post()
         except NotFoundError:
             # Deleted while we ran: register it again (which posts the status).
             self.node = await self._register_once()
-            return
-        except _RefusedUnread:
-            current = await self.kube.get(NODES, self.name)
-        await self._post_merged(current)
 
     def _status(self) -> Obj:
         problem = self.ready_problem
         return node_status(self.facts(), self.now(), ready=problem is None, message=problem or "")
 
-    async def _post_unread(self, status: Obj) -> Obj:
-        """The status as a JSON patch with its own precondition (`status_json_patch`):
-        `_RefusedUnread` when the Node's Ready is not what it assumes."""
+    async def _post(self) -> Obj:
+        """The status as a JSON patch with its own precondition (`status_json_patch`), no
+        read; when the server refuses it (422: the Node's Ready is not as posted), read and
+        merged. NotFoundError when there is no Node."""
+        patch = status_json_patch(self._status())
         try:
-            return await self.kube.patch(
-                NODES, self.name, status_json_patch(status), patch_type="json",
-                subresource="status",
-            )  # fmt: skip
-        except NotFoundError:
-            raise
+            self.node = await self.kube.patch(
+                NODES, self.name, patch, patch_type="json", subresource="status"
+            )
+            return self.node
         except ApiStatusError as e:
-            if e.code == 422:
-                raise _RefusedUnread from e
-            raise
+            if e.code != 422:
+                raise
+        return await self._post_merged(await self.kube.get(NODES, self.name))
 
     async def _post_merged(self, current: Obj) -> Obj:
         """The status merged with the Node's conditions as `current` has them."""
