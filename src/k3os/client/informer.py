@@ -115,7 +115,8 @@ class Informer:
                     if fresh is None:
                         self._apply(event)
                     elif _initial_events_end(event):
-                        self._listed(fresh, event.resource_version)
+                        self._drop_missing(fresh)
+                        self._listed(event.resource_version)
                         fresh = None
                     elif event.type != "BOOKMARK":
                         fresh.add(object_key(event.object))
@@ -152,25 +153,20 @@ class Informer:
             field_selector=self.field_selector,
             metadata_only=self.metadata_only,
         )
-        self.lists += 1
-        fresh = {object_key(o): o for o in listing.items}
-        for key in self.cache.list_keys():
-            if key not in fresh:
-                old = self.cache.remove(key)
-                assert old is not None
-                self._notify("DELETED", old, old)
+        self._drop_missing({object_key(o) for o in listing.items})
         for obj in listing.items:
             self._store(obj)
-        self.resource_version = listing.resource_version
-        self.synced.set()
+        self._listed(listing.resource_version)
 
-    def _listed(self, fresh: set[tuple[str, str]], resource_version: str) -> None:
-        """A streamed list ended: what the cache has beyond it is gone."""
+    def _drop_missing(self, fresh: set[tuple[str, str]]) -> None:
+        """After a list (or a streamed one): what the cache has beyond it is gone."""
         for key in self.cache.list_keys():
             if key not in fresh:
                 old = self.cache.remove(key)
                 assert old is not None
                 self._notify("DELETED", old, old)
+
+    def _listed(self, resource_version: str) -> None:
         self.lists += 1
         self.resource_version = resource_version
         self.synced.set()

@@ -243,8 +243,8 @@ class PlanController:
         self._views = ByVersion(NodeView.from_node)
         self._states: dict[PlanKey, ClassifyMemo] = {}  # each plan's nodes, classified
         self._recording: set[asyncio.Task[None]] = set()
-        # Each plan's summaries not yet recorded, by (reason, what): (the Plan, node names).
-        self._pending: dict[PlanKey, dict[tuple[str, str], tuple[Obj, list[str]]]] = {}
+        # Each plan's summaries not yet recorded: the Plan, and node names by (reason, what).
+        self._pending: dict[PlanKey, tuple[Obj, dict[tuple[str, str], list[str]]]] = {}
         self._summarised: dict[PlanKey, float] = {}  # loop time of each plan's last summary
         self.plans.add_handler(self._on_plan)
         self.nodes.add_handler(self._on_node)
@@ -363,25 +363,25 @@ class PlanController:
             return
         meta = _meta(obj)
         key = (str(meta.get("namespace") or ""), str(meta.get("name")))
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = self._pending[key] = {}
+        if key not in self._pending:
             loop = asyncio.get_running_loop()
             due = self._summarised.get(key, -1e9) + _SUMMARY_EVERY - loop.time()
             loop.call_later(max(0.0, due), self._record_summaries, key)
+        groups = self._pending.get(key, (obj, {}))[1]
+        self._pending[key] = (obj, groups)  # the Plan as its latest pass saw it
         for reason, names, what in summaries:
-            _, gathered = pending.get((reason, what), (obj, []))
-            pending[(reason, what)] = (obj, gathered + names)
+            groups.setdefault((reason, what), []).extend(names)
 
     def _record_summaries(self, key: PlanKey) -> None:
         pending = self._pending.pop(key, None)
-        if not pending:
+        if pending is None:
             return
+        obj, groups = pending
         self._summarised[key] = asyncio.get_running_loop().time()
         task = asyncio.create_task(
             _gather(
                 self._plan_event(obj, reason, f"{len(names)} node(s) {what}: {_names(names)}")
-                for (reason, what), (obj, names) in pending.items()
+                for (reason, what), names in groups.items()
             )
         )
         self._recording.add(task)
