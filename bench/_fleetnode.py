@@ -8,7 +8,9 @@ On a new rendered hash it reports `status.observedHash` as the agent does (witho
 anything). On an upgrade request it makes the real agent's calls in their order
 (k3os.agent.upgrades and .runner; `SimNode.upgrade` lists them), with the simulated upgrade
 time in place of the fetch, the staging and the reboot; `--agent-calls outcome` writes the
-outcome only (the minimal hand-off, for comparison).
+outcome only (the minimal hand-off, for comparison), and `--agent-calls keep-watches` makes
+the agent's calls but keeps its two watch connections through the "reboot", which no real
+reboot can do (a comparison: what reconnecting costs).
 
 The worker runs on uvloop, as the server does: the simulated fleet shares the machine's two
 cores with the server, and a load generator that spends less of them leaves the server what
@@ -120,15 +122,22 @@ class SimNode:
         self.node.add_handler(self.on_node)
         self.rendered.add_handler(self.on_rendered)
 
-    async def start_session(self, lease_delay: float | None, status_delay: float | None) -> None:
+    async def start_session(
+        self, lease_delay: float | None, status_delay: float | None, *, watches: bool = True
+    ) -> None:
         """What `Agent.run` starts after registration: the watches, the Lease loop and the
         status loop (`lease_delay` None: the start's renewal first, then the watches' seeding,
-        as the agent makes them; `status_delay` None: registration posted it, the loop waits)."""
-        if self.session:
+        as the agent makes them; `status_delay` None: registration posted it, the loop waits;
+        `watches` False: the watches of the session before go on)."""
+        kept = self.session[:2] if not watches else []
+        if self.session and watches:
             self.watches()
         renewed = await self.keeper.first_renewal() if lease_delay is None else False
-        self.seed(self.keeper.node)
-        tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
+        if watches:
+            self.seed(self.keeper.node)
+            tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
+        else:
+            tasks = kept
         if lease_delay is None:
             keep = self.keeper.keep_lease(self.args.renew, renewed=renewed)
         else:
@@ -146,9 +155,10 @@ class SimNode:
         if node is not None:
             seed_informer(self.node, node)
 
-    def stop_session(self) -> None:
-        """The agent stops for its reboot: its watches and heartbeats end."""
-        for task in self.session:
+    def stop_session(self, *, watches: bool = True) -> None:
+        """The agent stops for its reboot: its watches (unless `watches` is False) and
+        heartbeats end."""
+        for task in self.session if watches else self.session[2:]:
             task.cancel()
 
     def spawn(self, coro: Any) -> None:
@@ -172,13 +182,15 @@ class SimNode:
 
         1. Event `UpgradeStarted` (POST events), beside
         2. fetch, stage and reboot: the simulated upgrade time; then the node's watches and
-           heartbeats stop (the bench's image is not served, so no image GET);
-        3. the new boot registers: GET its Node, PATCH status merged with the Node just read
-           (the labels wait for the outcome); no `Starting` Event inside an upgrade;
+           heartbeats stop and its connections close (the bench's image is not served, so
+           no image GET);
+        3. the new boot registers: one JSON patch of its status, no read (the labels wait
+           for the outcome); no `Starting` Event inside an upgrade;
         4. its Lease is renewed (one merge patch, as a new process knows no Lease yet: the
-           renewal the health check waits for), then its watches reopen without lists (its
-           Node from the version registration wrote, its RenderedNodeConfig after one GET of
-           it); its status loop starts over;
+           renewal the health check waits for; its requests on a new connection), then its
+           watches reopen on new connections without lists (its Node from the version
+           registration wrote, its RenderedNodeConfig by a streamed list); its status loop
+           starts over;
         5. after the health check: the outcome PATCH, with the labels that changed (the
            version) in it, then Event `UpgradeComplete`.
         """
@@ -195,12 +207,15 @@ class SimNode:
         )  # beside the fetch and staging, in before the reboot
         await asyncio.sleep(self.args.upgrade_seconds)  # fetch, stage, reboot, health check
         await started
-        self.stop_session()
+        reconnect = self.args.agent_calls != "keep-watches"
+        self.stop_session(watches=reconnect)
+        if isinstance(self.kube, LeanKube):  # the new boot connects anew
+            self.kube.drop_idle()
         self.facts = dataclasses.replace(self.facts, version=request.version)
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
         with contextlib.suppress(ClientError):
             await self.keeper.register(defer_labels=True)
-        await self.start_session(lease_delay=None, status_delay=None)
+        await self.start_session(lease_delay=None, status_delay=None, watches=reconnect)
         await self.keeper.renewed.wait()
         await self.write_outcome(plan, request, self.keeper.pending_labels())
         await self.event("UpgradeComplete", f"plan {request.plan}: booted {request.version}")
@@ -311,8 +326,9 @@ def main() -> None:
     parser.add_argument("--status", type=float, default=60.0)
     parser.add_argument("--upgrade-seconds", type=float, default=1.0)
     parser.add_argument("--join-rate", type=float, default=0.0, help="nodes/s (0: all at once)")
-    parser.add_argument("--agent-calls", choices=["agent", "outcome"], default="agent",
-                        help="the real agent's upgrade calls, or the outcome only")  # fmt: skip
+    parser.add_argument("--agent-calls", choices=["agent", "keep-watches", "outcome"],
+                        default="agent", help="the real agent's upgrade calls, the same with "
+                        "its watches kept through the reboot, or the outcome only")  # fmt: skip
     parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
                         help="under Kube: bare TLS streams, or httpx2 as the agent")  # fmt: skip
     args = parser.parse_args()

@@ -165,6 +165,11 @@ class LeanKube(Kube):
             for line in lines:
                 yield line
 
+    def drop_idle(self) -> None:
+        """Close the idle keep-alive connections (a reboot loses them)."""
+        while self._idle:
+            self._drop(self._idle.pop())
+
     async def aclose(self) -> None:
         for conn in list(self._open):
             self._drop(conn)

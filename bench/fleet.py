@@ -104,10 +104,13 @@ def parse() -> argparse.Namespace:
         help="seconds of the steady window (at least the 10 s Lease interval)",
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
-    parser.add_argument("--agent-calls", choices=["agent", "outcome"], default="agent",
+    parser.add_argument("--agent-calls", choices=["agent", "keep-watches", "outcome"],
+                        default="agent",
                         help="a simulated upgrade's API calls: the real agent's (default: "
                         "its two Events, its registration, status, Lease and watches after "
-                        "the reboot, the outcome), or the outcome only (a comparison)")  # fmt: skip
+                        "the reboot, the outcome), the same with the watch connections kept "
+                        "through the reboot (no real reboot can: what reconnecting costs), "
+                        "or the outcome only (comparisons)")  # fmt: skip
     parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
                         help="the simulated agents' HTTP layer under k3os.client.Kube: bare "
                         "TLS streams (default), or httpx2 as `k3os agent` uses")  # fmt: skip
