@@ -109,7 +109,8 @@ class SimNode:
         self.upgrades: set[tuple[str, str]] = set()
         self.reported: str | None = None
         self.tasks: set[asyncio.Task[None]] = set()
-        self.session: list[asyncio.Task[None]] = []
+        self.watching: list[asyncio.Task[None]] = []  # the informers' tasks
+        self.beating: list[asyncio.Task[None]] = []  # the Lease and status loops
         self.watches()
 
     def watches(self) -> None:
@@ -129,25 +130,21 @@ class SimNode:
         status loop (`lease_delay` None: the start's renewal first, then the watches' seeding,
         as the agent makes them; `status_delay` None: registration posted it, the loop waits;
         `watches` False: the watches of the session before go on)."""
-        kept = self.session[:2] if not watches else []
-        if self.session and watches:
+        if self.watching and watches:
             self.watches()
         renewed = await self.keeper.first_renewal() if lease_delay is None else False
         if watches:
             self.seed(self.keeper.node)
-            tasks = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
-        else:
-            tasks = kept
+            self.watching = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
         if lease_delay is None:
-            keep = self.keeper.keep_lease(self.args.renew, renewed=renewed)
+            lease = self.keeper.keep_lease(self.args.renew, renewed=renewed)
         else:
-            keep = self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)
-        tasks.append(asyncio.create_task(keep))
+            lease = self.loop_after(lease_delay, self.keeper.keep_lease, self.args.renew)
         if status_delay is None:
-            tasks.append(asyncio.create_task(self.keeper.keep_status(self.args.status)))
+            status = self.keeper.keep_status(self.args.status)
         else:
-            tasks.append(asyncio.create_task(self.status_after(status_delay)))
-        self.session = tasks
+            status = self.status_after(status_delay)
+        self.beating = [asyncio.create_task(lease), asyncio.create_task(status)]
 
     def seed(self, node: Obj | None) -> None:
         """As `Agent._seed_watches`: the Node's watch from the registration's answer; the
@@ -158,7 +155,7 @@ class SimNode:
     def stop_session(self, *, watches: bool = True) -> None:
         """The agent stops for its reboot: its watches (unless `watches` is False) and
         heartbeats end."""
-        for task in self.session if watches else self.session[2:]:
+        for task in [*self.beating, *(self.watching if watches else ())]:
             task.cancel()
 
     def spawn(self, coro: Any) -> None:
@@ -209,7 +206,7 @@ class SimNode:
         await started
         reconnect = self.args.agent_calls != "keep-watches"
         self.stop_session(watches=reconnect)
-        if isinstance(self.kube, LeanKube):  # the new boot connects anew
+        if isinstance(self.kube, LeanKube):  # the new boot connects anew (httpx2: kept)
             self.kube.drop_idle()
         self.facts = dataclasses.replace(self.facts, version=request.version)
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
