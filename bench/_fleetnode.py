@@ -50,7 +50,7 @@ from k3os.client import ClientError, InformerSet, Kube, connect
 from k3os.client.resources import NODES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _leankube import LeanKube
+from _leankube import LeanH2Kube, LeanKube
 
 Obj = dict[str, Any]
 
@@ -292,8 +292,9 @@ async def main_async(args: argparse.Namespace) -> None:
     for i, name in enumerate(names):
         kube = connect(args.server, ca=certs / "ca.crt", cert=certs / f"{name}.crt",
                        key=certs / f"{name}.key", timeout=60)  # fmt: skip
-        if args.client == "lean":
-            httpx_kube, kube = kube, LeanKube(kube.config, timeout=60)
+        if args.client in ("lean", "lean-h1"):
+            lean = LeanKube if args.client == "lean-h1" else LeanH2Kube
+            httpx_kube, kube = kube, lean(kube.config, timeout=60)
             await httpx_kube.aclose()
         kubes.append(timed(kube, samples))
         tasks.append(asyncio.create_task(SimNode(name, kube, args, samples).run(), name=name))
@@ -326,7 +327,7 @@ def main() -> None:
     parser.add_argument("--agent-calls", choices=["agent", "keep-watches", "outcome"],
                         default="agent", help="the real agent's upgrade calls, the same with "
                         "its watches kept through the reboot, or the outcome only")  # fmt: skip
-    parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
+    parser.add_argument("--client", choices=["lean", "lean-h1", "httpx"], default="lean",
                         help="under Kube: bare TLS streams, or httpx2 as the agent")  # fmt: skip
     args = parser.parse_args()
     uvloop.run(main_async(args))

@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import zttp
+
 from _lean import Conn
 from k3os.client import Kube
 from k3os.client.errors import TransportError, status_error
@@ -176,3 +178,187 @@ class LeanKube(Kube):
         self._idle.clear()
         with contextlib.suppress(Exception):
             await super().aclose()
+
+
+class _Stream:
+    """One HTTP/2 stream's answer as it arrives: its head, then body pieces, then the end
+    (None), or the error that ended it."""
+
+    def __init__(self) -> None:
+        self.head: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.pieces: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+
+
+class _H2Connection(asyncio.Protocol):
+    """A client HTTP/2 connection over TLS, zttp's compiled engine framing it: many streams,
+    one socket."""
+
+    def __init__(self) -> None:
+        self.conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
+        self.streams: dict[int, _Stream] = {}
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.conn.initiate_connection()
+        self.flush()
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.conn.receive_data(data)
+            while (event := self.conn.next_event()) is not zttp.NEED_DATA:
+                if isinstance(event, zttp.Data):
+                    if (stream := self.streams.get(event.stream_id)) is not None:
+                        stream.pieces.put_nowait(event.data)
+                elif isinstance(event, zttp.Response):
+                    if (stream := self.streams.get(event.stream_id)) is not None:
+                        stream.head.set_result(event.status_code)
+                elif isinstance(event, zttp.EndOfMessage):
+                    if (stream := self.streams.pop(event.stream_id, None)) is not None:
+                        stream.pieces.put_nowait(None)
+                elif isinstance(event, zttp.RstStream):
+                    if (stream := self.streams.pop(event.stream_id, None)) is not None:
+                        self._fail(stream, ConnectionResetError(f"stream reset: {event!r}"))
+                elif isinstance(event, (zttp.GoAway, zttp.ConnectionClosed)):
+                    self.closed = True
+        except zttp.ProtocolError as e:
+            self.connection_lost(e)
+            return
+        self.flush()
+
+    @staticmethod
+    def _fail(stream: _Stream, error: BaseException) -> None:
+        if not stream.head.done():
+            stream.head.set_exception(error)
+        stream.pieces.put_nowait(error)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        for stream in self.streams.values():
+            self._fail(stream, exc or ConnectionResetError("connection closed"))
+        self.streams.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+    def open(self, method: str, target: bytes, headers: dict[str, str],
+             content: bytes | None) -> tuple[int, _Stream]:  # fmt: skip
+        fields = [(b"host", b"k3os")]
+        fields += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if content is not None:
+            fields.append((b"content-length", b"%d" % len(content)))
+        handle = self.conn.send_request(method.encode(), target, b"2", fields)
+        stream = self.streams[handle.stream_id] = _Stream()
+        if content:
+            handle.send_data(content)
+        handle.end_message()
+        self.flush()
+        return handle.stream_id, stream
+
+    def cancel(self, stream_id: int) -> None:
+        if self.streams.pop(stream_id, None) is not None and not self.closed:
+            with contextlib.suppress(zttp.ProtocolError):
+                self.conn.stream(stream_id).reset()
+            self.flush()
+
+
+class LeanH2Kube(LeanKube):
+    """`LeanKube` over HTTP/2 as the agent's client speaks it (`k3os.client.Kube`, httpx2
+    with h2): one connection for the node's requests and both watches, framed by zttp (C
+    speed) instead of the h2 package (pure Python)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ssl.set_alpn_protocols(["h2"])
+        self._h2: _H2Connection | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def _connection(self) -> _H2Connection:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._h2 is None or self._h2.closed:
+                loop = asyncio.get_running_loop()
+                try:
+                    _, proto = await asyncio.wait_for(
+                        loop.create_connection(
+                            _H2Connection, self._host, self._port, ssl=self._ssl
+                        ),
+                        self._timeout,
+                    )
+                except (OSError, TimeoutError, ssl.SSLError) as e:
+                    raise TransportError(f"connect {self.server}: {e!r}") from e
+                self._h2 = proto
+            return self._h2
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes]:
+        conn = await self._connection()
+        stream_id, stream = conn.open(method, self._target(path, params), headers, content)
+        try:
+            status = await asyncio.wait_for(stream.head, self._timeout)
+            pieces = []
+            while (piece := await asyncio.wait_for(stream.pieces.get(), self._timeout)) is not None:
+                if isinstance(piece, BaseException):
+                    raise piece
+                pieces.append(piece)
+        except (OSError, TimeoutError) as e:
+            conn.cancel(stream_id)
+            raise TransportError(f"{method} {path}: {e!r}") from e
+        except BaseException:
+            conn.cancel(stream_id)
+            raise
+        return status, b"".join(pieces)
+
+    @contextlib.asynccontextmanager
+    async def _lines(
+        self, path: str, params: dict[str, str], headers: dict[str, str], read_limit: float
+    ) -> AsyncIterator[AsyncIterator[str | bytes]]:
+        conn = await self._connection()
+        stream_id, stream = conn.open("GET", self._target(path, params), headers, None)
+        try:
+            status = await asyncio.wait_for(stream.head, self._timeout)
+            if status >= 400:
+                body = []
+                while isinstance(piece := await stream.pieces.get(), bytes):
+                    body.append(piece)
+                raise status_error(status, b"".join(body))
+            yield self._stream_lines(stream)
+        except (OSError, TimeoutError) as e:
+            raise TransportError(f"GET {path}: {e!r}") from e
+        finally:
+            conn.cancel(stream_id)
+
+    @staticmethod
+    async def _stream_lines(stream: _Stream) -> AsyncIterator[str | bytes]:
+        pending = b""
+        while (piece := await stream.pieces.get()) is not None:
+            if isinstance(piece, BaseException):
+                raise piece
+            pending += piece
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line
+
+    def drop_idle(self) -> None:
+        """A reboot loses the connection (unless watches still run on it: keep-watches)."""
+        if self._h2 is not None and not self._h2.streams and self._h2.transport is not None:
+            self._h2.transport.close()
+            self._h2 = None
+
+    async def aclose(self) -> None:
+        if self._h2 is not None and self._h2.transport is not None:
+            self._h2.transport.close()
+        self._h2 = None
+        await super().aclose()

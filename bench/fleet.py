@@ -111,7 +111,7 @@ def parse() -> argparse.Namespace:
                         "the reboot, the outcome), the same with the watch connections kept "
                         "through the reboot (no real reboot can: what reconnecting costs), "
                         "or the outcome only (comparisons)")  # fmt: skip
-    parser.add_argument("--client", choices=["lean", "httpx"], default="lean",
+    parser.add_argument("--client", choices=["lean", "lean-h1", "httpx"], default="lean",
                         help="the simulated agents' HTTP layer under k3os.client.Kube: bare "
                         "TLS streams (default), or httpx2 as `k3os agent` uses")  # fmt: skip
     return parser.parse_args()

@@ -4,6 +4,7 @@ SQLite in a temporary data dir, the admin kubeconfig it writes, and a clean SIGT
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import subprocess
@@ -40,6 +41,20 @@ class RunningServer(ServerProcess):
                 return resp.status, resp.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
+
+    def post(self, path: str, body: object) -> int:
+        """POST JSON as the admin over HTTP/1.1; the answer's status."""
+        req = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as e:
+            return e.code
 
 
 def _wait_ready(server: RunningServer, deadline: float) -> None:

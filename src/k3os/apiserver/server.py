@@ -29,7 +29,9 @@ from typing import Any
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from uvicorn.protocols.http.auto_zttp_impl import AutoZttpProtocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.zttp_h2_impl import ZttpH2Protocol
 
 from k3os.apiserver.app import build_app
 from k3os.apiserver.auth import PEER_CERT_STATE_KEY
@@ -45,7 +47,7 @@ from k3os.apiserver.workers import ApiWorkers, WorkerSpec
 from k3os.security.bootstrap import ServerPKI
 from k3os.store import Store, open_store
 
-__all__ = ["PeerCertHttpToolsProtocol", "ServeOptions", "seed", "serve"]
+__all__ = ["AlpnProtocol", "PeerCertHttpToolsProtocol", "ServeOptions", "seed", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +89,83 @@ class _CoalescedWrites:
         return getattr(self._transport, name)
 
 
+def _peer_certificate(transport: asyncio.BaseTransport) -> bytes | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
+
 class PeerCertHttpToolsProtocol(HttpToolsProtocol):
     """httptools protocol that hands the verified client certificate (DER) to the app,
     and writes each turn's output to the connection at once (`_CoalescedWrites`)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        self.app_state = {**self.app_state, PEER_CERT_STATE_KEY: der}
+        self.app_state = {**self.app_state, PEER_CERT_STATE_KEY: _peer_certificate(transport)}
         self.transport = _CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
+
+
+class PeerCertH2Protocol(ZttpH2Protocol):
+    """HTTP/2 (zttp's compiled engine) with the client certificate handed to the app as
+    `PeerCertHttpToolsProtocol` does. One connection carries all of a client's requests and
+    watches: an agent back from its reboot makes one TLS handshake instead of three."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.app_state = {**self.app_state, PEER_CERT_STATE_KEY: _peer_certificate(transport)}
+        super().connection_made(transport)
+
+    def handle_request(self, event: Any) -> None:
+        super().handle_request(event)
+        cycle = self.cycles.get(event.stream_id)
+        if cycle is not None:  # its task has not started: it will send through this
+            cycle.send = _bounded_send(cycle)  # type: ignore[method-assign,assignment]
+
+
+#: What one HTTP/2 stream may hold back for a client that stopped reading it.
+H2_PARKED_LIMIT = 4 * 1024 * 1024
+
+
+def _bounded_send(cycle: Any) -> Callable[[Any], Awaitable[None]]:
+    """`cycle.send`, resetting the stream once more than `H2_PARKED_LIMIT` bytes of its
+    response wait for the client's flow-control window. Over HTTP/1.1 a client that stops
+    reading fills the socket, the transport pauses the writer, and a watch that falls
+    behind is ended (`apiserver.watch`); over HTTP/2 the socket stays open for the other
+    streams while the engine parks the stalled one's bytes, without bound. Reset, the
+    watch ends as a slow one does and its client watches again from its resourceVersion."""
+    send = cycle.send
+
+    async def bounded(message: Any) -> None:
+        await send(message)
+        parked = cycle.stream.pending_bytes
+        if parked and parked > H2_PARKED_LIMIT and not cycle.disconnected:
+            log.warning(
+                "HTTP/2 stream %s of %s: %d bytes wait for a client that does not read; reset",
+                cycle.stream.stream_id,
+                cycle.scope.get("path"),
+                parked,
+            )
+            cycle.abort_stream()
+            cycle.message_event.set()
+
+    return bounded
+
+
+class AlpnProtocol(AutoZttpProtocol):
+    """Each TLS connection to the protocol its client chose by ALPN: HTTP/2 or HTTP/1.1
+    (httptools). A connection without TLS (tests without a PKI) is HTTP/1.1, or HTTP/2 when
+    it opens with the HTTP/2 preface."""
+
+    def _switch(self, http2: bool, initial_data: bytes = b"") -> None:
+        protocol_class = PeerCertH2Protocol if http2 else PeerCertHttpToolsProtocol
+        protocol = protocol_class(
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.app_state,
+            _loop=self.loop,
+        )
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        if initial_data:
+            protocol.data_received(initial_data)
 
 
 class _Server(uvicorn.Server):
@@ -179,7 +248,7 @@ def _uvicorn_config(app: Any, opts: ServeOptions) -> uvicorn.Config:
         "lifespan": "off",
         "log_config": None,
         "access_log": False,
-        "http": PeerCertHttpToolsProtocol,
+        "http": AlpnProtocol,
         "timeout_graceful_shutdown": 2,
         "timeout_keep_alive": 30,
         "server_header": False,

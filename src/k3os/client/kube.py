@@ -22,6 +22,7 @@ from typing import Any, Literal
 import httpx2
 
 from k3os.client.errors import ClientError, TransportError, status_error
+from k3os.client.http2 import Http2Transport
 from k3os.client.kubeconfig import ClientConfig, Cluster, User, client_auth, load_kubeconfig
 from k3os.client.kubeconfig import ssl_context as make_ssl_context
 from k3os.client.resources import ResourceType
@@ -118,6 +119,7 @@ class Kube:
         timeout: float = 10.0,
         field_manager: str = "k3os",
         transport: httpx2.AsyncBaseTransport | None = None,
+        http2: bool = True,
     ) -> None:
         self.config = config
         self.field_manager = field_manager
@@ -129,13 +131,18 @@ class Kube:
             verify = make_ssl_context(config)
         except (OSError, ValueError) as e:  # an unreadable CA, certificate or key file
             raise ClientError(f"cannot set up TLS for {config.cluster.server}: {e}") from e
-        # Every informer holds a connection for its watch: no cap on the pool, or a
-        # controller watching many kinds would starve its own requests. Idle connections
-        # are kept 25 s (httpx's default is 5 s, under an agent's 10 s Lease interval: a
-        # TLS handshake per renewal), within the server's 30 s keep-alive.
+        # Over HTTP/1.1 every informer holds a connection for its watch: no cap on the
+        # pool, or a controller watching many kinds would starve its own requests. Idle
+        # connections are kept 25 s (httpx's default is 5 s, under an agent's 10 s Lease
+        # interval: a TLS handshake per renewal), within the server's 30 s keep-alive.
         limits = httpx2.Limits(
             max_connections=None, max_keepalive_connections=32, keepalive_expiry=25.0
         )
+        # HTTP/2 where the server offers it (ours does): the requests and every informer's
+        # watch share one TLS connection, so an agent back from a reboot makes one
+        # handshake, not one per watch (k3os.client.http2).
+        if transport is None and http2 and str(config.cluster.server).startswith("https:"):
+            transport = Http2Transport(verify, limits=limits)
         self._http = httpx2.AsyncClient(
             base_url=config.cluster.server,
             verify=verify,

@@ -1,0 +1,279 @@
+"""HTTP/2 under the API client: one TLS connection per server for all of a client's requests
+and watches, framed by zttp (a compiled HTTP/1.1 and HTTP/2 engine, the one uvicorn serves
+HTTP/2 with).
+
+Why: an agent holds two watches and makes its requests beside them. Over HTTP/1.1 that is
+three connections, so three TLS handshakes with its client certificate every time it comes
+back from a reboot; at a hundred upgrading nodes a second those handshakes were a large part
+of the server's CPU (docs/benchmarks.md, Fleet). Over HTTP/2 it is one.
+
+Why not httpx2's own HTTP/2 (h2, in Python): its connection holds one read lock across a
+blocking read, so a request body waiting for flow-control window can wait behind a watch
+that has nothing to read, until that watch's read timeout (pydantic/httpx2#1133 describes
+it; it was reproduced here with two informers and a 200 kB create).
+
+`Http2Transport` is an `httpx2.AsyncBaseTransport`: authentication, redirects, timeouts and
+the client's error mapping stay httpx2's. When the server does not choose HTTP/2 by ALPN,
+the transport hands every request to an ordinary HTTP/1.1 transport from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import zttp
+
+__all__ = ["Http2Transport"]
+
+# Not allowed in HTTP/2 (RFC 9113 8.2.2); httpx2 may add some for HTTP/1.1.
+_HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+
+
+class _Stream:
+    """One stream's answer as it arrives: the head, then body pieces, then None (the end)
+    or the error that ended it."""
+
+    __slots__ = ("head", "pieces")
+
+    def __init__(self) -> None:
+        self.head: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.pieces: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
+
+    def fail(self, error: Exception) -> None:
+        if not self.head.done():
+            self.head.set_exception(error)
+            self.head.exception()  # retrieved: nobody may be waiting for it any more
+        self.pieces.put_nowait(error)
+
+
+class _Connection(asyncio.Protocol):
+    """The client side of one HTTP/2 connection. zttp parses and frames, and keeps the
+    flow-control windows: body bytes past the peer's window wait inside it and leave when
+    the peer's WINDOW_UPDATE arrives (written by `data_received`)."""
+
+    def __init__(self) -> None:
+        self.h2 = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
+        self.streams: dict[int, _Stream] = {}
+        self.transport: asyncio.Transport | None = None
+        self.closed = False  # no new streams: lost, or the server said GOAWAY
+        self.ended = False  # the socket is gone
+
+    @property
+    def usable(self) -> bool:
+        return not self.closed and self.transport is not None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.h2.initiate_connection()
+        self.flush()
+
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.h2.receive_data(data)
+            while (event := self.h2.next_event()) is not zttp.NEED_DATA:
+                self._dispatch(event)
+        except zttp.ProtocolError as e:
+            self._lose(httpx2.RemoteProtocolError(f"HTTP/2: {e}"))
+            return
+        self.flush()
+
+    def _dispatch(self, event: Any) -> None:
+        if isinstance(event, zttp.Response):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None and not stream.head.done():
+                headers = event.headers
+                fields = (
+                    headers.to_list(lowercase_names=True)
+                    if isinstance(headers, zttp.HeaderBlock)
+                    else [(k.lower(), v) for k, v in headers]
+                )
+                stream.head.set_result((event.status_code, fields))
+        elif isinstance(event, zttp.Data):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.pieces.put_nowait(event.data)
+        elif isinstance(event, zttp.EndOfMessage):
+            stream = self.streams.pop(event.stream_id, None)
+            if stream is not None:
+                stream.pieces.put_nowait(None)
+        elif isinstance(event, zttp.RstStream):
+            stream = self.streams.pop(event.stream_id, None)
+            if stream is not None:
+                stream.fail(httpx2.RemoteProtocolError(f"the server reset stream {event!r}"))
+        elif isinstance(event, (zttp.GoAway, zttp.ConnectionClosed)):
+            self.closed = True  # streams the server accepted may still finish
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lose(httpx2.ReadError(f"connection lost: {exc!r}" if exc else "connection closed"))
+
+    def _lose(self, error: Exception) -> None:
+        self.closed = self.ended = True
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream.fail(error)
+        if self.transport is not None:
+            self.transport.close()
+
+    def open(self, request: httpx2.Request, body: bytes) -> tuple[int, _Stream]:
+        fields = [(b"host", request.url.netloc)]
+        for name, value in request.headers.raw:
+            name = name.lower()
+            if name not in _HOP_BY_HOP and name != b"host":
+                fields.append((name, value))
+        handle = self.h2.send_request(request.method.encode(), request.url.raw_path, b"2", fields)
+        stream = self.streams[handle.stream_id] = _Stream()
+        if body:
+            handle.send_data(body)
+        handle.end_message()
+        self.flush()
+        return handle.stream_id, stream
+
+    def cancel(self, stream_id: int) -> None:
+        """Stop a stream the caller no longer reads (a watch given up)."""
+        if self.streams.pop(stream_id, None) is not None and not self.ended:
+            with contextlib.suppress(zttp.ProtocolError):
+                self.h2.stream(stream_id).reset()
+            self.flush()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None and not self.ended:
+            with contextlib.suppress(zttp.ProtocolError):
+                self.h2.close()
+            self.flush()
+            self.transport.close()
+
+
+class _Body(httpx2.AsyncByteStream):
+    """A response body read from its stream; closed early, the stream is reset."""
+
+    def __init__(self, conn: _Connection, stream_id: int, stream: _Stream, read: float | None):
+        self._conn = conn
+        self._id = stream_id
+        self._stream = stream
+        self._read = read
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                piece = await asyncio.wait_for(self._stream.pieces.get(), self._read)
+            except TimeoutError:
+                self._conn.cancel(self._id)
+                raise httpx2.ReadTimeout("no data from the server in time") from None
+            if piece is None:
+                return
+            if isinstance(piece, Exception):
+                raise piece
+            yield piece
+
+    async def aclose(self) -> None:
+        self._conn.cancel(self._id)
+
+
+class Http2Transport(httpx2.AsyncBaseTransport):
+    """Requests to one HTTPS server over a single HTTP/2 connection, opened on first use and
+    again after it is lost; HTTP/1.1 (`httpx2.AsyncHTTPTransport`) when the server does not
+    offer HTTP/2."""
+
+    def __init__(self, verify: ssl.SSLContext, *, limits: httpx2.Limits) -> None:
+        self._ssl = verify
+        self._limits = limits
+        self._conn: _Connection | None = None
+        self._connecting = asyncio.Lock()
+        self._http1: httpx2.AsyncHTTPTransport | None = None
+        self.connections_opened = 0  # HTTP/2 connections, for a look from outside
+
+    @property
+    def protocol(self) -> str:
+        """What the server was found to speak: "h2", "http/1.1", or "" before the first
+        request."""
+        return "http/1.1" if self._http1 is not None else "h2" if self._conn else ""
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._http1 is not None:
+            return await self._http1.handle_async_request(request)
+        timeouts = request.extensions.get("timeout", {})
+        body = b"".join([part async for part in request.stream])  # type: ignore[union-attr]
+        for attempt in range(2):
+            conn, fresh = await self._connection(request, timeouts.get("connect"))
+            if conn is None:  # the server spoke HTTP/1.1
+                assert self._http1 is not None
+                return await self._http1.handle_async_request(request)
+            stream_id, stream = conn.open(request, body)
+            try:
+                status, headers = await asyncio.wait_for(stream.head, timeouts.get("read"))
+            except TimeoutError:
+                conn.cancel(stream_id)
+                raise httpx2.ReadTimeout("no answer from the server in time") from None
+            except httpx2.ReadError:
+                # A connection the server closed while it was idle: once more on a new one.
+                if attempt == 0 and not fresh:
+                    continue
+                raise
+            except BaseException:
+                conn.cancel(stream_id)
+                raise
+            return httpx2.Response(
+                status,
+                headers=headers,
+                stream=_Body(conn, stream_id, stream, timeouts.get("read")),
+                extensions={"http_version": b"HTTP/2"},
+            )
+        raise AssertionError("unreachable")
+
+    async def _connection(
+        self, request: httpx2.Request, connect_timeout: float | None
+    ) -> tuple[_Connection | None, bool]:
+        async with self._connecting:
+            if self._conn is not None and self._conn.usable:
+                return self._conn, False
+            if self._http1 is not None:
+                return None, False
+            url = request.url
+            loop = asyncio.get_running_loop()
+            self._ssl.set_alpn_protocols(["h2", "http/1.1"])
+            try:
+                transport, conn = await asyncio.wait_for(
+                    loop.create_connection(
+                        _Connection,
+                        url.host,
+                        url.port or 443,
+                        ssl=self._ssl,
+                        server_hostname=url.host,
+                    ),
+                    connect_timeout,
+                )
+            except TimeoutError:
+                raise httpx2.ConnectTimeout(f"connect {url.host}:{url.port}: timed out") from None
+            except (OSError, ssl.SSLError) as e:
+                raise httpx2.ConnectError(f"connect {url.host}:{url.port}: {e}") from e
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
+                transport.close()
+                self._http1 = httpx2.AsyncHTTPTransport(verify=self._ssl, limits=self._limits)
+                return None, False
+            self._conn = conn
+            self.connections_opened += 1
+            return conn, True
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._http1 is not None:
+            await self._http1.aclose()
