@@ -207,7 +207,7 @@ class SimNode:
         reconnect = self.args.agent_calls != "keep-watches"
         self.stop_session(watches=reconnect)
         if isinstance(self.kube, LeanKube):  # the new boot connects anew (httpx2: kept)
-            self.kube.drop_idle()
+            self.kube.drop_idle(keep_watches=not reconnect)
         self.facts = dataclasses.replace(self.facts, version=request.version)
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
         with contextlib.suppress(ClientError):

@@ -167,8 +167,9 @@ class LeanKube(Kube):
             for line in lines:
                 yield line
 
-    def drop_idle(self) -> None:
-        """Close the idle keep-alive connections (a reboot loses them)."""
+    def drop_idle(self, *, keep_watches: bool = False) -> None:
+        """Close the idle keep-alive connections (a reboot loses them; the watches' own
+        connections close as their tasks end)."""
         while self._idle:
             self._drop(self._idle.pop())
 
@@ -351,11 +352,14 @@ class LeanH2Kube(LeanKube):
             for line in lines:
                 yield line
 
-    def drop_idle(self) -> None:
-        """A reboot loses the connection (unless watches still run on it: keep-watches)."""
-        if self._h2 is not None and not self._h2.streams and self._h2.transport is not None:
+    def drop_idle(self, *, keep_watches: bool = False) -> None:
+        """A reboot loses the connection, watches and all (`keep_watches`: it carries the
+        watches kept through the reboot, so it stays)."""
+        if keep_watches or self._h2 is None:
+            return
+        if self._h2.transport is not None:
             self._h2.transport.close()
-            self._h2 = None
+        self._h2 = None
 
     async def aclose(self) -> None:
         if self._h2 is not None and self._h2.transport is not None:

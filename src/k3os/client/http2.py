@@ -72,8 +72,7 @@ class _Connection(asyncio.Protocol):
         return not self.closed and self.transport is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self.h2.initiate_connection()
         self.flush()
 
