@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from k3os.client import InformerSet, connect
+from k3os.client.errors import TransportError
 from k3os.client.http2 import Http2Transport
 from k3os.client.resources import CONFIG_MAPS, NAMESPACES
 from k3os.security.pki import KeyPair, issue, key_to_pem, make_ca
@@ -251,3 +252,60 @@ def test_a_server_without_http2_is_spoken_to_in_http11(tmp_path: Path) -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class _Blackhole:
+    """A TCP relay to the server that can start dropping everything both ways without
+    closing anything: a link that went dead without a word."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.dropping = False
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if not self.dropping:
+                    dst.write(data)
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer),
+                             return_exceptions=True)  # fmt: skip
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def test_a_connection_gone_silent_is_given_up_for_a_new_one(server: RunningServer) -> None:
+    """The link dies without a word: a request times out, and as the whole connection was
+    silent the client gives it up; the next request (the link back) opens a new one instead
+    of waiting on the dead one until TCP notices."""
+
+    async def scenario() -> None:
+        hole = _Blackhole(server.port)
+        port = await hole.start()
+        kube = connect(f"https://127.0.0.1:{port}", ca=server.tls / "ca.crt",
+                       cert=server.tls / "admin.crt", key=server.tls / "admin.key",
+                       timeout=1.0)  # fmt: skip
+        try:
+            assert (await kube.get(NAMESPACES, "default"))["metadata"]["name"] == "default"
+            hole.dropping = True
+            with pytest.raises(TransportError):
+                await kube.get(NAMESPACES, "default")
+            hole.dropping = False
+            assert (await kube.get(NAMESPACES, "default"))["metadata"]["name"] == "default"
+            transport = kube._http._transport  # type: ignore[attr-defined]
+            assert transport.connections_opened == 2
+        finally:
+            await kube.aclose()
+            await hole.stop()
+
+    asyncio.run(scenario())

@@ -36,6 +36,10 @@ _HOP_BY_HOP = frozenset(
 )
 
 
+# Requests that do no harm when the server saw them before the connection went.
+_REPEATABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
 class _Stream:
     """One stream's answer as it arrives: the head, then body pieces, then None (the end)
     or the error that ended it."""
@@ -66,10 +70,13 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False  # no new streams: lost, or the server said GOAWAY
         self.ended = False  # the socket is gone
+        self.heard = 0.0  # loop time of the last bytes from the server
+        self.lost = asyncio.Event()  # the transport is done with the socket
 
     @property
     def usable(self) -> bool:
-        return not self.closed and self.transport is not None
+        transport = self.transport
+        return not self.closed and transport is not None and not transport.is_closing()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
@@ -82,6 +89,7 @@ class _Connection(asyncio.Protocol):
             self.transport.write(data)
 
     def data_received(self, data: bytes) -> None:
+        self.heard = asyncio.get_running_loop().time()
         try:
             self.h2.receive_data(data)
             while (event := self.h2.next_event()) is not zttp.NEED_DATA:
@@ -118,6 +126,7 @@ class _Connection(asyncio.Protocol):
             self.closed = True  # streams the server accepted may still finish
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
         self._lose(httpx2.ReadError(f"connection lost: {exc!r}" if exc else "connection closed"))
 
     def _lose(self, error: Exception) -> None:
@@ -149,6 +158,16 @@ class _Connection(asyncio.Protocol):
                 self.h2.stream(stream_id).reset()
             self.flush()
 
+    def timed_out(self, stream_id: int, since: float) -> None:
+        """A stream heard nothing in time. If the whole connection was silent too, the
+        server or the path to it is gone without a word (a box's link dropped): the
+        connection is given up, so its watches and the next requests start over on a new
+        one rather than wait for TCP to notice. Otherwise only the stream is."""
+        if self.heard < since:
+            self._lose(httpx2.ReadTimeout("the connection went silent"))
+        else:
+            self.cancel(stream_id)
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None and not self.ended:
@@ -168,11 +187,14 @@ class _Body(httpx2.AsyncByteStream):
         self._read = read
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
         while True:
+            since = loop.time()
             try:
-                piece = await asyncio.wait_for(self._stream.pieces.get(), self._read)
+                async with asyncio.timeout(self._read):
+                    piece = await self._stream.pieces.get()
             except TimeoutError:
-                self._conn.cancel(self._id)
+                self._conn.timed_out(self._id, since)
                 raise httpx2.ReadTimeout("no data from the server in time") from None
             if piece is None:
                 return
@@ -213,15 +235,18 @@ class Http2Transport(httpx2.AsyncBaseTransport):
             if conn is None:  # the server spoke HTTP/1.1
                 assert self._http1 is not None
                 return await self._http1.handle_async_request(request)
+            since = asyncio.get_running_loop().time()
             stream_id, stream = conn.open(request, body)
             try:
-                status, headers = await asyncio.wait_for(stream.head, timeouts.get("read"))
+                async with asyncio.timeout(timeouts.get("read")):
+                    status, headers = await stream.head
             except TimeoutError:
-                conn.cancel(stream_id)
+                conn.timed_out(stream_id, since)
                 raise httpx2.ReadTimeout("no answer from the server in time") from None
             except httpx2.ReadError:
-                # A connection the server closed while it was idle: once more on a new one.
-                if attempt == 0 and not fresh:
+                # A connection the server closed while it sat idle: once more on a new one,
+                # for a request that may be sent twice (a create or a patch may not).
+                if attempt == 0 and not fresh and request.method in _REPEATABLE:
                     continue
                 raise
             except BaseException:
@@ -247,16 +272,11 @@ class Http2Transport(httpx2.AsyncBaseTransport):
             loop = asyncio.get_running_loop()
             self._ssl.set_alpn_protocols(["h2", "http/1.1"])
             try:
-                transport, conn = await asyncio.wait_for(
-                    loop.create_connection(
-                        _Connection,
-                        url.host,
-                        url.port or 443,
-                        ssl=self._ssl,
+                async with asyncio.timeout(connect_timeout):
+                    transport, conn = await loop.create_connection(
+                        _Connection, url.host, url.port or 443, ssl=self._ssl,
                         server_hostname=url.host,
-                    ),
-                    connect_timeout,
-                )
+                    )  # fmt: skip
             except TimeoutError:
                 raise httpx2.ConnectTimeout(f"connect {url.host}:{url.port}: timed out") from None
             except (OSError, ssl.SSLError) as e:
@@ -271,8 +291,13 @@ class Http2Transport(httpx2.AsyncBaseTransport):
             return conn, True
 
     async def aclose(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None and conn.transport is not None:
+            conn.close()
+            try:  # TLS says goodbye (close_notify) before the socket closes
+                async with asyncio.timeout(2.0):
+                    await conn.lost.wait()
+            except TimeoutError:
+                conn.transport.abort()
         if self._http1 is not None:
             await self._http1.aclose()
