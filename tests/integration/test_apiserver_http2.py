@@ -301,7 +301,11 @@ def test_a_connection_gone_silent_is_given_up_for_a_new_one(server: RunningServe
             with pytest.raises(TransportError):
                 await kube.get(NAMESPACES, "default")
             hole.dropping = False
-            assert (await kube.get(NAMESPACES, "default"))["metadata"]["name"] == "default"
+            # A create, which the client would not send twice: it must go on a new
+            # connection at once, not fail on the dead one.
+            made = await kube.create(CONFIG_MAPS, {"metadata": {"name": "after-silence"}},
+                                     "default")  # fmt: skip
+            assert made["metadata"]["name"] == "after-silence"
             transport = kube._http._transport  # type: ignore[attr-defined]
             assert transport.connections_opened == 2
         finally:
