@@ -3,7 +3,8 @@
 Each simulated node is the real agent's API traffic without its host work: the agent's own
 `NodeKeeper` (register, Lease renewal, node status), two informers from `k3os.client`
 (the node itself and its RenderedNodeConfig, each by field selector, as `k3os agent`
-watches them), its own TLS connection pool and `system:node:<name>` client certificate.
+watches them), its own TLS connection (HTTP/2, as the agent's client; `--client lean-h1`:
+HTTP/1.1 connections, one per watch) and `system:node:<name>` client certificate.
 On a new rendered hash it reports `status.observedHash` as the agent does (without applying
 anything). On an upgrade request it makes the real agent's calls in their order
 (k3os.agent.upgrades and .runner; `SimNode.upgrade` lists them), with the simulated upgrade
@@ -206,7 +207,7 @@ class SimNode:
         await started
         reconnect = self.args.agent_calls != "keep-watches"
         self.stop_session(watches=reconnect)
-        if isinstance(self.kube, LeanKube):  # the new boot connects anew (httpx2: kept)
+        if isinstance(self.kube, LeanKube):  # the new boot connects anew (--client httpx: kept)
             self.kube.drop_idle(keep_watches=not reconnect)
         self.facts = dataclasses.replace(self.facts, version=request.version)
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
@@ -328,7 +329,8 @@ def main() -> None:
                         default="agent", help="the real agent's upgrade calls, the same with "
                         "its watches kept through the reboot, or the outcome only")  # fmt: skip
     parser.add_argument("--client", choices=["lean", "lean-h1", "httpx"], default="lean",
-                        help="under Kube: bare TLS streams, or httpx2 as the agent")  # fmt: skip
+                        help="under Kube: bare TLS, HTTP/2 as the agent speaks it or HTTP/1.1, "
+                        "or httpx2 as the agent")  # fmt: skip
     args = parser.parse_args()
     uvloop.run(main_async(args))
 

@@ -1,16 +1,20 @@
 """The fleet simulation's HTTP layer: `k3os.client.Kube` with its requests and watches made
-over bare asyncio TLS streams instead of httpx2.
+over bare asyncio TLS instead of httpx2.
 
 A simulated node runs the real agent's code (`NodeKeeper`, the informers, the Event
 recorder), and all of it reaches the server through `Kube.request` and `Kube.watch`. Only
 the HTTP layer under those two is replaced here (`Kube._exchange`, one request and its
 answer, and `Kube._lines`, a streamed GET line by line), so every call, its path, query,
 body, content type, error statuses and watch events are handled by the client's own code.
-What goes is httpx2's per-request machinery (URL and request objects, the connection pool's
-bookkeeping, anyio, h11 in pure Python), which cost the load generator about as much CPU per
-upgraded node as the server spent: on a two-core machine it took the server's CPU. The wire
-is the same: HTTP/1.1 keep-alive over TLS with the node's own client certificate, one
-connection per watch, idle connections kept 25 s as the client keeps them.
+What goes is httpx2's per-request machinery (URL and request objects, the transport's
+bookkeeping, anyio), which cost the load generator about as much CPU per upgraded node as
+the server spent: on a two-core machine it took the server's CPU.
+
+`LeanH2Kube` (the default) speaks as the agent does (`k3os.client.http2`): HTTP/2 over one
+TLS connection with the node's own client certificate, its requests and both watches as
+streams on it, framed by zttp as the agent's transport frames them; a reboot closes it.
+`LeanKube` is the HTTP/1.1 of agents before HTTP/2 (`--client lean-h1`, a comparison):
+keep-alive connections kept 25 s, one connection per watch.
 """
 
 from __future__ import annotations
@@ -269,9 +273,8 @@ class _H2Connection(asyncio.Protocol):
 
 
 class LeanH2Kube(LeanKube):
-    """`LeanKube` over HTTP/2 as the agent's client speaks it (`k3os.client.Kube`, httpx2
-    with h2): one connection for the node's requests and both watches, framed by zttp (C
-    speed) instead of the h2 package (pure Python)."""
+    """`LeanKube` over HTTP/2 as the agent's client speaks it (`k3os.client.http2`): one
+    connection for the node's requests and both watches."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -113,7 +113,9 @@ def parse() -> argparse.Namespace:
                         "or the outcome only (comparisons)")  # fmt: skip
     parser.add_argument("--client", choices=["lean", "lean-h1", "httpx"], default="lean",
                         help="the simulated agents' HTTP layer under k3os.client.Kube: bare "
-                        "TLS streams (default), or httpx2 as `k3os agent` uses")  # fmt: skip
+                        "TLS with HTTP/2 as the agent speaks it (default), the same with "
+                        "HTTP/1.1 and a connection per watch (lean-h1, a comparison), or "
+                        "httpx2 as `k3os agent` uses")  # fmt: skip
     return parser.parse_args()
 
 

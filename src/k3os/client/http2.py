@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -77,6 +78,21 @@ class _Connection(asyncio.Protocol):
     def usable(self) -> bool:
         transport = self.transport
         return not self.closed and transport is not None and not transport.is_closing()
+
+    async def still_open(self) -> bool:
+        """Whether the connection is still there, as far as can be known before sending.
+        Bytes (or the end) waiting on the socket are let in first, so that a server that
+        went away while nothing ran on this loop (it says so by closing the socket) is
+        noticed before a request that may not be sent twice goes out on the dead one."""
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        for _ in range(5):
+            if sock is None or not self.usable or sock.fileno() < 0:
+                break
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                break
+            await asyncio.sleep(0)
+        return self.usable
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
@@ -264,7 +280,7 @@ class Http2Transport(httpx2.AsyncBaseTransport):
         self, request: httpx2.Request, connect_timeout: float | None
     ) -> tuple[_Connection | None, bool]:
         async with self._connecting:
-            if self._conn is not None and self._conn.usable:
+            if self._conn is not None and self._conn.usable and await self._conn.still_open():
                 return self._conn, False
             if self._http1 is not None:
                 return None, False
