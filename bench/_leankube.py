@@ -27,11 +27,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import zttp
+import httpx2
 
 from _lean import Conn
 from k3os.client import Kube
 from k3os.client.errors import TransportError, status_error
+from k3os.client.http2 import H2Connection, H2Stream
 from k3os.client.kubeconfig import ssl_context
 
 KEEPALIVE = 25.0
@@ -185,120 +186,47 @@ class LeanKube(Kube):
             await super().aclose()
 
 
-class _Stream:
-    """One HTTP/2 stream's answer as it arrives: its head, then body pieces, then the end
-    (None), or the error that ended it."""
-
-    def __init__(self) -> None:
-        self.head: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.pieces: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
-
-
-class _H2Connection(asyncio.Protocol):
-    """A client HTTP/2 connection over TLS, zttp's compiled engine framing it: many streams,
-    one socket."""
-
-    def __init__(self) -> None:
-        self.conn = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
-        self.streams: dict[int, _Stream] = {}
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.conn.initiate_connection()
-        self.flush()
-
-    def flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.conn.receive_data(data)
-            while (event := self.conn.next_event()) is not zttp.NEED_DATA:
-                if isinstance(event, zttp.Data):
-                    if (stream := self.streams.get(event.stream_id)) is not None:
-                        stream.pieces.put_nowait(event.data)
-                elif isinstance(event, zttp.Response):
-                    if (stream := self.streams.get(event.stream_id)) is not None:
-                        stream.head.set_result(event.status_code)
-                elif isinstance(event, zttp.EndOfMessage):
-                    if (stream := self.streams.pop(event.stream_id, None)) is not None:
-                        stream.pieces.put_nowait(None)
-                elif isinstance(event, zttp.RstStream):
-                    if (stream := self.streams.pop(event.stream_id, None)) is not None:
-                        self._fail(stream, ConnectionResetError(f"stream reset: {event!r}"))
-                elif isinstance(event, (zttp.GoAway, zttp.ConnectionClosed)):
-                    self.closed = True
-        except zttp.ProtocolError as e:
-            self.connection_lost(e)
-            return
-        self.flush()
-
-    @staticmethod
-    def _fail(stream: _Stream, error: BaseException) -> None:
-        if not stream.head.done():
-            stream.head.set_exception(error)
-        stream.pieces.put_nowait(error)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        for stream in self.streams.values():
-            self._fail(stream, exc or ConnectionResetError("connection closed"))
-        self.streams.clear()
-        if self.transport is not None:
-            self.transport.close()
-
-    def open(self, method: str, target: bytes, headers: dict[str, str],
-             content: bytes | None) -> tuple[int, _Stream]:  # fmt: skip
-        fields = [(b"host", b"k3os")]
-        fields += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        if content is not None:
-            fields.append((b"content-length", b"%d" % len(content)))
-        handle = self.conn.send_request(method.encode(), target, b"2", fields)
-        stream = self.streams[handle.stream_id] = _Stream()
-        if content:
-            handle.send_data(content)
-        handle.end_message()
-        self.flush()
-        return handle.stream_id, stream
-
-    def cancel(self, stream_id: int) -> None:
-        if self.streams.pop(stream_id, None) is not None and not self.closed:
-            with contextlib.suppress(zttp.ProtocolError):
-                self.conn.stream(stream_id).reset()
-            self.flush()
-
-
 class LeanH2Kube(LeanKube):
-    """`LeanKube` over HTTP/2 as the agent's client speaks it (`k3os.client.http2`): one
-    connection for the node's requests and both watches."""
+    """`LeanKube` over HTTP/2 as the agent's client speaks it (`k3os.client.http2`, whose
+    connection it uses): one connection for the node's requests and both watches."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ssl.set_alpn_protocols(["h2"])
-        self._h2: _H2Connection | None = None
+        self._h2: H2Connection | None = None
         self._connecting: asyncio.Lock | None = None
 
-    async def _connection(self) -> _H2Connection:
+    async def _connection(self) -> H2Connection:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self._h2 is None or self._h2.closed:
+            if self._h2 is None or not self._h2.usable:
                 loop = asyncio.get_running_loop()
                 try:
-                    _, proto = await asyncio.wait_for(
-                        loop.create_connection(
-                            _H2Connection, self._host, self._port, ssl=self._ssl
-                        ),
-                        self._timeout,
-                    )
+                    async with asyncio.timeout(self._timeout):
+                        _, self._h2 = await loop.create_connection(
+                            H2Connection, self._host, self._port, ssl=self._ssl
+                        )
                 except (OSError, TimeoutError, ssl.SSLError) as e:
                     raise TransportError(f"connect {self.server}: {e!r}") from e
-                self._h2 = proto
             return self._h2
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        headers: dict[str, str],
+        content: bytes | None,
+    ) -> tuple[H2Connection, int, H2Stream]:
+        assert self._h2 is not None
+        fields = [(b"host", b"k3os")]
+        fields += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if content is not None:
+            fields.append((b"content-length", b"%d" % len(content)))
+        target = self._target(path, params)
+        stream_id, stream = self._h2.open(method.encode(), target, fields, content or b"")
+        return self._h2, stream_id, stream
 
     async def _exchange(
         self,
@@ -308,16 +236,17 @@ class LeanH2Kube(LeanKube):
         content: bytes | None,
         headers: dict[str, str],
     ) -> tuple[int, bytes]:
-        conn = await self._connection()
-        stream_id, stream = conn.open(method, self._target(path, params), headers, content)
+        await self._connection()
+        conn, stream_id, stream = self._request(method, path, params, headers, content)
         try:
-            status = await asyncio.wait_for(stream.head, self._timeout)
-            pieces = []
-            while (piece := await asyncio.wait_for(stream.pieces.get(), self._timeout)) is not None:
-                if isinstance(piece, BaseException):
-                    raise piece
-                pieces.append(piece)
-        except (OSError, TimeoutError) as e:
+            async with asyncio.timeout(self._timeout):
+                status, _ = await stream.head
+                pieces = []
+                while (piece := await stream.pieces.get()) is not None:
+                    if isinstance(piece, Exception):
+                        raise piece
+                    pieces.append(piece)
+        except (httpx2.TransportError, TimeoutError) as e:
             conn.cancel(stream_id)
             raise TransportError(f"{method} {path}: {e!r}") from e
         except BaseException:
@@ -329,26 +258,27 @@ class LeanH2Kube(LeanKube):
     async def _lines(
         self, path: str, params: dict[str, str], headers: dict[str, str], read_limit: float
     ) -> AsyncIterator[AsyncIterator[str | bytes]]:
-        conn = await self._connection()
-        stream_id, stream = conn.open("GET", self._target(path, params), headers, None)
+        await self._connection()
+        conn, stream_id, stream = self._request("GET", path, params, headers, None)
         try:
-            status = await asyncio.wait_for(stream.head, self._timeout)
+            async with asyncio.timeout(self._timeout):
+                status, _ = await stream.head
             if status >= 400:
                 body = []
                 while isinstance(piece := await stream.pieces.get(), bytes):
                     body.append(piece)
                 raise status_error(status, b"".join(body))
             yield self._stream_lines(stream)
-        except (OSError, TimeoutError) as e:
+        except (httpx2.TransportError, TimeoutError) as e:
             raise TransportError(f"GET {path}: {e!r}") from e
         finally:
             conn.cancel(stream_id)
 
     @staticmethod
-    async def _stream_lines(stream: _Stream) -> AsyncIterator[str | bytes]:
+    async def _stream_lines(stream: H2Stream) -> AsyncIterator[str | bytes]:
         pending = b""
         while (piece := await stream.pieces.get()) is not None:
-            if isinstance(piece, BaseException):
+            if isinstance(piece, Exception):
                 raise piece
             pending += piece
             *lines, pending = pending.split(b"\n")

@@ -29,7 +29,7 @@ from typing import Any
 import httpx2
 import zttp
 
-__all__ = ["Http2Transport"]
+__all__ = ["H2Connection", "H2Stream", "Http2Transport"]
 
 # Not allowed in HTTP/2 (RFC 9113 8.2.2); httpx2 may add some for HTTP/1.1.
 _HOP_BY_HOP = frozenset(
@@ -41,7 +41,7 @@ _HOP_BY_HOP = frozenset(
 _REPEATABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
-class _Stream:
+class H2Stream:
     """One stream's answer as it arrives: the head, then body pieces, then None (the end)
     or the error that ended it."""
 
@@ -60,14 +60,14 @@ class _Stream:
         self.pieces.put_nowait(error)
 
 
-class _Connection(asyncio.Protocol):
+class H2Connection(asyncio.Protocol):
     """The client side of one HTTP/2 connection. zttp parses and frames, and keeps the
     flow-control windows: body bytes past the peer's window wait inside it and leave when
     the peer's WINDOW_UPDATE arrives (written by `data_received`)."""
 
     def __init__(self) -> None:
         self.h2 = zttp.Connection(zttp.CLIENT, protocol=zttp.HTTP2)
-        self.streams: dict[int, _Stream] = {}
+        self.streams: dict[int, H2Stream] = {}
         self.transport: asyncio.Transport | None = None
         self.closed = False  # no new streams: lost, or the server said GOAWAY
         self.ended = False  # the socket is gone
@@ -153,14 +153,12 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def open(self, request: httpx2.Request, body: bytes) -> tuple[int, _Stream]:
-        fields = [(b"host", request.url.netloc)]
-        for name, value in request.headers.raw:
-            name = name.lower()
-            if name not in _HOP_BY_HOP and name != b"host":
-                fields.append((name, value))
-        handle = self.h2.send_request(request.method.encode(), request.url.raw_path, b"2", fields)
-        stream = self.streams[handle.stream_id] = _Stream()
+    def open(
+        self, method: bytes, target: bytes, fields: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, H2Stream]:
+        """Send a request: `fields` are its header fields, lowercase, `host` among them."""
+        handle = self.h2.send_request(method, target, b"2", fields)
+        stream = self.streams[handle.stream_id] = H2Stream()
         if body:
             handle.send_data(body)
         handle.end_message()
@@ -196,7 +194,7 @@ class _Connection(asyncio.Protocol):
 class _Body(httpx2.AsyncByteStream):
     """A response body read from its stream; closed early, the stream is reset."""
 
-    def __init__(self, conn: _Connection, stream_id: int, stream: _Stream, read: float | None):
+    def __init__(self, conn: H2Connection, stream_id: int, stream: H2Stream, read: float | None):
         self._conn = conn
         self._id = stream_id
         self._stream = stream
@@ -222,6 +220,15 @@ class _Body(httpx2.AsyncByteStream):
         self._conn.cancel(self._id)
 
 
+def _fields(request: httpx2.Request) -> list[tuple[bytes, bytes]]:
+    fields = [(b"host", request.url.netloc)]
+    for name, value in request.headers.raw:
+        name = name.lower()
+        if name not in _HOP_BY_HOP and name != b"host":
+            fields.append((name, value))
+    return fields
+
+
 class Http2Transport(httpx2.AsyncBaseTransport):
     """Requests to one HTTPS server over a single HTTP/2 connection, opened on first use and
     again after it is lost; HTTP/1.1 (`httpx2.AsyncHTTPTransport`) when the server does not
@@ -230,7 +237,7 @@ class Http2Transport(httpx2.AsyncBaseTransport):
     def __init__(self, verify: ssl.SSLContext, *, limits: httpx2.Limits) -> None:
         self._ssl = verify
         self._limits = limits
-        self._conn: _Connection | None = None
+        self._conn: H2Connection | None = None
         self._connecting = asyncio.Lock()
         self._http1: httpx2.AsyncHTTPTransport | None = None
         self.connections_opened = 0  # HTTP/2 connections, for a look from outside
@@ -252,7 +259,8 @@ class Http2Transport(httpx2.AsyncBaseTransport):
                 assert self._http1 is not None
                 return await self._http1.handle_async_request(request)
             since = asyncio.get_running_loop().time()
-            stream_id, stream = conn.open(request, body)
+            stream_id, stream = conn.open(request.method.encode(), request.url.raw_path,
+                                          _fields(request), body)  # fmt: skip
             try:
                 async with asyncio.timeout(timeouts.get("read")):
                     status, headers = await stream.head
@@ -278,7 +286,7 @@ class Http2Transport(httpx2.AsyncBaseTransport):
 
     async def _connection(
         self, request: httpx2.Request, connect_timeout: float | None
-    ) -> tuple[_Connection | None, bool]:
+    ) -> tuple[H2Connection | None, bool]:
         async with self._connecting:
             if self._conn is not None and self._conn.usable and await self._conn.still_open():
                 return self._conn, False
@@ -290,7 +298,7 @@ class Http2Transport(httpx2.AsyncBaseTransport):
             try:
                 async with asyncio.timeout(connect_timeout):
                     transport, conn = await loop.create_connection(
-                        _Connection, url.host, url.port or 443, ssl=self._ssl,
+                        H2Connection, url.host, url.port or 443, ssl=self._ssl,
                         server_hostname=url.host,
                     )  # fmt: skip
             except TimeoutError:

@@ -273,8 +273,10 @@ class Writer:
                 batch.append(op)
             with self._lock:
                 try:
-                    self._apply(cur, batch, self._inbox.post)
+                    # Counted before the outcomes are posted: the loop may read the count
+                    # as soon as a write it awaited is answered.
                     self.thread_batches += 1
+                    self._apply(cur, batch, self._inbox.post)
                 except BaseException as e:  # pragma: no cover - a bug: fail loudly
                     failure = StoreUnavailable(f"the SQLite writer stopped: {e!r}")
                     self._post([(op.future, failure) for op in batch], [], [])
