@@ -89,8 +89,10 @@ class LeaderElector:
                 await self._acquire()
                 await self._lead(lead)
         finally:
-            if self.is_leader:
-                await self.release()
+            # Also when no attempt is known to have won: one cancelled after the server
+            # wrote the Lease but before its answer came back holds it all the same.
+            # `release` gives it up only if the Lease names us.
+            await self.release()
 
     async def _acquire(self) -> None:
         while True:
