@@ -2,11 +2,13 @@
 certificates on one port, and stop cleanly on SIGTERM/SIGINT.
 
 TLS is uvicorn's (the serving certificate, the cluster CA for client certificates,
-`CERT_OPTIONAL` so health checks work without one). Uvicorn does not expose the peer
-certificate to the app, so `PeerCertHttpToolsProtocol` reads it from the connection's SSL
-object once per connection and puts it in the ASGI scope's `state`. HTTP is parsed by
+`CERT_OPTIONAL` so health checks work without one). ALPN picks the protocol per connection
+(`AlpnProtocol`): HTTP/2 on zttp, a compiled engine, for the clients that offer it (an
+agent's requests and watches then share one connection), HTTP/1.1 for the rest, parsed by
 httptools (C) rather than h11 (pure Python): about a fifth less server CPU per create
-(docs/benchmarks.md, the API section). Uvicorn writes a response's head and its body
+(docs/benchmarks.md, the API section). Uvicorn does not expose the peer certificate to the
+app, so both protocols read it from the connection's SSL object once per connection and
+put it in the ASGI scope's `state`. Uvicorn writes a response's head and its body
 separately; `_CoalescedWrites` joins what one turn of the event loop writes to a
 connection into one write, so a response is one TLS record and one send, not two.
 """
