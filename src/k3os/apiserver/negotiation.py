@@ -8,14 +8,13 @@ types it does not serve.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from k3os.apis.jsonbytes import compact, parse
 from k3os.apiserver.errors import BadRequest, NotAcceptable, UnsupportedMediaType
-from k3os.apiserver.jsonbytes import compact
 from k3os.apiserver.protobuf import PROTOBUF, decode_kubernetes_protobuf
 
 __all__ = [
@@ -132,6 +131,6 @@ def decode_body(
     try:
         if kind in (YAML, "application/x-yaml", "application/apply-patch+yaml"):
             return yaml.safe_load(raw.decode()), kind
-        return json.loads(raw), kind
+        return parse(raw), kind
     except (ValueError, yaml.YAMLError, UnicodeDecodeError) as e:
         raise BadRequest(f"the request body could not be decoded: {e}") from e

@@ -12,13 +12,13 @@ All functions take plain JSON data and return a new object; the input is never c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import jsonpatch
 import jsonpointer
 
+from k3os.apis.jsonbytes import parse
 from k3os.apiserver.errors import APIError, BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 from k3os.apiserver.jsoncopy import deep_copy
 
@@ -62,7 +62,7 @@ class PatchApplyError(APIError):
 def decode_patch_body(body: bytes | str) -> Any:
     """The JSON document of a PATCH body, or :class:`PatchError`."""
     try:
-        return json.loads(body)
+        return parse(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise PatchError(f"error decoding patch: {e}") from e
 

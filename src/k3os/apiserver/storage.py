@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from k3os.apis.jsonbytes import compact, parse
 from k3os.apiserver.conversion import core_event_to_events_v1, events_v1_to_core_event
 from k3os.apiserver.errors import (
     AlreadyExists,
@@ -24,7 +25,6 @@ from k3os.apiserver.errors import (
     ServiceUnavailable,
     Timeout,
 )
-from k3os.apiserver.jsonbytes import compact
 from k3os.apiserver.registry import ResourceType
 from k3os.store import (
     Compacted,
@@ -87,7 +87,7 @@ class ObjectStore:
 
     @staticmethod
     def decode(rt: ResourceType, kv: KeyValue, revision: int | None = None) -> Obj:
-        obj: Obj = json.loads(kv.value)
+        obj: Obj = parse(kv.value)
         if rt.group == "events.k8s.io":
             obj = core_event_to_events_v1(obj)
         else:

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from k3os.apis.jsonbytes import compact
 from k3os.apiserver.broadcast import BACKLOG
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import APIError, BadRequest, Expired, Timeout
-from k3os.apiserver.jsonbytes import compact
 from k3os.apiserver.reads import matcher, parse_revision, selected_prefix
 from k3os.apiserver.request import ApiRequest, query_bool, query_int
 from k3os.apiserver.storage import ObjectStore

@@ -12,7 +12,6 @@ typed client is available on the same configuration (`Kube.typed()`), imported o
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any, Literal
 
 import httpx2
 
+from k3os.apis.jsonbytes import compact, parse
 from k3os.client.errors import ClientError, TransportError, status_error
 from k3os.client.http2 import Http2Transport
 from k3os.client.kubeconfig import ClientConfig, Cluster, User, client_auth, load_kubeconfig
@@ -225,11 +225,11 @@ class Kube:
         content = None
         if body is not None:
             headers["Content-Type"] = content_type
-            content = json.dumps(body).encode()
+            content = compact(body)
         status, raw = await self._exchange(method, path, params, content, headers)
         if status >= 400:
             raise status_error(status, raw)
-        data = json.loads(raw) if raw else {}
+        data = parse(raw) if raw else {}
         return data if isinstance(data, dict) else {"items": data}
 
     async def _exchange(
@@ -405,7 +405,7 @@ class Kube:
             async for line in lines:
                 if not line.strip():
                     continue
-                event = json.loads(line)
+                event = parse(line)
                 obj = event.get("object") or {}
                 if event.get("type") == "ERROR":
                     raise status_error(int(obj.get("code") or 500), obj)

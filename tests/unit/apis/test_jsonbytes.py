@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from k3os.apiserver.jsonbytes import compact
+from k3os.apis.jsonbytes import compact, parse
 
 
 class Phase(enum.StrEnum):
@@ -40,3 +40,18 @@ class _Thing:
 def test_what_json_refuses_is_still_refused(value: object) -> None:
     with pytest.raises(TypeError):
         compact({"v": value})
+
+
+def test_parse_reads_what_json_reads() -> None:
+    assert parse(b'{"a":[1,2.5,"\xc3\xa9",null,true]}') == {"a": [1, 2.5, "é", None, True]}
+    assert parse('{"a":NaN}')["a"] != parse('{"a":NaN}')["a"]  # json's NaN, not an error
+    assert parse(b"\xef\xbb\xbf{}") == {}  # a byte-order mark, as json allows in bytes
+    assert parse(b'{"a":1e400}') == {"a": float("inf")}
+    assert parse(b'{"a":18446744073709551615}') == {"a": 2**64 - 1}  # 64 bits stay exact
+    assert parse(b'{"a":1180591620717411303424}') == {"a": float(2**70)}  # as Kubernetes
+
+
+def test_parse_raises_json_s_error_on_bad_input() -> None:
+    with pytest.raises(json.JSONDecodeError) as err:
+        parse(b'{"a": 1,\n "b": }')
+    assert (err.value.lineno, err.value.colno) == (2, 7)
