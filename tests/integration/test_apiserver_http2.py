@@ -254,6 +254,43 @@ def test_a_server_without_http2_is_spoken_to_in_http11(tmp_path: Path) -> None:
         httpd.server_close()
 
 
+def test_no_http2_serves_http11_from_every_process(tmp_path: Path) -> None:
+    """`k3os server --no-http2`, the operator's way around the HTTP/2 engine: the main
+    process and its API worker both answer ALPN with http/1.1, and the agent's client,
+    which offers h2 first, goes on in HTTP/1.1 with its requests and watches."""
+    with running_server(tmp_path / "data", ["--no-http2", "--api-workers", "1"]) as server:
+        chosen = set()
+        for _ in range(12):  # connections land on either process
+            client = H2Client(server)
+            chosen.add(client.alpn)
+            client.close()
+        assert chosen == {"http/1.1"}
+
+        async def scenario() -> None:
+            kube = connect(server.url, ca=server.tls / "ca.crt",
+                           cert=server.tls / "admin.crt", key=server.tls / "admin.key")  # fmt: skip
+            informers = InformerSet(kube)
+            maps = informers.get(CONFIG_MAPS, namespace="default")
+            tasks = [asyncio.create_task(c) for c in informers.coroutines().values()]
+            try:
+                await asyncio.wait_for(maps.synced.wait(), 30)
+                await kube.create(CONFIG_MAPS, {"metadata": {"name": "h1"}}, "default")
+                deadline = time.monotonic() + 30
+                while not maps.cache.get("h1", "default"):
+                    assert time.monotonic() < deadline, "the watch did not deliver"
+                    await asyncio.sleep(0.05)
+                transport = kube._http._transport  # type: ignore[attr-defined]
+                assert isinstance(transport, Http2Transport)
+                assert (transport.protocol, transport.connections_opened) == ("http/1.1", 0)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await kube.aclose()
+
+        asyncio.run(scenario())
+
+
 class _Blackhole:
     """A TCP relay to the server that can start dropping everything both ways without
     closing anything: a link that went dead without a word."""

@@ -26,7 +26,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 from starlette.requests import Request
@@ -49,7 +49,14 @@ from k3os.apiserver.workers import ApiWorkers, WorkerSpec
 from k3os.security.bootstrap import ServerPKI
 from k3os.store import Store, open_store
 
-__all__ = ["AlpnProtocol", "PeerCertHttpToolsProtocol", "ServeOptions", "seed", "serve"]
+__all__ = [
+    "AlpnProtocol",
+    "Http11Protocol",
+    "PeerCertHttpToolsProtocol",
+    "ServeOptions",
+    "seed",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +177,13 @@ class AlpnProtocol(AutoZttpProtocol):
             protocol.data_received(initial_data)
 
 
+class Http11Protocol(PeerCertHttpToolsProtocol):
+    """HTTP/1.1 only (`ServeOptions.http2` off): ALPN offers `http/1.1` alone, so a client
+    that asks for `h2` is told HTTP/1.1 in the handshake rather than left to guess."""
+
+    alpn_protocols: ClassVar[list[str]] = ["http/1.1"]
+
+
 class _Server(uvicorn.Server):
     """Signals are ours (the loop's handlers), so a SIGTERM ends serve() and nothing more."""
 
@@ -198,6 +212,9 @@ class ServeOptions:
     primary: bool = True
     # Worker processes serving the API beside this one (k3os.apiserver.workers).
     api_workers: int = 0
+    # Offer HTTP/2 by ALPN (False: HTTP/1.1 only, an operator's way around the young
+    # HTTP/2 engine should it misbehave; clients then fall back to HTTP/1.1).
+    http2: bool = True
     # How to start one (k3os.apiserver.workers.ApiWorkers); the CLI gives `k3os api-worker`.
     worker_command: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -250,7 +267,7 @@ def _uvicorn_config(app: Any, opts: ServeOptions) -> uvicorn.Config:
         "lifespan": "off",
         "log_config": None,
         "access_log": False,
-        "http": AlpnProtocol,
+        "http": AlpnProtocol if opts.http2 else Http11Protocol,
         "timeout_graceful_shutdown": 2,
         "timeout_keep_alive": 30,
         "server_header": False,
@@ -379,6 +396,7 @@ def _worker_spec(opts: ServeOptions, listen: socket.socket) -> WorkerSpec:
         datastore=opts.datastore,
         anonymous_health=opts.anonymous_health,
         metrics=opts.metrics is not None,
+        http2=opts.http2,
     )
 
 

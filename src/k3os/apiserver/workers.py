@@ -69,6 +69,7 @@ class WorkerSpec:
     datastore: str
     anonymous_health: bool = True
     metrics: bool = False  # the main process has /metrics to give (its controllers')
+    http2: bool = True  # offer HTTP/2 by ALPN, as the main process does
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -204,6 +205,7 @@ async def serve_worker(spec: WorkerSpec, link: socket.socket, listen: socket.soc
         datastore=spec.datastore,
         pki=pki,
         anonymous_health=spec.anonymous_health,
+        http2=spec.http2,
         listen=listen,
         primary=False,
         metrics=(lambda: remote.extra("metrics")) if spec.metrics else None,

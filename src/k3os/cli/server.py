@@ -63,6 +63,14 @@ log = logging.getLogger(__name__)
     envvar="K3OS_API_WORKERS",
     help="Extra processes serving the API on the same port (more cores for a large fleet).",
 )
+@click.option(
+    "--http2/--no-http2",
+    default=True,
+    show_default=True,
+    envvar="K3OS_HTTP2",
+    help="Offer HTTP/2 to clients (agents then put their requests and watches on one "
+    "connection); --no-http2 serves HTTP/1.1 only, and clients fall back to it.",
+)
 @manager_options
 def command(
     data_dir: Path,
@@ -76,6 +84,7 @@ def command(
     disable_controller_manager: bool,
     controller_manager_transport: str,
     api_workers: int,
+    http2: bool,
     **manager: Any,
 ) -> None:
     """Serve the Kubernetes API (HTTPS, client certificates) until SIGTERM."""
@@ -103,6 +112,7 @@ def command(
         pki=pki,
         anonymous_health=anonymous_health,
         api_workers=api_workers,
+        http2=http2,
         worker_command=[sys.executable, "-m", "k3os", *logging_options(), "api-worker"],
     )
     main: Coroutine[Any, Any, None] = serve(opts)
