@@ -82,6 +82,7 @@ class Sizes:
         self.worker_runs = [1]
         self.agent_calls = "agent"
         self.client = "lean"
+        self.fleet_nice = 0
 
 
 def parse() -> argparse.Namespace:
@@ -111,6 +112,10 @@ def parse() -> argparse.Namespace:
                         "the reboot, the outcome), the same with the watch connections kept "
                         "through the reboot (no real reboot can: what reconnecting costs), "
                         "or the outcome only (comparisons)")  # fmt: skip
+    parser.add_argument("--fleet-nice", type=int, default=0, metavar="N",
+                        help="run the simulated fleet at this nice level (10: the server "
+                        "comes first for the CPU, as a fleet on its own machines would "
+                        "leave it)")  # fmt: skip
     parser.add_argument("--client", choices=["lean", "lean-h1", "httpx"], default="lean",
                         help="the simulated agents' HTTP layer under k3os.client.Kube: bare "
                         "TLS with HTTP/2 as the agent speaks it (default), the same with "
@@ -195,6 +200,8 @@ class Workers:
                    "--upgrade-seconds", str(self.sizes.upgrade_seconds),
                    "--agent-calls", self.sizes.agent_calls, "--client", self.sizes.client,
                    "--join-rate", str(JOIN_RATE / chunks)]  # fmt: skip
+            if self.sizes.fleet_nice:
+                cmd = ["nice", "-n", str(self.sizes.fleet_nice), *cmd]
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
 
     @property
@@ -518,6 +525,7 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
                      f"etcd/rollout/{n}" if store == "sqlite" and ("etcd", n) in by else None,
                      concurrency=sizes.concurrency, upgrade_s=sizes.upgrade_seconds,
                      agent_calls=sizes.agent_calls, client=sizes.client,
+                     fleet_nice=sizes.fleet_nice,
                      **{k: round(v, 3) if isinstance(v, float) else v
                         for k, v in ro.items() if k != "ratio"})  # fmt: skip
     for r in with_workers:
@@ -535,7 +543,8 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
         emit(BENCH, f"sqlite/rollout/{n}/api-workers-{count}", "ratio", ro["ratio"], "× ideal",
              f"sqlite/rollout/{n}" if ("sqlite", n) in by else None,
              concurrency=sizes.concurrency, upgrade_s=sizes.upgrade_seconds,
-             agent_calls=sizes.agent_calls, client=sizes.client, api_workers=count,
+             agent_calls=sizes.agent_calls, client=sizes.client, fleet_nice=sizes.fleet_nice,
+             api_workers=count,
              **{k: round(v, 3) if isinstance(v, float) else v
                 for k, v in ro.items() if k != "ratio"})  # fmt: skip
     goal_store = "sqlite" if ("sqlite", max(sizes.fleets)) in by else stores[0]
@@ -567,6 +576,7 @@ def main() -> None:
         sizes.window = max(args.window, sizes.renew + 1)
     sizes.agent_calls = args.agent_calls
     sizes.client = args.client
+    sizes.fleet_nice = args.fleet_nice
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []

@@ -90,7 +90,7 @@ class _Api:
         return run
 
     def admit(self, request: Request) -> None:
-        path = request.url.path
+        path = request.scope["path"]  # not request.url: a URL object built per request
         authn = self.ctx.authenticator
         set_current_attributes(None)
         if authn is None:

@@ -42,6 +42,7 @@ class ApiContext:
         self.objects = ObjectStore(self.store)
         self._hubs: dict[str, Broadcaster] = {}
         self._hub_lock = asyncio.Lock()
+        self._definitions: tuple[int, dict[str, Any]] | None = None
 
     async def subscribe(self, rt: ResourceType, key_prefix: str, start: int) -> Subscription | None:
         """Events under `key_prefix` from revision `start`, from the resource's shared
@@ -70,4 +71,10 @@ class ApiContext:
 
     @property
     def definitions(self) -> dict[str, Any]:
-        return normalized(tuple(sorted(rt.definition for rt in self.registry if rt.custom is None)))
+        """The built-in types' schemas, kept until the registry changes (every write asks,
+        and gathering the roots anew walked and sorted the whole registry each time)."""
+        kept = self._definitions
+        if kept is None or kept[0] != self.registry.revision:
+            roots = tuple(sorted(rt.definition for rt in self.registry if rt.custom is None))
+            kept = self._definitions = (self.registry.revision, normalized(roots))
+        return kept[1]
