@@ -5,11 +5,12 @@ client that stops reading one stream gets that stream reset, not the server's me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import h2.config
@@ -18,7 +19,7 @@ import h2.events
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from k3os.client import InformerSet, connect
+from k3os.client import InformerSet, Kube, connect
 from k3os.client.errors import TransportError
 from k3os.client.http2 import Http2Transport
 from k3os.client.resources import CONFIG_MAPS, NAMESPACES
@@ -102,6 +103,26 @@ class H2Client:
         self.sock.close()
 
 
+async def _eventually(check: Callable[[], object], what: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def _informing(kube: Kube, informers: InformerSet) -> AsyncIterator[None]:
+    """The informers run for the block; then they stop and the client closes."""
+    tasks = [asyncio.create_task(c) for c in informers.coroutines().values()]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await kube.aclose()
+
+
 def test_http2_is_chosen_by_alpn_and_authenticates_by_client_certificate(
     server: RunningServer,
 ) -> None:
@@ -142,21 +163,20 @@ def test_the_agents_client_puts_requests_and_watches_on_one_connection(
         informers = InformerSet(kube)
         maps = informers.get(CONFIG_MAPS, namespace="default")
         spaces = informers.get(NAMESPACES)
-        tasks = [asyncio.create_task(c) for c in informers.coroutines().values()]
-        try:
+        async with _informing(kube, informers):
             await asyncio.wait_for(asyncio.gather(maps.synced.wait(), spaces.synced.wait()), 30)
             big = "x" * 200_000  # events larger than HTTP/2's initial 64 KiB window
             for i in range(4):
                 body = {"metadata": {"name": f"one-conn-{i}"}, "data": {"a": big}}
                 await kube.create(CONFIG_MAPS, body, "default")
             await kube.create(NAMESPACES, {"metadata": {"name": "one-conn"}})
-            deadline = time.monotonic() + 30
-            while not (
-                all(maps.cache.get(f"one-conn-{i}", "default") for i in range(4))
-                and spaces.cache.get("one-conn")
-            ):
-                assert time.monotonic() < deadline, "the watches did not deliver"
-                await asyncio.sleep(0.05)
+            await _eventually(
+                lambda: (
+                    all(maps.cache.get(f"one-conn-{i}", "default") for i in range(4))
+                    and spaces.cache.get("one-conn")
+                ),
+                "the watches did not deliver",
+            )
             transport = kube._http._transport  # type: ignore[attr-defined]
             assert isinstance(transport, Http2Transport)
             assert (transport.protocol, transport.connections_opened) == ("h2", 1)
@@ -165,16 +185,8 @@ def test_the_agents_client_puts_requests_and_watches_on_one_connection(
             assert transport._conn is not None and transport._conn.transport is not None
             transport._conn.transport.abort()
             await kube.create(NAMESPACES, {"metadata": {"name": "after-drop"}})
-            deadline = time.monotonic() + 30
-            while not spaces.cache.get("after-drop"):
-                assert time.monotonic() < deadline, "the watch did not come back"
-                await asyncio.sleep(0.05)
+            await _eventually(lambda: spaces.cache.get("after-drop"), "the watch did not come back")
             assert transport.connections_opened == 2
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await kube.aclose()
 
     asyncio.run(scenario())
 
@@ -271,22 +283,15 @@ def test_no_http2_serves_http11_from_every_process(tmp_path: Path) -> None:
                            cert=server.tls / "admin.crt", key=server.tls / "admin.key")  # fmt: skip
             informers = InformerSet(kube)
             maps = informers.get(CONFIG_MAPS, namespace="default")
-            tasks = [asyncio.create_task(c) for c in informers.coroutines().values()]
-            try:
+            async with _informing(kube, informers):
                 await asyncio.wait_for(maps.synced.wait(), 30)
                 await kube.create(CONFIG_MAPS, {"metadata": {"name": "h1"}}, "default")
-                deadline = time.monotonic() + 30
-                while not maps.cache.get("h1", "default"):
-                    assert time.monotonic() < deadline, "the watch did not deliver"
-                    await asyncio.sleep(0.05)
+                await _eventually(
+                    lambda: maps.cache.get("h1", "default"), "the watch did not deliver"
+                )
                 transport = kube._http._transport  # type: ignore[attr-defined]
                 assert isinstance(transport, Http2Transport)
                 assert (transport.protocol, transport.connections_opened) == ("http/1.1", 0)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await kube.aclose()
 
         asyncio.run(scenario())
 
