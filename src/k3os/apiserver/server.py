@@ -121,6 +121,9 @@ class PeerCertH2Protocol(ZttpH2Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.app_state = {**self.app_state, PEER_CERT_STATE_KEY: _peer_certificate(transport)}
         super().connection_made(transport)
+        # A response is three writes (HEADERS, DATA, the stream's end), and a turn of the
+        # loop often answers several streams: each write is a TLS record and a send.
+        self.transport = _CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
 
     def handle_request(self, event: Any) -> None:
         super().handle_request(event)
