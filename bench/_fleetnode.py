@@ -125,15 +125,20 @@ class SimNode:
         self.rendered.add_handler(self.on_rendered)
 
     async def start_session(
-        self, lease_delay: float | None, status_delay: float | None, *, watches: bool = True
+        self,
+        lease_delay: float | None,
+        status_delay: float | None,
+        *,
+        watches: bool = True,
+        renewed: bool = False,
     ) -> None:
         """What `Agent.run` starts after registration: the watches, the Lease loop and the
-        status loop (`lease_delay` None: the start's renewal first, then the watches' seeding,
-        as the agent makes them; `status_delay` None: registration posted it, the loop waits;
-        `watches` False: the watches of the session before go on)."""
+        status loop (`lease_delay` None: the start's renewal made beside registration, its
+        result `renewed`, then the watches' seeding, as the agent makes them; `status_delay`
+        None: registration posted it, the loop waits; `watches` False: the watches of the
+        session before go on)."""
         if self.watching and watches:
             self.watches()
-        renewed = await self.keeper.first_renewal() if lease_delay is None else False
         if watches:
             self.seed(self.keeper.node)
             self.watching = [asyncio.create_task(c) for c in self.informers.coroutines().values()]
@@ -182,11 +187,11 @@ class SimNode:
         2. fetch, stage and reboot: the simulated upgrade time; then the node's watches and
            heartbeats stop and its connections close (the bench's image is not served, so
            no image GET);
-        3. the new boot registers: one JSON patch of its status, no read (the labels wait
-           for the outcome); no `Starting` Event inside an upgrade;
-        4. its Lease is renewed (one merge patch, as a new process knows no Lease yet: the
-           renewal the health check waits for; its requests on a new connection), then its
-           watches reopen on new connections without lists (its Node from the version
+        3. the new boot registers (one JSON patch of its status, no read; the labels wait
+           for the outcome; no `Starting` Event inside an upgrade) and, beside it on the same
+           new connection, renews its Lease (one merge patch, as a new process knows no
+           Lease yet: the renewal the health check waits for);
+        4. its watches reopen on the new connection without lists (its Node from the version
            registration wrote, its RenderedNodeConfig by a streamed list); its status loop
            starts over;
         5. after the health check: the outcome PATCH, with the labels that changed (the
@@ -211,9 +216,15 @@ class SimNode:
             self.kube.drop_idle(keep_watches=not reconnect)
         self.facts = dataclasses.replace(self.facts, version=request.version)
         self.keeper = NodeKeeper(self.kube, lambda: self.facts, lease_duration=40)  # new boot
-        with contextlib.suppress(ClientError):
-            await self.keeper.register(defer_labels=True)
-        await self.start_session(lease_delay=None, status_delay=None, watches=reconnect)
+
+        async def register() -> None:
+            with contextlib.suppress(ClientError):
+                await self.keeper.register(defer_labels=True)
+
+        _, renewed = await asyncio.gather(register(), self.keeper.first_renewal())
+        await self.start_session(
+            lease_delay=None, status_delay=None, watches=reconnect, renewed=renewed
+        )
         await self.keeper.renewed.wait()
         await self.write_outcome(plan, request, self.keeper.pending_labels())
         await self.event("UpgradeComplete", f"plan {request.plan}: booted {request.version}")

@@ -118,16 +118,17 @@ class Agent:
             self.booted = await asyncio.to_thread(select_boot_version, self.state)
         await self.refresh_facts()
         resuming = self.upgrader is not None and self.upgrader.on_trial()
-        node = await self.keeper.register(defer_labels=resuming)
+        # Registration and the start's Lease renewal (an upgrade's health check waits for
+        # it) go out together, two streams on the one HTTP/2 connection the client opens:
+        # a rebooted node answers its upgrade one round trip sooner. Neither needs the
+        # other (the Lease names the node, it holds no reference to the Node object).
+        node, renewed = await asyncio.gather(
+            self.keeper.register(defer_labels=resuming), self.keeper.first_renewal()
+        )
         if not resuming:  # a start inside an upgrade is told by the upgrade's closing Event
             await self.events.record(
                 node, "Starting", f"k3os agent started, booted {self.facts().version}"
             )
-        # The start's Lease renewal (an upgrade's health check waits for it) comes first,
-        # on the connection registration used. Made beside the watches' seeding it would
-        # open a second TLS connection for one request: at a fleet's rollout rate that
-        # costs the server more than the one round trip it saves (measured, bench/fleet.py).
-        renewed = await self.keeper.first_renewal()
         self._seed_watches(self.keeper.node or node)
         tasks = {
             "lease": self.keeper.keep_lease(self.settings.renew_interval, renewed=renewed),
