@@ -129,19 +129,23 @@ def carry_over(
         )
     meta["name"] = name
     if subresource == "status":
-        status = new.get("status")
-        new = deep_copy(old)
-        if status is None:
+        # Everything but `.status` as `old` has it: what is equal already (all of it, for
+        # a status patch) is kept, what differs is copied from `old`.
+        version = meta.get("resourceVersion", "")
+        for key in [k for k in new if k != "status" and k not in old]:
+            del new[key]
+        for key, value in old.items():
+            if key != "status" and new.get(key) != value:
+                new[key] = deep_copy(value)
+        if new.get("status") is None:
             new.pop("status", None)
-        else:
-            new["status"] = status
-        new["metadata"]["resourceVersion"] = meta.get("resourceVersion", "")
+        new["metadata"]["resourceVersion"] = version
         meta = new["metadata"]
     elif rt.has_status():
-        if "status" in old:
-            new["status"] = deep_copy(old["status"])
-        else:
+        if "status" not in old:
             new.pop("status", None)
+        elif new.get("status") != old["status"]:  # equal (a patch that left it): its own
+            new["status"] = deep_copy(old["status"])
     for key in _SERVER_FIELDS:
         if key in old_meta:
             meta[key] = old_meta[key]

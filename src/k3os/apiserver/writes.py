@@ -190,4 +190,8 @@ async def update(
             return current
         return new
 
-    return await persist_update(ctx, req, mutate, manager=manager), warnings
+    # Only `finalize` changes the current object; a replacement leaves it alone (no copy).
+    changes = req.subresource == "finalize"
+    return await persist_update(
+        ctx, req, mutate, manager=manager, changes_current=changes
+    ), warnings
