@@ -47,6 +47,15 @@ def _ready(node: Obj) -> Obj | None:
     return None
 
 
+def _marked(node: Obj) -> bool:
+    """The node carries what this controller sets on an unreachable node: a Ready condition
+    it turned Unknown, or the unreachable taint."""
+    if (_ready(node) or {}).get("reason") == _UNKNOWN_REASON:
+        return True
+    taints = (node.get("spec") or {}).get("taints") or []
+    return any(t.get("key") == UNREACHABLE_TAINT for t in taints)
+
+
 class NodeLifecycleController:
     def __init__(
         self,
@@ -74,7 +83,15 @@ class NodeLifecycleController:
 
     def _seen(self, name: str) -> None:
         self.last_heartbeat[name] = self.clock.monotonic()
-        self.controller.queue.add(name)
+        self._check(name)
+
+    def _check(self, name: str) -> None:
+        """Queue the node only if there is something to write: it is unreachable, or it
+        still carries this controller's marks. A heartbeat of a healthy node (a fleet's
+        hundred Lease renewals a second) costs a dict update, not a reconcile."""
+        node = self.nodes.cache.get(name)
+        if node is not None and (self.unreachable(name) or _marked(node)):
+            self.controller.queue.add(name)
 
     def _on_node(self, change: str, obj: Obj, old: Obj | None) -> None:
         name = str(meta(obj)["name"])
@@ -109,7 +126,7 @@ class NodeLifecycleController:
         await self.leases.wait_synced()
         while True:
             for node in self.nodes.cache:
-                self.controller.queue.add(str(meta(node)["name"]))
+                self._check(str(meta(node)["name"]))
             await self.clock.sleep(self.monitor_period)
 
     def unreachable(self, name: str) -> bool:
