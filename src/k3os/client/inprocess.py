@@ -24,6 +24,7 @@ turn its next node does not wait. Watches stream through `InProcessTransport` as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -31,7 +32,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx2
 
-from k3os.client.errors import TransportError
+from k3os.client.errors import TransportError, status_error
 from k3os.client.kube import Kube
 from k3os.client.kubeconfig import ClientConfig
 
@@ -208,34 +209,44 @@ class InProcessTransport(httpx2.AsyncBaseTransport):
         if self._closed:
             raise httpx2.ConnectError("the in-process transport is closed", request=request)
         exchange = _Exchange(request, await request.aread())
-        task = asyncio.get_running_loop().create_task(
-            exchange.run(self.app, self._scope(request)), name="in-process-request"
-        )
-        exchange.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         timeouts = request.extensions.get("timeout") or {}
         read = timeouts.get("read")
-        try:
-            if read is None:
-                status, headers = await exchange.started
-            else:
-                async with asyncio.timeout(read):
-                    status, headers = await exchange.started
-        except TimeoutError:
-            await self.hang_up(exchange)
-            raise httpx2.ReadTimeout(
-                "timed out waiting for the response", request=request
-            ) from None
-        except BaseException:
-            exchange.disconnect()  # the caller gave up: the app may finish, unheard (as a socket)
-            raise
+        status, headers = await self.begin(exchange, self._scope(request), read)
         return httpx2.Response(
             status,
             headers=headers,
             stream=_Body(self, exchange, read),
             extensions={"http_version": b"HTTP/1.1"},
         )
+
+    async def begin(
+        self, exchange: _Exchange, scope: MutableMapping[str, Any], read: float | None
+    ) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """Run the app for `exchange` in a task of its own; the status and headers once it
+        answers (httpx2.ReadTimeout after `read` seconds without)."""
+        if self._closed:
+            raise httpx2.ConnectError(
+                "the in-process transport is closed", request=exchange.request
+            )
+        task = asyncio.get_running_loop().create_task(
+            exchange.run(self.app, scope), name="in-process-request"
+        )
+        exchange.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            if read is None:
+                return await exchange.started
+            async with asyncio.timeout(read):
+                return await exchange.started
+        except TimeoutError:
+            await self.hang_up(exchange)
+            raise httpx2.ReadTimeout(
+                "timed out waiting for the response", request=exchange.request
+            ) from None
+        except BaseException:
+            exchange.disconnect()  # the caller gave up: the app may finish, unheard (as a socket)
+            raise
 
     async def hang_up(self, exchange: _Exchange) -> None:
         """The client is done with the response: an app still answering is told
@@ -281,18 +292,15 @@ class InProcessKube(Kube):
         await flow.aclose()
         return [(b"authorization", v.encode()) for v in request.headers.get_list("authorization")]
 
-    async def _exchange(
+    async def _scope(
         self,
         method: str,
         path: str,
         params: dict[str, str] | None,
-        content: bytes | None,
+        body: bytes,
         headers: dict[str, str],
-    ) -> tuple[int, bytes]:
-        if self._http.is_closed:
-            raise TransportError(f"{method} {path}: the in-process client is closed")
-        body = content or b""
-        scope = {
+    ) -> dict[str, Any]:
+        return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "1.1",
@@ -313,6 +321,47 @@ class InProcessKube(Kube):
             "state": {},
             "extensions": {},
         }
+
+    @contextlib.asynccontextmanager
+    async def _lines(
+        self, path: str, params: dict[str, str], headers: dict[str, str], read_limit: float
+    ) -> AsyncIterator[AsyncIterator[str | bytes]]:
+        """A watch straight from the app's body chunks, split into lines as bytes: no
+        httpx2 request or response, no decoding to text (`Kube.watch` parses bytes). The
+        app runs in a task of the transport's own, as a streamed request through it does,
+        and is hung up on the same way when the watch ends."""
+        if self._http.is_closed:
+            raise TransportError(f"GET {path}: the in-process client is closed")
+        transport = self._http._transport
+        assert isinstance(transport, InProcessTransport)
+        scope = await self._scope("GET", path, params, b"", headers)
+        stub = httpx2.Request("GET", f"{self._server.scheme}://{self._server.netloc}{path}")
+        exchange = _Exchange(stub, b"")
+        try:
+            status, _ = await transport.begin(exchange, scope, read_limit)
+            try:
+                if status >= 400:
+                    raise status_error(
+                        status, b"".join([c async for c in _chunks(exchange, read_limit)])
+                    )
+                yield _split_lines(_chunks(exchange, read_limit))
+            finally:
+                await transport.hang_up(exchange)
+        except httpx2.TransportError as e:
+            raise TransportError(f"GET {path}: {e!r}") from e
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes]:
+        if self._http.is_closed:
+            raise TransportError(f"{method} {path}: the in-process client is closed")
+        body = content or b""
+        scope = await self._scope(method, path, params, body, headers)
         answer = _Answer(body)
         try:
             async with asyncio.timeout(self._timeout):
@@ -329,6 +378,31 @@ class InProcessKube(Kube):
         if not answer.complete:
             raise TransportError(f"{method} {path}: the application ended its response early")
         return answer.status, b"".join(answer.chunks)
+
+
+async def _chunks(exchange: _Exchange, read: float | None) -> AsyncIterator[bytes]:
+    """The app's body chunks as the transport's response body gives them."""
+    while True:
+        item = await exchange.next_chunk(read)
+        if item is _END:
+            return
+        if isinstance(item, httpx2.TransportError):
+            raise item
+        if isinstance(item, BaseException):
+            raise httpx2.ReadError(f"the application failed: {item!r}") from item
+        assert isinstance(item, bytes)
+        yield item
+
+
+async def _split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str | bytes]:
+    """Lines of a byte stream (without their newline); a last line without one too."""
+    rest = b""
+    async for chunk in chunks:
+        *lines, rest = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
+        for line in lines:
+            yield line
+    if rest:
+        yield rest
 
 
 class _Answer:

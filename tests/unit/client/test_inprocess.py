@@ -360,3 +360,60 @@ async def test_the_inline_client_answers_failures_as_a_server_would(
             await kube.request("GET", "/short")
         with pytest.raises(TransportError, match=r"no answer in 0\.05s"):
             await kube.request("GET", "/slow")
+
+
+async def test_the_inline_clients_watch_reads_the_apps_chunks_as_lines() -> None:
+    """A watch of the in-process client takes the app's body chunks straight, split into
+    lines (a line across chunks, several in one, the last without a newline); an error
+    status raises its Status; a failure mid-stream and a silent app are transport errors;
+    leaving the watch early tells the app it was hung up on."""
+    hung_up = asyncio.Event()
+
+    def line(name: str) -> bytes:
+        return json.dumps({"type": "ADDED", "object": {"metadata": {"name": name}}}).encode()
+
+    async def api(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        query = scope["query_string"]
+        if b"gone" in query:
+            await start(send, 410)
+            status = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}
+            await send({"type": "http.response.body", "body": json.dumps(status).encode()})
+            return
+        await start(send)
+        body = line("a") + b"\n" + line("b")[:7]
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": line("b")[7:] + b"\n\n" + line("c"),
+                    "more_body": True})  # fmt: skip
+        if b"broken" in query:
+            raise RuntimeError("the store went away")
+        if b"long" in query:
+            assert (await receive())["type"] == "http.disconnect"
+            hung_up.set()
+            return
+        if b"silent" in query:
+            await asyncio.sleep(60)
+        await send({"type": "http.response.body", "body": b""})
+
+    config = ClientConfig(Cluster(server="https://api.test"), User(token="x"))
+    async with InProcessKube(config, api, timeout=0.05) as kube:
+
+        async def names(selector: str) -> list[str]:
+            watch = kube.watch(CONFIG_MAPS, "ns", label_selector=selector)
+            return [e.object["metadata"]["name"] async for e in watch]
+
+        assert await names("plain") == ["a", "b", "c"]
+        with pytest.raises(ClientError, match="too old") as gone:
+            await names("gone")
+        assert not isinstance(gone.value, TransportError)
+        with pytest.raises(TransportError, match="the store went away"):
+            await names("broken")
+        async for event in kube.watch(CONFIG_MAPS, "ns", label_selector="long"):
+            assert event.object["metadata"]["name"] == "a"
+            break
+        await asyncio.wait_for(hung_up.wait(), 5)
+        with pytest.raises(TransportError, match="ReadTimeout"):
+            async for _ in kube.watch(CONFIG_MAPS, "ns", label_selector="silent",
+                                      timeout_seconds=0):  # fmt: skip
+                pass
+        assert not kube._http._transport._tasks  # type: ignore[attr-defined]
