@@ -7,6 +7,11 @@ client certificate user as the controller manager is:
   transport/patch  `Kube` over `InProcessTransport` (an httpx2 request and response, a task
                    per request, the answer through a future and a queue); the baseline
   inline/patch     `InProcessKube`: the app run inline in the caller's task
+and per watch event, the app streaming a watch of ~1 KiB Node events (as the server's
+own informers receive every Node, Lease and Event change):
+  transport/watch  `Kube.watch` over `InProcessTransport` (an httpx2 streamed response,
+                   its lines decoded to text); the baseline
+  inline/watch     `InProcessKube.watch`: the app's chunks split into byte lines
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit, machine, parse_args
+from k3os.apis.jsonbytes import parse
 from k3os.client.inprocess import InProcessKube, InProcessTransport
 from k3os.client.kube import Kube
 from k3os.client.kubeconfig import ClientConfig, Cluster, User
@@ -41,6 +47,39 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     await asyncio.sleep(0)  # the API's app waits for its store at least once
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
+
+
+EVENT = json.dumps({"type": "MODIFIED", "object": json.loads(BODY)}).encode() + b"\n"
+
+
+async def watch_app(scope: Any, receive: Any, send: Any) -> None:
+    """A watch of `?limit=N` events, one chunk each, as the API's watch streams them."""
+    await receive()
+    count = int(dict(p.split("=") for p in scope["query_string"].decode().split("&"))["limit"])
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    for i in range(count):
+        if i % 64 == 0:
+            await asyncio.sleep(0)  # events come in bursts between the store's deliveries
+        await send({"type": "http.response.body", "body": EVENT, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def cpu_per_event(kube: Kube, n: int) -> float:
+    async def one_watch(count: int) -> None:
+        seen = 0
+        # `limit` only tells this app how many events to send (a real watch has none).
+        async with kube._lines(NODES.path(), {"watch": "true", "limit": str(count)},
+                               {"Accept": "application/json"}, 30) as lines:  # fmt: skip
+            async for line in lines:
+                if line.strip():
+                    parse(line)
+                    seen += 1
+        assert seen == count, seen
+
+    await one_watch(min(200, n))  # warm up
+    start = time.process_time()
+    await one_watch(n)
+    return (time.process_time() - start) / n * 1e6
 
 
 async def cpu_per_request(kube: Kube, n: int) -> float:
@@ -85,6 +124,16 @@ async def measure(config: ClientConfig, n: int) -> None:
         extra = machine() if name == "transport" else {}
         emit(BENCH, f"{name}/patch", "cpu_per_request", sorted(values)[1], "µs", baseline,
              requests=n, rounds=[round(v, 1) for v in values], **extra)  # fmt: skip
+    events: dict[str, list[float]] = {"transport": [], "inline": []}
+    for _ in range(3):
+        async with Kube(config, transport=InProcessTransport(watch_app)) as kube:
+            events["transport"].append(await cpu_per_event(kube, 4 * n))
+        async with InProcessKube(config, watch_app) as kube:
+            events["inline"].append(await cpu_per_event(kube, 4 * n))
+    for name, values in events.items():
+        baseline = None if name == "transport" else "transport/watch"
+        emit(BENCH, f"{name}/watch", "cpu_per_event", sorted(values)[1], "µs", baseline,
+             events=4 * n, rounds=[round(v, 1) for v in values])  # fmt: skip
 
 
 if __name__ == "__main__":
