@@ -1,7 +1,11 @@
 """Garbage collection by ownerReferences, in the three modes upstream has.
 
 The collector watches every kind discovery lists (rediscovering now and then, for custom
-resources) and keeps a graph: object uid -> its owners, owner uid -> its dependents.
+resources) and keeps a graph: object uid -> its owners, owner uid -> its dependents. A kind
+the other controllers already watch whole (their shared informer, cluster-wide, without
+selectors: Nodes, Plans, the fleet's configs) is followed through that informer rather than
+a watch of its own: each change of it (a fleet's Node status reports, its rollouts) reaches
+the server's controllers once, not twice. The others are watched metadata-only.
 A key is an object's uid; looking at one means:
 
 - Owned object, every owner gone (checked by a live read, uid compared, never from the
@@ -29,6 +33,7 @@ from k3os.client import (
     ConflictError,
     Controller,
     Informer,
+    InformerSet,
     Kube,
     NotFoundError,
     TemporaryError,
@@ -67,8 +72,11 @@ class GarbageCollector:
         clock: Clock | None = None,
         rediscover_every: float = 30.0,
         workers: int = 2,
+        shared: InformerSet | None = None,
     ) -> None:
         self.kube = kube
+        self.shared = shared
+        """The other controllers' informers: a kind they watch whole is followed there."""
         self.clock: Clock = clock or SystemClock()
         self.rediscover_every = rediscover_every
         self.informers: dict[ResourceType, Informer] = {}
@@ -115,16 +123,43 @@ class GarbageCollector:
         for rt in set(self.informers) - wanted:
             self._forget_kind(rt)  # no longer served (a CRD was deleted)
         for rt in wanted - set(self.informers):
+            borrowed = self._shared_informer(rt)
+            if borrowed is not None:
+                self._follow(rt, borrowed)
+                continue
             informer = Informer(self.kube, rt, clock=self.clock, metadata_only=True)
-            informer.add_handler(self._handler(rt))
+            informer.add_handler(self._handler(rt, informer))
             self.informers[rt] = informer
             name = f"garbage-collector:{informer.name}"
             self._tasks[rt] = tg.create_task(informer.run(), name=name)
         self.discovered.set()
 
+    def _shared_informer(self, rt: ResourceType) -> Informer | None:
+        """The shared informer that watches every object of `rt` whole, if there is one."""
+        if self.shared is None:
+            return None
+        for informer in self.shared:
+            same = (informer.rt.group, informer.rt.plural) == (rt.group, rt.plural)
+            whole = not (informer.namespace or informer.label_selector or informer.field_selector)
+            if same and whole and not informer.metadata_only:
+                return informer
+        return None
+
+    def _follow(self, rt: ResourceType, informer: Informer) -> None:
+        """Take `rt` from a shared informer (run by its owner, not here): what it holds now
+        enters the graph and its handler is added in the same step, so no change is missed
+        whether it has listed yet or not."""
+        handler = self._handler(rt, informer)
+        self.informers[rt] = informer
+        for obj in informer.cache:
+            handler("ADDED", obj, None)
+        informer.add_handler(handler)
+
     def _forget_kind(self, rt: ResourceType) -> None:
-        self._tasks.pop(rt).cancel()
-        del self.informers[rt]
+        task = self._tasks.pop(rt, None)
+        if task is not None:
+            task.cancel()
+        del self.informers[rt]  # a shared informer's events are ignored from now on
         for uid, node in list(self.nodes.items()):
             if node.rt == rt:
                 del self.nodes[uid]
@@ -136,10 +171,12 @@ class GarbageCollector:
 
     # The graph, kept by informer events.
 
-    def _handler(self, rt: ResourceType) -> Any:
+    def _handler(self, rt: ResourceType, informer: Informer) -> Any:
         crds = rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions"
 
         def on_change(change: str, obj: Obj, old: Obj | None) -> None:
+            if self.informers.get(rt) is not informer:
+                return  # a kind no longer served (its shared informer still runs)
             if crds and self.discovered.is_set():
                 self._kinds_changed.set()
             m = meta(obj)

@@ -92,7 +92,7 @@ def _namespace(m: ControllerManager, informers: InformerSet) -> Runner:
 def _gc(m: ControllerManager, informers: InformerSet) -> Runner:
     from k3os.controllers.gc import GarbageCollector
 
-    return GarbageCollector(m.kube, clock=m.clock).run()
+    return GarbageCollector(m.kube, clock=m.clock, shared=informers).run()
 
 
 def _defaults(m: ControllerManager, informers: InformerSet) -> Runner:
