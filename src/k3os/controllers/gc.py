@@ -1,11 +1,14 @@
 """Garbage collection by ownerReferences, in the three modes upstream has.
 
 The collector watches every kind discovery lists (rediscovering now and then, for custom
-resources) and keeps a graph: object uid -> its owners, owner uid -> its dependents. A kind
-the other controllers already watch whole (their shared informer, cluster-wide, without
-selectors: Nodes, Plans, the fleet's configs) is followed through that informer rather than
-a watch of its own: each change of it (a fleet's Node status reports, its rollouts) reaches
-the server's controllers once, not twice. The others are watched metadata-only.
+resources) and keeps a graph: object uid -> its owners, owner uid -> its dependents. What
+the other controllers already watch whole (their shared informers without selectors) is
+followed through their informers rather than a watch of its own: a kind they watch
+cluster-wide (Nodes, Plans, the fleet's configs) entirely, a kind they watch in some
+namespaces (the Leases of `kube-node-lease`) there, the rest of that kind by a watch of the
+other namespaces. Each change (a fleet's Lease renewals and Node status reports, its
+rollouts) reaches the server's controllers once, not twice. The rest is watched
+metadata-only.
 A key is an object's uid; looking at one means:
 
 - Owned object, every owner gone (checked by a live read, uid compared, never from the
@@ -80,6 +83,9 @@ class GarbageCollector:
         self.clock: Clock = clock or SystemClock()
         self.rediscover_every = rediscover_every
         self.informers: dict[ResourceType, Informer] = {}
+        """Per kind, the informer that holds it (the namespaces below excepted)."""
+        self.by_namespace: dict[ResourceType, dict[str, Informer]] = {}
+        """Per kind, the shared informers followed for some of its namespaces."""
         self._tasks: dict[ResourceType, asyncio.Task[None]] = {}
         self._kinds_changed = asyncio.Event()
         self.kinds: dict[tuple[str, str], ResourceType] = {}
@@ -123,43 +129,54 @@ class GarbageCollector:
         for rt in set(self.informers) - wanted:
             self._forget_kind(rt)  # no longer served (a CRD was deleted)
         for rt in wanted - set(self.informers):
-            borrowed = self._shared_informer(rt)
-            if borrowed is not None:
-                self._follow(rt, borrowed)
+            shared = self._shared_informers(rt)
+            if "" in shared:
+                self.informers[rt] = shared[""]
+                self._follow(rt, shared[""])
                 continue
-            informer = Informer(self.kube, rt, clock=self.clock, metadata_only=True)
+            for namespace, borrowed in shared.items():
+                self.by_namespace.setdefault(rt, {})[namespace] = borrowed
+                self._follow(rt, borrowed)
+            others = ",".join(f"metadata.namespace!={ns}" for ns in sorted(shared))
+            informer = Informer(self.kube, rt, clock=self.clock, metadata_only=True,
+                                field_selector=others)  # fmt: skip
             informer.add_handler(self._handler(rt, informer))
             self.informers[rt] = informer
             name = f"garbage-collector:{informer.name}"
             self._tasks[rt] = tg.create_task(informer.run(), name=name)
         self.discovered.set()
 
-    def _shared_informer(self, rt: ResourceType) -> Informer | None:
-        """The shared informer that watches every object of `rt` whole, if there is one."""
-        if self.shared is None:
-            return None
-        for informer in self.shared:
+    def _shared_informers(self, rt: ResourceType) -> dict[str, Informer]:
+        """The shared informers that watch `rt` whole, by namespace ("" for all of them;
+        nothing else is taken when there is that one)."""
+        found: dict[str, Informer] = {}
+        for informer in self.shared or ():
             same = (informer.rt.group, informer.rt.plural) == (rt.group, rt.plural)
-            whole = not (informer.namespace or informer.label_selector or informer.field_selector)
+            whole = not (informer.label_selector or informer.field_selector)
             if same and whole and not informer.metadata_only:
-                return informer
-        return None
+                found[informer.namespace] = informer
+        return {"": found[""]} if "" in found else found if rt.namespaced else {}
 
     def _follow(self, rt: ResourceType, informer: Informer) -> None:
-        """Take `rt` from a shared informer (run by its owner, not here): what it holds now
-        enters the graph and its handler is added in the same step, so no change is missed
-        whether it has listed yet or not."""
+        """Take objects of `rt` from a shared informer (run by its owner, not here): what it
+        holds now enters the graph and its handler is added in the same step, so no change
+        is missed whether it has listed yet or not."""
         handler = self._handler(rt, informer)
-        self.informers[rt] = informer
         for obj in informer.cache:
             handler("ADDED", obj, None)
         informer.add_handler(handler)
+
+    def _holds(self, rt: ResourceType, informer: Informer) -> bool:
+        return self.informers.get(rt) is informer or any(
+            i is informer for i in self.by_namespace.get(rt, {}).values()
+        )
 
     def _forget_kind(self, rt: ResourceType) -> None:
         task = self._tasks.pop(rt, None)
         if task is not None:
             task.cancel()
         del self.informers[rt]  # a shared informer's events are ignored from now on
+        self.by_namespace.pop(rt, None)
         for uid, node in list(self.nodes.items()):
             if node.rt == rt:
                 del self.nodes[uid]
@@ -167,7 +184,9 @@ class GarbageCollector:
                     self.controller.queue.add(dep)
 
     def synced(self) -> bool:
-        return self.discovered.is_set() and all(i.synced.is_set() for i in self.informers.values())
+        borrowed = [i for by_ns in self.by_namespace.values() for i in by_ns.values()]
+        informers = [*self.informers.values(), *borrowed]
+        return self.discovered.is_set() and all(i.synced.is_set() for i in informers)
 
     # The graph, kept by informer events.
 
@@ -175,7 +194,7 @@ class GarbageCollector:
         crds = rt.group == "apiextensions.k8s.io" and rt.plural == "customresourcedefinitions"
 
         def on_change(change: str, obj: Obj, old: Obj | None) -> None:
-            if self.informers.get(rt) is not informer:
+            if not self._holds(rt, informer):
                 return  # a kind no longer served (its shared informer still runs)
             if crds and self.discovered.is_set():
                 self._kinds_changed.set()
@@ -218,7 +237,8 @@ class GarbageCollector:
         node = self.nodes.get(uid)
         if node is None:
             return None
-        informer = self.informers.get(node.rt)
+        informer = self.by_namespace.get(node.rt, {}).get(node.namespace)
+        informer = informer or self.informers.get(node.rt)
         return informer.cache.get(node.name, node.namespace) if informer else None
 
     # Reconciling one object.
