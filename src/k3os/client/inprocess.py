@@ -158,16 +158,8 @@ class _Body(httpx2.AsyncByteStream):
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
-            item = await self._exchange.next_chunk(self._read)
-            if item is _END:
-                return
-            if isinstance(item, httpx2.TransportError):
-                raise item
-            if isinstance(item, BaseException):
-                raise httpx2.ReadError(f"the application failed: {item!r}") from item
-            assert isinstance(item, bytes)
-            yield item
+        async for chunk in _chunks(self._exchange, self._read):
+            yield chunk
 
     async def aclose(self) -> None:
         if self._closed:
@@ -381,7 +373,8 @@ class InProcessKube(Kube):
 
 
 async def _chunks(exchange: _Exchange, read: float | None) -> AsyncIterator[bytes]:
-    """The app's body chunks as the transport's response body gives them."""
+    """The app's body chunks (a transport error, or the app's failure as a ReadError,
+    raised where it came), until its last."""
     while True:
         item = await exchange.next_chunk(read)
         if item is _END:
