@@ -87,6 +87,7 @@ class GarbageCollector:
         self.by_namespace: dict[ResourceType, dict[str, Informer]] = {}
         """Per kind, the shared informers followed for some of its namespaces."""
         self._tasks: dict[ResourceType, asyncio.Task[None]] = {}
+        self._followed: dict[Informer, Any] = {}  # shared informers: the handler given them
         self._kinds_changed = asyncio.Event()
         self.kinds: dict[tuple[str, str], ResourceType] = {}
         self.nodes: dict[str, _Node] = {}
@@ -161,10 +162,12 @@ class GarbageCollector:
         """Take objects of `rt` from a shared informer (run by its owner, not here): what it
         holds now enters the graph and its handler is added in the same step, so no change
         is missed whether it has listed yet or not."""
-        handler = self._handler(rt, informer)
+        handler = self._followed.get(informer) or self._handler(rt, informer)
         for obj in informer.cache:
             handler("ADDED", obj, None)
-        informer.add_handler(handler)
+        if informer not in self._followed:  # a kind served again: its handler is there
+            self._followed[informer] = handler
+            informer.add_handler(handler)
 
     def _holds(self, rt: ResourceType, informer: Informer) -> bool:
         return self.informers.get(rt) is informer or any(

@@ -77,6 +77,9 @@ async def test_a_kind_watched_whole_by_the_controllers_is_followed_through_their
         gc._forget_kind(NODES)
         nodes._store(obj("Node", "n3", "uid-n3", "4"))
         assert "uid-n3" not in gc.nodes
+        await gc._discover(tg)  # served again: followed again, by the one handler
+        assert gc.informers[NODES] is nodes and len(nodes._handlers) == 1
+        assert "uid-n3" in gc.nodes
         gc._forget_kind(LEASES)
         node_leases._store(obj("Lease", "n4", "uid-l4", "6"))
         assert "uid-l4" not in gc.nodes and LEASES not in gc.by_namespace
