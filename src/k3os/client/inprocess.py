@@ -18,7 +18,9 @@ response is built, and no task, future or queue stands between the caller and th
 a controller's write waits for the loop only where the app itself waits (the store's
 commit). In a fleet's rollout the loop's turns are long (hundreds of agents' requests in
 each), and the Plan controller's hand-off is a chain of such writes: every hop saved is a
-turn its next node does not wait. Watches stream through `InProcessTransport` as before.
+turn its next node does not wait. A watch runs the app in a task of the transport's, as a
+streamed request does, and reads its body chunks as byte lines (no httpx2 response, no
+decoding to text).
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ class InProcessTransport(httpx2.AsyncBaseTransport):
 
 class InProcessKube(Kube):
     """A `Kube` whose requests go to `app` on this event loop: each one-shot request runs
-    the app inline (see the module docstring), watches go through `InProcessTransport`."""
+    the app inline (see the module docstring); watches run it in the transport's tasks."""
 
     def __init__(self, config: ClientConfig, app: ASGIApp, **kw: Any) -> None:
         super().__init__(config, transport=InProcessTransport(app), **kw)
