@@ -38,7 +38,7 @@ from k3os.apis.handoff import (
     read_request,
     request_key,
 )
-from k3os.apis.keys import CORDONED_BY, node_record_key
+from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, node_record_key
 from k3os.apis.noderecord import NodeUpgradeRecord, read_record
 from k3os.apis.plan import Plan
 from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
@@ -173,6 +173,15 @@ async def _each(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> Non
 _SUMMARY_EVERY = 1.0
 """Seconds between a Plan's summary Events (`_summarise`)."""
 _OUTCOMES_PER_PASS = 25
+#: The nodes' cache index of the plans each node's agent has answered (an outcome each).
+_ANSWERED = "plan-outcomes"
+
+
+def _answered_plans(node: Obj) -> list[str]:
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    return [k[len(OUTCOME_PREFIX) :] for k in annotations if k.startswith(OUTCOME_PREFIX)]
+
+
 """Agent outcomes one pass takes (see `_take_outcomes`)."""
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
@@ -236,6 +245,8 @@ class PlanController:
         self.events = recorder or EventRecorder(kube, "k3os-plan-controller")
         self.plans = informers.get(PLANS)
         self.nodes = informers.get(NODES)
+        # A pass takes outcomes from the nodes that have one, not from a scan of the fleet.
+        self.nodes.cache.add_index(_ANSWERED, _answered_plans)
         self.controller: Controller[PlanKey] = Controller("plan", self.reconcile)
         self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
         self._invalid: dict[PlanKey, str] = {}
@@ -574,7 +585,11 @@ class PlanController:
         name = plan.metadata.name
         answered: list[tuple[str, NodeUpgradeRecord, UpgradeOutcome]] = []
         answer_key, record_key = outcome_key(name), node_record_key(name)
-        for node_name, node in views.items():
+        for indexed in self.nodes.cache.by_index(_ANSWERED, name):
+            node_name = str(_meta(indexed).get("name"))
+            node = views.get(node_name)
+            if node is None:
+                continue
             annotations = _meta(node).get("annotations") or {}
             raw_outcome, raw_record = annotations.get(answer_key), annotations.get(record_key)
             if raw_outcome is None or raw_record is None:
