@@ -173,17 +173,15 @@ async def _each(items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> Non
 _SUMMARY_EVERY = 1.0
 """Seconds between a Plan's summary Events (`_summarise`)."""
 _OUTCOMES_PER_PASS = 25
-#: The nodes' cache index of the plans each node's agent has answered (an outcome each).
+"""Agent outcomes one pass takes (see `_take_outcomes`)."""
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _ANSWERED = "plan-outcomes"
+"""The Node cache's index of the plans each node's agent has answered (an outcome each)."""
 
 
 def _answered_plans(node: Obj) -> list[str]:
     annotations = (node.get("metadata") or {}).get("annotations") or {}
     return [k[len(OUTCOME_PREFIX) :] for k in annotations if k.startswith(OUTCOME_PREFIX)]
-
-
-"""Agent outcomes one pass takes (see `_take_outcomes`)."""
-_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
 async def _gather(calls: Iterable[Awaitable[None]]) -> None:
