@@ -3,12 +3,16 @@
 Figures (one JSON line each):
   selector/N            matching the plan's selector against N nodes (baseline)
   select-next-nodes/N   one whole rollout decision over N nodes (half done, some in flight)
+  plan-nodes/N          the same decision as the Plan controller takes it each pass: its
+                        PlanNodes kept, given the 5 nodes changed since the last one
+                        (baseline: select-next-nodes/N)
   plan-hash             hashing a plan with its secrets
   render/N-configs      rendering one node's config from N NodeConfigs (all matching)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,7 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, machine, now, parse_args
 from k3os.apis import NodeConfig, NodeUpgradeRecord, Plan
 from k3os.apis.keys import done_label, node_record_key
-from k3os.controllers.decisions import NodeView, plan_hash, render_node_config, select_next_nodes
+from k3os.controllers.decisions import (
+    NodeView,
+    PlanNodes,
+    plan_hash,
+    render_node_config,
+    select_next_nodes,
+)
 
 BENCH = "rollout"
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -57,7 +67,7 @@ def fleet(size: int) -> list[NodeView]:
 def plan() -> Plan:
     return Plan.model_validate(
         {
-            "metadata": {"name": "os", "namespace": "k3os-system", "uid": "u"},
+            "metadata": {"name": "os", "namespace": "k3os-system", "uid": "u", "generation": 1},
             "spec": {
                 "version": "v2",
                 "concurrency": 50,
@@ -91,14 +101,29 @@ def main() -> None:
         def decide(nodes: list[NodeView] = nodes) -> None:
             select_next_nodes(p, nodes, NOW)
 
+        kept = PlanNodes()
+        kept.sync(p, HASH, nodes)
+        turn = [0]
+
+        def decide_kept(
+            nodes: list[NodeView] = nodes, kept: PlanNodes = kept, turn: list[int] = turn
+        ) -> None:
+            # Five nodes changed since the last pass (a new view each, as a new resourceVersion).
+            first = turn[0] = (turn[0] + 5) % (len(nodes) - 5)
+            changed = [dataclasses.replace(n) for n in nodes[first : first + 5]]
+            kept.sync(p, HASH, changed)
+            kept.decide(p, NOW)
+
         emit(BENCH, base, "latency", timed(match, seconds) * 1000, "ms", **extra)
+        whole = f"select-next-nodes/{size}"
+        emit(BENCH, whole, "latency", timed(decide, seconds) * 1000, "ms", baseline=base, **extra)
         emit(
             BENCH,
-            f"select-next-nodes/{size}",
+            f"plan-nodes/{size}",
             "latency",
-            timed(decide, seconds) * 1000,
+            timed(decide_kept, seconds) * 1000,
             "ms",
-            baseline=base,
+            baseline=whole,
             **extra,
         )
     secrets = {"creds": {"token": "x" * 4096}}

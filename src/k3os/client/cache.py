@@ -1,5 +1,6 @@
 """An informer's in-memory copy of a collection: objects by (namespace, name), plus
-optional secondary indices (by owner uid, by node name, …) kept up to date on every change.
+optional secondary indices (by owner uid, by node name, …) kept up to date on every change,
+and the keys changed since a reader last looked (`track`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Cache:
         self._objects: dict[Key, Obj] = {}
         self._index_funcs: dict[str, IndexFunc] = {}
         self._indices: dict[str, dict[str, set[Key]]] = {}
+        self._trackers: list[set[Key]] = []
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -55,9 +57,22 @@ class Cache:
         keys = self._indices[name].get(value, ())
         return [self._objects[k] for k in sorted(keys)]
 
+    def track(self) -> set[Key]:
+        """A set the cache adds the key of every object stored or removed to, from now on:
+        who keeps something derived from each object reads (and empties) it to redo only
+        what changed, without a scan of the collection."""
+        changed: set[Key] = set()
+        self._trackers.append(changed)
+        return changed
+
+    def untrack(self, changed: set[Key]) -> None:
+        self._trackers = [t for t in self._trackers if t is not changed]
+
     def upsert(self, obj: Obj) -> Obj | None:
         """Store `obj`; the previous version, if any."""
         key = object_key(obj)
+        for changed in self._trackers:
+            changed.add(key)
         old = self._objects.get(key)
         if old is not None:
             self._unindex(key, old)
@@ -71,6 +86,8 @@ class Cache:
         old = self._objects.pop(key, None)
         if old is not None:
             self._unindex(key, old)
+            for changed in self._trackers:
+                changed.add(key)
         return old
 
     def _unindex(self, key: Key, obj: Obj) -> None:

@@ -42,14 +42,15 @@ from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, node_record_key
 from k3os.apis.noderecord import NodeUpgradeRecord, read_record
 from k3os.apis.plan import Plan
 from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
+from k3os.client.cache import Cache, Key
 from k3os.client.resources import NODES
 from k3os.controllers._objects import ByVersion
 from k3os.controllers.decisions import (
     ChannelError,
-    ClassifyMemo,
     DrainVerdict,
     MissingSecret,
     NodeView,
+    PlanNodes,
     RolloutDecision,
     begin_patch,
     fail_patch,
@@ -60,7 +61,6 @@ from k3os.controllers.decisions import (
     patch_changes,
     plan_hash,
     resolved_version,
-    select_next_nodes,
     uncordon_patch,
 )
 from k3os.controllers.drain import drain_once
@@ -184,6 +184,21 @@ def _answered_plans(node: Obj) -> list[str]:
     return [k[len(OUTCOME_PREFIX) :] for k in annotations if k.startswith(OUTCOME_PREFIX)]
 
 
+class _PassNodes:
+    """The Node cache as one pass reads it (the controller's writes go into it): a node a
+    write of the pass found deleted is gone for the rest of the pass."""
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+        self.gone: set[str] = set()
+
+    def get(self, name: str) -> Obj | None:
+        return None if name in self.gone else self._cache.get(name)
+
+    def drop(self, name: str) -> None:
+        self.gone.add(name)
+
+
 async def _gather(calls: Iterable[Awaitable[None]]) -> None:
     await asyncio.gather(*calls)
 
@@ -250,7 +265,8 @@ class PlanController:
         self._invalid: dict[PlanKey, str] = {}
         self._last_pass: dict[PlanKey, float] = {}  # loop time each plan's last pass ended
         self._views = ByVersion(NodeView.from_node)
-        self._states: dict[PlanKey, ClassifyMemo] = {}  # each plan's nodes, classified
+        # Each plan's nodes, classified, and the Node cache's keys changed since its last pass.
+        self._fleets: dict[PlanKey, tuple[PlanNodes, set[Key]]] = {}
         self._recording: set[asyncio.Task[None]] = set()
         # Each plan's summaries not yet recorded: the Plan, and node names by (reason, what).
         self._pending: dict[PlanKey, tuple[Obj, dict[tuple[str, str], list[str]]]] = {}
@@ -266,8 +282,6 @@ class PlanController:
         if change == "DELETED":
             name = str(_meta(obj).get("name"))
             self._views.forget(name)
-            for memo in self._states.values():
-                memo.forget([name])
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
         self.enqueue_all()
@@ -315,6 +329,34 @@ class PlanController:
     def _view(self, node: Obj) -> NodeView:
         """The node's NodeView, built once per resourceVersion (a pass reads every node)."""
         return self._views.get(node)
+
+    def _fleet(self, plan: Plan, latest: str, gone: Iterable[str]) -> PlanNodes:
+        """The plan's nodes classified, brought up to date with the Node cache: only the
+        nodes changed since its last pass are looked at again (all on its first)."""
+        key = (plan.metadata.namespace or "", plan.metadata.name)
+        kept = self._fleets.get(key)
+        if kept is None:
+            fleet, changed = PlanNodes(), self.nodes.cache.track()
+            self._fleets[key] = (fleet, changed)
+            fleet.sync(plan, latest, [self._view(n) for n in self.nodes.cache], gone)
+            return fleet
+        fleet, changed = kept
+        keys = list(changed)
+        changed.clear()
+        views, missing = [], list(gone)
+        for namespace, name in keys:
+            node = self.nodes.cache.get(name, namespace)
+            if node is None:
+                missing.append(name)
+            else:
+                views.append(self._view(node))
+        fleet.sync(plan, latest, views, missing)
+        return fleet
+
+    def _drop_fleet(self, key: PlanKey) -> None:
+        kept = self._fleets.pop(key, None)
+        if kept is not None:
+            self.nodes.cache.untrack(kept[1])
 
     def _busy(self, plan: Plan) -> set[str]:
         """Nodes in flight for another exclusive plan."""
@@ -424,7 +466,7 @@ class PlanController:
                 gauge.remove_matching(namespace=namespace, plan=name)
             self._invalid.pop(key, None)
             self._last_pass.pop(key, None)
-            self._states.pop(key, None)
+            self._drop_fleet(key)
             self._summarised.pop(key, None)
             await self._forget(namespace, name)
             return None
@@ -459,39 +501,35 @@ class PlanController:
         """Outcomes first (so the slots they free are filled in the same pass), then the
         decision: finish and fail nodes, write the status (reserving new nodes), start
         them, and move the nodes in flight on."""
-        views = {str(_meta(n).get("name")): n for n in self.nodes.cache}
-        await self._take_outcomes(obj, plan, views, latest, version, now, moved)
-        decision = select_next_nodes(
-            plan,
-            [self._view(n) for n in views.values()],
-            now,
-            latest_hash=latest,
-            busy=self._busy(plan),
-            memo=self._states.setdefault(
-                (plan.metadata.namespace or "", plan.metadata.name), ClassifyMemo()
-            ),
-        )
+        nodes = _PassNodes(self.nodes.cache)
+        await self._take_outcomes(obj, plan, nodes, latest, version, now, moved)
+        fleet = self._fleet(plan, latest, nodes.gone)
+        decision = fleet.decide(plan, now, busy=self._busy(plan))
         self._gauges(plan, decision)
-        await self._finish_and_fail(obj, plan, decision, views, latest, version, now, moved)
+        await self._finish_and_fail(obj, plan, decision, nodes, latest, version, now, moved)
         await self._write_status(obj, plan, decision, version, now)
         started = set(decision.start) | set(decision.resume)
         await _each(
             sorted(started),
-            lambda n: self._start(plan, views.get(n), latest, version, now, moved),
+            lambda n: self._start(plan, nodes.get(n), latest, version, now, moved),
         )
         waits: list[float] = []
 
         async def progress(node_name: str) -> None:
-            wait = await self._progress(obj, plan, views[node_name], latest, version, now, moved)
+            node = nodes.get(node_name)
+            if node is None:
+                return
+            wait = await self._progress(obj, plan, node, latest, version, now, moved)
             if wait is not None:
                 waits.append(wait)
 
         # A node whose agent is at work needs nothing but a look; only the rest get a task.
         to_move: list[str] = []
         for node_name in decision.applying:
-            if node_name in started or node_name not in views:
+            node = nodes.get(node_name)
+            if node_name in started or node is None:
                 continue
-            at_work, wait = self._agent_at_work(plan, views[node_name], now)
+            at_work, wait = self._agent_at_work(plan, node, now)
             if not at_work:
                 to_move.append(node_name)
             elif wait is not None:
@@ -572,7 +610,7 @@ class PlanController:
         self,
         obj: Obj,
         plan: Plan,
-        views: dict[str, Obj],
+        nodes: _PassNodes,
         latest: str,
         version: str,
         now: datetime,
@@ -581,14 +619,13 @@ class PlanController:
         """Turn every agent outcome that answers a node's current record into its record
         (finishing the node in the same write when it may), before the pass decides."""
         name = plan.metadata.name
-        answered: list[tuple[str, NodeUpgradeRecord, UpgradeOutcome]] = []
+        answered: list[tuple[str, NodeUpgradeRecord, UpgradeOutcome, Obj]] = []
         answer_key, record_key = outcome_key(name), node_record_key(name)
         for indexed in self.nodes.cache.by_index(_ANSWERED, name):
             node_name = str(_meta(indexed).get("name"))
-            node = views.get(node_name)
-            if node is None:
+            if node_name in nodes.gone:
                 continue
-            annotations = _meta(node).get("annotations") or {}
+            annotations = _meta(indexed).get("annotations") or {}
             raw_outcome, raw_record = annotations.get(answer_key), annotations.get(record_key)
             if raw_outcome is None or raw_record is None:
                 continue
@@ -597,12 +634,12 @@ class PlanController:
                 continue
             outcome = _parsed_outcome(name, raw_outcome)
             if outcome is not None and outcome.hash == record.hash:
-                answered.append((node_name, record, outcome))
+                answered.append((node_name, record, outcome, indexed))
 
-        async def take(item: tuple[str, NodeUpgradeRecord, UpgradeOutcome]) -> None:
-            node_name, record, outcome = item
+        async def take(item: tuple[str, NodeUpgradeRecord, UpgradeOutcome, Obj]) -> None:
+            node_name, record, outcome, node = item
             assert record.hash is not None
-            view = self._view(views[node_name])
+            view = self._view(node)
             if record.since is not None:
                 PLAN_UPGRADE_SECONDS.observe(
                     max(0.0, (now - record.since).total_seconds()),
@@ -613,9 +650,8 @@ class PlanController:
             updated = await self._patch_node(node_name, step.patch)
             moved.wrote = True
             if updated is None:
-                views.pop(node_name, None)
+                nodes.drop(node_name)
                 return
-            views[node_name] = updated
             if step.result == "Failed":
                 await self._failed(obj, plan, updated, step.reason, step.message)
             elif step.result == "Done":
@@ -641,15 +677,14 @@ class PlanController:
         obj: Obj,
         plan: Plan,
         decision: RolloutDecision,
-        views: dict[str, Obj],
+        nodes: _PassNodes,
         latest: str,
         version: str,
         now: datetime,
         moved: _Moved,
     ) -> None:
-
         async def finish(node_name: str) -> None:
-            node = views.get(node_name)
+            node = nodes.get(node_name)
             if node is None:
                 return
             patch = finish_patch(plan, self._view(node), latest, version)
@@ -662,7 +697,7 @@ class PlanController:
 
         await _each(decision.finish, finish)
         for failure in decision.fail:
-            node = views.get(failure.node)
+            node = nodes.get(failure.node)
             if node is None:
                 continue
             view = self._view(node)

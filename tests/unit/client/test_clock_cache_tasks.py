@@ -67,6 +67,26 @@ def test_cache_keys_objects_and_indices() -> None:
     assert cache.by_index("app", "web") == []
 
 
+
+def test_cache_tracks_the_keys_changed_for_each_reader() -> None:
+    cache = Cache()
+    cache.upsert(obj("a", "ns1"))
+    first = cache.track()
+    assert first == set()
+    cache.upsert(obj("b", "ns1"))
+    second = cache.track()
+    cache.upsert(obj("a", "ns1", rv="2"))
+    assert cache.remove(("ns1", "b")) is not None
+    assert cache.remove(("ns1", "gone")) is None  # nothing removed: nothing changed
+    assert first == {("ns1", "a"), ("ns1", "b")}
+    assert second == {("ns1", "a"), ("ns1", "b")}
+    first.clear()  # each reader empties its own set
+    cache.upsert(obj("c"))
+    cache.untrack(second)
+    cache.upsert(obj("d"))
+    assert first == {("", "c"), ("", "d")}
+    assert second == {("ns1", "a"), ("ns1", "b"), ("", "c")}
+
 async def test_run_tasks_names_tasks_and_stops_them_on_the_event() -> None:
     stop = asyncio.Event()
     seen: list[str] = []

@@ -49,9 +49,9 @@ from k3os.controllers.decisions.planhash import (
     resolved_version,
 )
 from k3os.controllers.decisions.rollout import (
-    ClassifyMemo,
     NodeFailure,
     NodeState,
+    PlanNodes,
     RolloutDecision,
     classify_node,
     health_problems,
@@ -70,7 +70,6 @@ from k3os.controllers.decisions.window import in_window, next_window_start
 
 __all__ = [
     "ChannelError",
-    "ClassifyMemo",
     "DecisionError",
     "DrainPlan",
     "DrainStep",
@@ -81,6 +80,7 @@ __all__ = [
     "NodeState",
     "NodeView",
     "OutcomeStep",
+    "PlanNodes",
     "PodView",
     "Rendering",
     "RolloutDecision",

@@ -10,9 +10,10 @@ it again on the same state gives the same answer, so it never overshoots.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -134,35 +135,186 @@ def classify_node(
     return NodeState.PENDING
 
 
-class ClassifyMemo:
-    """`classify_node`'s answers for one Plan, kept per node while neither the node (its
-    NodeView, one object per resourceVersion) nor what the answer reads of the Plan (its
-    spec, by uid and generation; its hash; whether status reserves the node) changed: a
-    pass decides over every node, and between two passes only a few of them change."""
+class PlanNodes:
+    """One Plan's nodes classified (`classify_node`) and grouped by state, kept between
+    passes: `sync` takes only the nodes that changed since the last one and reclassifies
+    them, and every node when what the answer reads of the Plan changed (its spec, by uid
+    and generation; its hash); a node that entered or left `status.applying` is classified
+    again too. `decide` reads the groups, so a pass costs what changed, not the fleet."""
 
     def __init__(self) -> None:
-        self._kept: dict[str, tuple[NodeView, tuple[Any, ...], NodeState]] = {}
+        self.views: dict[str, NodeView] = {}
+        self.states: dict[str, NodeState] = {}
+        self.groups: dict[NodeState, set[str]] = {state: set() for state in NodeState}
+        self.latest = ""
+        self._key: tuple[Any, ...] | None = None
+        self._applying: frozenset[str] = frozenset()
+        self._unhealthy: dict[str, list[str]] = {}
+        """Done nodes the health gate holds the rollout for, with what it finds."""
+        self._queue: list[tuple[str, str]] = []
+        """The pending nodes' start order (`_order_key`), sorted."""
+        self._order: dict[str, tuple[str, str]] = {}
 
-    def classify(
-        self, plan: Plan, latest_hash: str, node: NodeView, applying: Collection[str] = ()
-    ) -> NodeState:
+    def sync(
+        self,
+        plan: Plan,
+        latest_hash: str,
+        changed: Iterable[NodeView] = (),
+        gone: Iterable[str] = (),
+    ) -> None:
+        """Take the nodes that are new or changed (`changed`, each the whole current view)
+        and those deleted (`gone`) since the last sync, at `plan` and `latest_hash`."""
         meta = plan.metadata
-        if meta.generation is None:  # nothing tells a changed spec: no keeping
-            return classify_node(plan, latest_hash, node, applying)
-        key = (meta.uid, meta.generation, latest_hash, node.name in applying)
-        kept = self._kept.get(node.name)
-        if kept is not None and kept[0] is node and kept[1] == key:
-            return kept[2]
-        state = classify_node(plan, latest_hash, node, applying)
-        self._kept[node.name] = (node, key, state)
-        return state
+        key = (meta.uid, meta.name, meta.generation, latest_hash)
+        applying = frozenset(plan.status.applying)
+        changed = list(changed)
+        for view in changed:
+            self.views[view.name] = view
+        todo: Iterable[str]
+        if meta.generation is None or key != self._key:  # nothing tells a changed spec: all
+            todo = list(self.views)
+        else:
+            todo = {v.name for v in changed} | (applying ^ self._applying)
+        self._key, self._applying, self.latest = key, applying, latest_hash
+        for name in gone:
+            if self.views.pop(name, None) is not None:
+                self._drop(name)
+        for name in todo:
+            now_view = self.views.get(name)
+            if now_view is not None:
+                self._drop(name)
+                self._place(plan, now_view, classify_node(plan, latest_hash, now_view, applying))
 
-    def forget(self, names: Collection[str] | None = None) -> None:
-        """Drop what is kept (of `names`, or all)."""
-        if names is None:
-            self._kept.clear()
-        for name in names or ():
-            self._kept.pop(name, None)
+    def _drop(self, name: str) -> None:
+        state = self.states.pop(name, None)
+        if state is None:
+            return
+        self.groups[state].discard(name)
+        self._unhealthy.pop(name, None)
+        order = self._order.pop(name, None)
+        if order is not None:
+            del self._queue[bisect.bisect_left(self._queue, order)]
+
+    def _place(self, plan: Plan, view: NodeView, state: NodeState) -> None:
+        name = view.name
+        self.states[name] = state
+        self.groups[state].add(name)
+        if state is NodeState.DONE:
+            problems = health_problems(view, plan.spec.health_gate)
+            if problems:
+                self._unhealthy[name] = problems
+        elif state is NodeState.PENDING:
+            order = _order_key(plan, self.latest, view)
+            self._order[name] = order
+            bisect.insort(self._queue, order)
+
+    def decide(self, plan: Plan, now: datetime, *, busy: Collection[str] = ()) -> RolloutDecision:
+        """The Plan's next step over the nodes as last synced (see `select_next_nodes`)."""
+        if now.tzinfo is None:
+            raise ValueError("now must carry a time zone (use datetime.now(timezone.utc))")
+        spec, name, latest = plan.spec, plan.metadata.name, self.latest
+        if not latest:
+            raise ValueError("the plan has no resolved hash yet (status.latestHash)")
+        by_name, groups = self.views, self.groups
+        wake: list[datetime] = []
+        finish: list[str] = []
+        fail: list[NodeFailure] = []
+        for node_name in sorted(groups[NodeState.COMPLETE]):
+            node = by_name[node_name]
+            since = _record_since(node, name) or now
+            problems = health_problems(node, spec.health_gate)
+            timeout = spec.health_gate.timeout
+            if not problems:
+                ready_at = since + (spec.post_complete_delay or timedelta(0))
+                if now >= ready_at:
+                    finish.append(node_name)
+                else:
+                    wake.append(ready_at)
+            elif timeout and now >= since + timeout:
+                why = "; ".join(problems)
+                message = f"not healthy {timeout} after its upgrade: {why}"
+                fail.append(NodeFailure(node_name, "HealthGateTimeout", message))
+            elif timeout:
+                wake.append(since + timeout)
+
+        # This pass's finished and failed nodes move from Complete to Done and Failed.
+        states = dict(self.states)
+        states.update(dict.fromkeys(finish, NodeState.DONE))
+        states.update(dict.fromkeys((f.node for f in fail), NodeState.FAILED))
+        counts = {state.value: len(groups[state]) for state in NodeState}
+        counts[NodeState.COMPLETE.value] -= len(finish) + len(fail)
+        counts[NodeState.DONE.value] += len(finish)
+        counts[NodeState.FAILED.value] += len(fail)
+        moved = {*finish, *(f.node for f in fail)}
+        in_flight = sorted(groups[NodeState.APPLYING] | (groups[NodeState.COMPLETE] - moved))
+        failed = sorted(groups[NodeState.FAILED] | {f.node for f in fail})
+        done_count = counts[NodeState.DONE.value]
+        pending = groups[NodeState.PENDING]
+        halted = len(failed) >= spec.max_failures
+        reason, message = "", ""
+        start: list[str] = []
+
+        def done() -> list[str]:
+            return sorted(groups[NodeState.DONE] | set(finish))
+
+        if halted:
+            reason = "FailureBudgetExhausted"
+            message = (
+                f"{len(failed)} node(s) failed at this hash (maxFailures {spec.max_failures}): "
+                f"{_names(failed)}; after fixing, annotate each with {retry_key(name)}=<new "
+                "value> or change the plan"
+            )
+        elif spec.paused:
+            reason, message = "Paused", "spec.paused is true: no new node starts"
+        elif pending and not in_window(spec.window, now):
+            opens = next_window_start(spec.window, now)
+            wake.append(opens)
+            reason, message = "Waiting", f"outside the maintenance window; it opens at {opens}"
+        elif pending and self._unhealthy:
+            # Nodes finished in this pass passed the gate: only those done before count.
+            unhealthy = self._unhealthy
+            first = min(unhealthy)
+            reason = "HealthGate"
+            message = f"waiting for upgraded nodes to be healthy: {_names(unhealthy)} ({first}: "
+            message += "; ".join(unhealthy[first]) + ")"
+        else:
+            reason, message, slots = _canary_gate(
+                plan, latest, by_name, done_count, done, in_flight, now, wake
+            )
+            slots = min(slots, max(0, spec.concurrency - len(in_flight)))
+            for _, node_name in self._queue:
+                if len(start) >= slots:
+                    break
+                if not (spec.exclusive and node_name in busy):
+                    start.append(node_name)
+
+        new_applying = in_flight + start  # finished nodes are out of flight
+        resume = [
+            n
+            for n in in_flight
+            if states[n] is NodeState.APPLYING and _unrecorded(by_name[n], name)
+        ]
+        blocked = groups[NodeState.BLOCKED]
+        complete = not (pending or in_flight or failed or blocked) and not start
+        if not reason or (reason == "CanaryWaiting" and not pending):
+            reason, message = _progress(complete, new_applying, failed, done_count, blocked)
+        requeue = max(min(wake) - now, timedelta(0)) if wake else None
+        return RolloutDecision(
+            latest_hash=latest,
+            states=states,
+            start=tuple(start),
+            resume=tuple(resume),
+            finish=tuple(finish),
+            fail=tuple(fail),
+            applying=tuple(new_applying),
+            failed=tuple(failed),
+            complete=complete,
+            halted=halted,
+            reason=reason,
+            message=message,
+            requeue_after=requeue,
+            counts=counts,
+        )
 
 
 def health_problems(node: NodeView, gate: HealthGate) -> list[str]:
@@ -221,144 +373,49 @@ def select_next_nodes(
     *,
     latest_hash: str | None = None,
     busy: Collection[str] = (),
-    memo: ClassifyMemo | None = None,
 ) -> RolloutDecision:
-    """Decide the Plan's next step. `busy` names nodes running another exclusive plan;
-    `memo` keeps the nodes' classification between passes (`ClassifyMemo`)."""
+    """Decide the Plan's next step over `nodes` (the whole fleet). `busy` names nodes
+    running another exclusive plan. A controller that decides again and again keeps a
+    `PlanNodes` instead, and gives it only what changed."""
     if now.tzinfo is None:
         raise ValueError("now must carry a time zone (use datetime.now(timezone.utc))")
     latest = latest_hash or plan.status.latest_hash
     if not latest:
         raise ValueError("the plan has no resolved hash yet (status.latestHash)")
-    spec, name = plan.spec, plan.metadata.name
-    by_name = {n.name: n for n in nodes}
-    applying = set(plan.status.applying)
-    classify = memo.classify if memo is not None else classify_node
-    states = {n: classify(plan, latest, node, applying) for n, node in by_name.items()}
-    wake: list[datetime] = []
-
-    finish: list[str] = []
-    fail: list[NodeFailure] = []
-    for node_name in sorted(n for n, s in states.items() if s is NodeState.COMPLETE):
-        node = by_name[node_name]
-        since = _record_since(node, name) or now
-        problems = health_problems(node, spec.health_gate)
-        timeout = spec.health_gate.timeout
-        if not problems:
-            ready_at = since + (spec.post_complete_delay or timedelta(0))
-            if now >= ready_at:
-                finish.append(node_name)
-                states[node_name] = NodeState.DONE
-            else:
-                wake.append(ready_at)
-        elif timeout and now >= since + timeout:
-            why = "; ".join(problems)
-            message = f"not healthy {timeout} after its upgrade: {why}"
-            fail.append(NodeFailure(node_name, "HealthGateTimeout", message))
-            states[node_name] = NodeState.FAILED
-        elif timeout:
-            wake.append(since + timeout)
-
-    # The states are final from here: group the names once, in order, rather than
-    # sorting every node for each state asked about.
-    groups: dict[NodeState, list[str]] = {state: [] for state in NodeState}
-    for node_name in sorted(states):
-        groups[states[node_name]].append(node_name)
-
-    def having(*wanted: NodeState) -> list[str]:
-        if len(wanted) == 1:
-            return list(groups[wanted[0]])
-        return sorted(n for state in wanted for n in groups[state])
-
-    in_flight = having(NodeState.APPLYING, NodeState.COMPLETE)
-    failed = having(NodeState.FAILED)
-    done = having(NodeState.DONE)
-    pending = having(NodeState.PENDING)
-    counts = {state.value: len(groups[state]) for state in NodeState}
-    halted = len(failed) >= spec.max_failures
-    reason, message = "", ""
-    start: list[str] = []
-
-    if halted:
-        reason = "FailureBudgetExhausted"
-        message = (
-            f"{len(failed)} node(s) failed at this hash (maxFailures {spec.max_failures}): "
-            f"{_names(failed)}; after fixing, annotate each with {retry_key(name)}=<new value> "
-            "or change the plan"
-        )
-    elif spec.paused:
-        reason, message = "Paused", "spec.paused is true: no new node starts"
-    elif pending and not in_window(spec.window, now):
-        opens = next_window_start(spec.window, now)
-        wake.append(opens)
-        reason, message = "Waiting", f"outside the maintenance window; it opens at {opens}"
-    else:
-        unhealthy = {n: p for n in done if (p := health_problems(by_name[n], spec.health_gate))}
-        if pending and unhealthy:
-            first = min(unhealthy)
-            reason = "HealthGate"
-            message = f"waiting for upgraded nodes to be healthy: {_names(unhealthy)} ({first}: "
-            message += "; ".join(unhealthy[first]) + ")"
-        else:
-            reason, message, slots = _canary_gate(plan, latest, by_name, done, in_flight, now, wake)
-            slots = min(slots, max(0, spec.concurrency - len(in_flight)))
-            candidates = [n for n in pending if not (spec.exclusive and n in busy)]
-            candidates.sort(key=lambda n: _order_key(plan, latest, by_name[n]))
-            start = candidates[:slots] if pending else []
-
-    new_applying = sorted(set(in_flight) - set(finish)) + start
-    resume = [
-        n for n in in_flight if states[n] is NodeState.APPLYING and _unrecorded(by_name[n], name)
-    ]
-    complete = not (pending or in_flight or failed or having(NodeState.BLOCKED)) and not start
-    if not reason or (reason == "CanaryWaiting" and not pending):
-        reason, message = _progress(complete, new_applying, failed, done, states)
-    requeue = max(min(wake) - now, timedelta(0)) if wake else None
-    return RolloutDecision(
-        latest_hash=latest,
-        states=states,
-        start=tuple(start),
-        resume=tuple(resume),
-        finish=tuple(finish),
-        fail=tuple(fail),
-        applying=tuple(new_applying),
-        failed=tuple(failed),
-        complete=complete,
-        halted=halted,
-        reason=reason,
-        message=message,
-        requeue_after=requeue,
-        counts=counts,
-    )
+    fleet = PlanNodes()
+    fleet.sync(plan, latest, nodes)
+    return fleet.decide(plan, now, busy=busy)
 
 
 def _canary_gate(
     plan: Plan,
     latest: str,
     by_name: dict[str, NodeView],
-    done: list[str],
+    done_count: int,
+    done: Callable[[], list[str]],
     in_flight: list[str],
     now: datetime,
     wake: list[datetime],
 ) -> tuple[str, str, int]:
-    """(reason, message, how many may start) under the canary rule."""
+    """(reason, message, how many may start) under the canary rule; `done()` names the
+    done nodes (read only when the canary waits)."""
     canary = plan.spec.canary
     unlimited = len(by_name) + 1
     if canary is None:
         return "", "", unlimited
-    if len(done) < canary.nodes:
-        return "", "", max(0, canary.nodes - len(done) - len(in_flight))
+    if done_count < canary.nodes:
+        return "", "", max(0, canary.nodes - done_count - len(in_flight))
     if plan.metadata.annotations.get(CANARY_APPROVED) == latest:
         return "", "", unlimited
     if canary.delay is not None:
-        times = sorted(_record_since(by_name[n], plan.metadata.name) or _LONG_AGO for n in done)
+        times = sorted(_record_since(by_name[n], plan.metadata.name) or _LONG_AGO for n in done())
         opens = times[canary.nodes - 1] + canary.delay
         if now >= opens:
             return "", "", unlimited
         wake.append(opens)
         return "CanaryWaiting", f"{canary.nodes} canary node(s) upgraded; going on at {opens}", 0
     message = (
-        f"{canary.nodes} canary node(s) upgraded ({_names(done)}); to go on, annotate the plan "
+        f"{canary.nodes} canary node(s) upgraded ({_names(done())}); to go on, annotate the plan "
         f"with {CANARY_APPROVED}={latest}"
     )
     return "CanaryWaiting", message, 0
@@ -368,16 +425,15 @@ def _progress(
     complete: bool,
     applying: list[str],
     failed: list[str],
-    done: list[str],
-    states: dict[str, NodeState],
+    done: int,
+    blocked: Collection[str],
 ) -> tuple[str, str]:
     if complete:
-        return "Complete", f"{len(done)} node(s) at the latest hash"
+        return "Complete", f"{done} node(s) at the latest hash"
     if applying:
-        return "Applying", f"upgrading {_names(applying)}; {len(done)} node(s) done"
+        return "Applying", f"upgrading {_names(applying)}; {done} node(s) done"
     if failed:
         return "NodesFailed", f"failed within budget: {_names(failed)}"
-    blocked = [n for n, s in states.items() if s is NodeState.BLOCKED]
     if blocked:
         return "Blocked", f"untolerated taints keep the plan off {_names(blocked)}"
     return "Waiting", "no node can start now"

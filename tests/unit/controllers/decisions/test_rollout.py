@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from k3os.apis import Condition
 from k3os.apis.keys import CANARY_APPROVED, node_record_key
 from k3os.controllers.decisions import (
-    ClassifyMemo,
     NodeState,
     NodeView,
+    PlanNodes,
     Taint,
     classify_node,
     select_next_nodes,
@@ -513,11 +513,14 @@ def _with_generation(p: Any, generation: int, **spec: Any) -> Any:
     )
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5)), min_size=1, max_size=40))
-def test_a_classify_memo_answers_as_classify_node(steps: list[tuple[int, int]]) -> None:
-    """Whatever changes between passes (a node, the plan's spec and generation, its hash,
-    the reserved nodes), the memo's answer is classify_node's."""
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 7)), min_size=1, max_size=40))
+def test_plan_nodes_kept_between_passes_decide_as_the_whole_fleet(
+    steps: list[tuple[int, int]],
+) -> None:
+    """Whatever changes between passes (a node, its health, its deletion, the plan's spec
+    and generation, its hash, the reserved nodes), `PlanNodes` given only what changed
+    decides as select_next_nodes over the whole fleet, and classifies as classify_node."""
     variants = [
         lambda n: node(n),
         lambda n: node(n, record="Applying"),
@@ -525,42 +528,57 @@ def test_a_classify_memo_answers_as_classify_node(steps: list[tuple[int, int]]) 
         lambda n: node(n, done=H),
         lambda n: node(n, labels={}),
         lambda n: node(n, taints=(Taint("k", "v", "NoSchedule"),)),
+        lambda n: node(n, done=H, ready=False),
+        lambda n: node(n, record="Complete", ready=False),
     ]
     names = [f"n{i}" for i in range(5)]
     views = {n: variants[0](n) for n in names}
-    current = _with_generation(plan(), 1)
-    latest, applying = H, set[str]()
-    memo = ClassifyMemo()
+    current = _with_generation(plan(concurrency=2), 1)
+    latest = H
+    kept = PlanNodes()
+    kept.sync(current, latest, list(views.values()))
     for who, what in steps:
         name = names[who]
+        changed, gone = [], []
         if what < 3:
-            views[name] = variants[(what * 2 + who) % len(variants)](name)
-        elif what == 3:  # a spec change: the selector now wants a label no node has
+            views[name] = variants[(what * 3 + who) % len(variants)](name)
+            changed.append(views[name])
+        elif what == 3:  # a spec change: the selector wants a label no node has, or a gate
             generation = (current.metadata.generation or 0) + 1
-            wants = {"matchLabels": {"tier": "edge"}} if generation % 2 == 0 else None
-            current = _with_generation(
-                current, generation, **({"nodeSelector": wants} if wants else {})
+            spec = (
+                {"nodeSelector": {"matchLabels": {"tier": "edge"}}}
+                if generation % 2 == 0
+                else {"healthGate": {"timeout": "1m"}}
             )
+            current = _with_generation(current, generation, concurrency=2, **spec)
         elif what == 4:
             latest = OLD if latest == H else H
+        elif what == 5 and name in views:
+            del views[name]
+            gone.append(name)
+        elif what == 6 and name not in views:
+            views[name] = variants[who % len(variants)](name)
+            changed.append(views[name])
         else:
-            applying ^= {name}
-        for n, view in views.items():
-            assert memo.classify(current, latest, view, applying) == classify_node(
-                current, latest, view, applying
-            ), (n, view)
-        with_memo = select_next_nodes(current, list(views.values()), NOW, latest_hash=latest,
-                                      memo=memo)  # fmt: skip
-        assert with_memo == select_next_nodes(
+            applying = set(current.status.applying) ^ {name}
+            current = current.model_copy(
+                update={"status": current.status.model_copy(update={"applying": sorted(applying)})}
+            )
+        kept.sync(current, latest, changed, gone)
+        applying = set(current.status.applying)
+        assert kept.states == {
+            n: classify_node(current, latest, v, applying) for n, v in views.items()
+        }
+        assert kept.decide(current, NOW) == select_next_nodes(
             current, list(views.values()), NOW, latest_hash=latest
         )
 
 
 def test_a_plan_without_a_generation_is_classified_afresh() -> None:
-    memo = ClassifyMemo()
+    kept = PlanNodes()
     view = node("a")
     assert plan().metadata.generation is None
-    assert memo.classify(plan(), H, view) == classify_node(plan(), H, view)
-    assert (
-        memo.classify(plan(nodeSelector={"matchLabels": {"x": "y"}}), H, view) is NodeState.IGNORED
-    )
+    kept.sync(plan(), H, [view])
+    assert kept.states == {"a": classify_node(plan(), H, view)}
+    kept.sync(plan(nodeSelector={"matchLabels": {"x": "y"}}), H)
+    assert kept.states == {"a": NodeState.IGNORED}
