@@ -23,7 +23,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from k3os.apis.handoff import (
     UpgradeOutcome,
+    UpgradeRequest,
     outcome_key,
     read_outcome,
     read_request,
@@ -138,6 +139,21 @@ def _parsed_record(plan_name: str, raw: str) -> NodeUpgradeRecord | None:
 @functools.lru_cache(maxsize=16384)
 def _parsed_outcome(plan_name: str, raw: str) -> UpgradeOutcome | None:
     return read_outcome({outcome_key(plan_name): raw}, plan_name)
+
+
+@functools.lru_cache(maxsize=16384)
+def _parsed_request(plan_name: str, raw: str) -> UpgradeRequest | None:
+    return read_request({request_key(plan_name): raw}, plan_name)
+
+
+def _record_of(annotations: Mapping[str, str], plan_name: str) -> NodeUpgradeRecord | None:
+    raw = annotations.get(node_record_key(plan_name))
+    return None if raw is None else _parsed_record(plan_name, raw)
+
+
+def _request_of(annotations: Mapping[str, str], plan_name: str) -> UpgradeRequest | None:
+    raw = annotations.get(request_key(plan_name))
+    return None if raw is None else _parsed_request(plan_name, raw)
 
 
 def _cordon_change(patch: Obj) -> bool | None:
@@ -757,10 +773,9 @@ class PlanController:
         pass has found, with `_agent_at_work`, that it needs more than a look)."""
         name = plan.metadata.name
         view = self._view(node)
-        annotations = dict(view.annotations)
-        record = read_record(annotations, name)
+        record = _record_of(view.annotations, name)
         assert record is not None and record.hash is not None  # else the agent was "at work"
-        request = read_request(annotations, name)
+        request = _request_of(view.annotations, name)
         if request is not None and request.hash == record.hash:
             return await self._deadline_passed(obj, plan, node, record, now)
         if record.hash != latest:
@@ -803,11 +818,11 @@ class PlanController:
         do: its agent has the request and time left (nearly every node in flight), or it
         has no current record. (False, None) when `_progress` has something to do."""
         name = plan.metadata.name
-        annotations = dict(self._view(node).annotations)
-        record = read_record(annotations, name)
+        annotations = self._view(node).annotations
+        record = _record_of(annotations, name)
         if record is None or record.phase != "Applying" or not record.hash:
             return True, None
-        request = read_request(annotations, name)
+        request = _request_of(annotations, name)
         if request is None or request.hash != record.hash:
             return False, None
         limit = plan.spec.job_active_deadline_secs

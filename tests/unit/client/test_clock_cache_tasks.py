@@ -67,7 +67,6 @@ def test_cache_keys_objects_and_indices() -> None:
     assert cache.by_index("app", "web") == []
 
 
-
 def test_cache_tracks_the_keys_changed_for_each_reader() -> None:
     cache = Cache()
     cache.upsert(obj("a", "ns1"))
@@ -86,6 +85,7 @@ def test_cache_tracks_the_keys_changed_for_each_reader() -> None:
     cache.upsert(obj("d"))
     assert first == {("", "c"), ("", "d")}
     assert second == {("ns1", "a"), ("ns1", "b"), ("", "c")}
+
 
 async def test_run_tasks_names_tasks_and_stops_them_on_the_event() -> None:
     stop = asyncio.Event()
