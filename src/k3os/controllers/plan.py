@@ -192,12 +192,33 @@ _OUTCOMES_PER_PASS = 25
 """Agent outcomes one pass takes (see `_take_outcomes`)."""
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _ANSWERED = "plan-outcomes"
-"""The Node cache's index of the plans each node's agent has answered (an outcome each)."""
+"""The Node cache's index of the plans whose current request each node's agent has answered
+(an outcome not yet taken: a taken one stays on the node until its next start)."""
+
+
+def _answer(
+    annotations: Mapping[str, str], plan_name: str
+) -> tuple[NodeUpgradeRecord, UpgradeOutcome] | None:
+    """The node's record in flight and the agent's outcome that answers it, if any."""
+    raw_outcome = annotations.get(outcome_key(plan_name))
+    raw_record = annotations.get(node_record_key(plan_name))
+    if raw_outcome is None or raw_record is None:
+        return None
+    record = _parsed_record(plan_name, raw_record)
+    if record is None or record.phase != "Applying" or not record.hash:
+        return None
+    outcome = _parsed_outcome(plan_name, raw_outcome)
+    return (record, outcome) if outcome is not None and outcome.hash == record.hash else None
 
 
 def _answered_plans(node: Obj) -> list[str]:
     annotations = (node.get("metadata") or {}).get("annotations") or {}
-    return [k[len(OUTCOME_PREFIX) :] for k in annotations if k.startswith(OUTCOME_PREFIX)]
+    return [
+        plan
+        for key in annotations
+        if key.startswith(OUTCOME_PREFIX)
+        and _answer(annotations, plan := key[len(OUTCOME_PREFIX) :]) is not None
+    ]
 
 
 class _PassNodes:
@@ -636,21 +657,11 @@ class PlanController:
         (finishing the node in the same write when it may), before the pass decides."""
         name = plan.metadata.name
         answered: list[tuple[str, NodeUpgradeRecord, UpgradeOutcome, Obj]] = []
-        answer_key, record_key = outcome_key(name), node_record_key(name)
         for indexed in self.nodes.cache.by_index(_ANSWERED, name):
             node_name = str(_meta(indexed).get("name"))
-            if node_name in nodes.gone:
-                continue
-            annotations = _meta(indexed).get("annotations") or {}
-            raw_outcome, raw_record = annotations.get(answer_key), annotations.get(record_key)
-            if raw_outcome is None or raw_record is None:
-                continue
-            record = _parsed_record(name, raw_record)
-            if record is None or record.phase != "Applying" or not record.hash:
-                continue
-            outcome = _parsed_outcome(name, raw_outcome)
-            if outcome is not None and outcome.hash == record.hash:
-                answered.append((node_name, record, outcome, indexed))
+            answer = _answer(_meta(indexed).get("annotations") or {}, name)
+            if answer is not None and node_name not in nodes.gone:
+                answered.append((node_name, *answer, indexed))
 
         async def take(item: tuple[str, NodeUpgradeRecord, UpgradeOutcome, Obj]) -> None:
             node_name, record, outcome, node = item

@@ -16,6 +16,7 @@ from k3os.client.resources import EVENTS, NODES, PODS
 from k3os.controllers.decisions import ChannelError
 from k3os.controllers.fleetapi import PLANS, SECRETS
 from k3os.controllers.metrics import PLAN_HALTED, PLAN_NODES
+from k3os.controllers.plan import _ANSWERED as ANSWERED
 from k3os.controllers.plan import PlanController, PlanSettings, fetch_channel_location
 from k3os.sim.channel import ChannelServer
 from tests.unit.controllers.fleetfakes import Crash, FleetKube
@@ -159,8 +160,14 @@ async def test_without_cordon_a_node_takes_two_writes_and_a_pass_one_plan_event(
     for name in ("n1", "n2", "n3"):
         await env.agent(name)
     status_writes = env.kube.calls.count(("patch", "plans/status"))
+    env.kube.sync(env.informers)
+    answered = env.ctrl.nodes.cache.by_index(ANSWERED, "p")
+    assert [n["metadata"]["name"] for n in answered] == ["n1", "n2", "n3"]
     await env.step()
     assert env.node_writes() == 3 + 3 + 3  # the agents' outcomes; record + done label in one
+    # a taken outcome stays on its node, out of the index passes read
+    assert outcome_key("p") in env.annotations("n1")
+    assert env.ctrl.nodes.cache.by_index(ANSWERED, "p") == []
     assert env.kube.calls.count(("patch", "plans/status")) == status_writes + 1
     for name in ("n1", "n2", "n3"):
         assert env.record(name)["phase"] == "Complete"
