@@ -256,6 +256,60 @@ def _same_owners(
     return deep_copy(sorted(entries, key=_order))
 
 
+def _touched_only(
+    live: Any, manager: str, subresource: str, changed: set[Path], removed: set[Path],
+    api_version: str, now: dt.datetime | str,
+) -> list[dict[str, Any]] | None:  # fmt: skip
+    """The stored managedFields after an ordinary write that moves fields between owners,
+    decoding only the entries it touches: the writer's, and those that own a field it
+    changed or removed. The others (a node agent's status entry, the largest, on a
+    controller's annotation write) are kept as stored. The result is the full path's,
+    entry for entry and in the same order; None when the entries are not the well-formed
+    ones the server stores."""
+    if not isinstance(live, list) or not all(isinstance(e, Mapping) for e in live):
+        return None
+    touched: list[Mapping[str, Any]] = []
+    for raw in live:
+        trie = raw.get("fieldsV1")
+        if (
+            raw.get("fieldsType", "FieldsV1") != "FieldsV1"
+            or raw.get("operation", "Update") not in ("Apply", "Update")
+            or not isinstance(trie, Mapping)
+            or not trie  # an empty entry: the full path drops it
+        ):
+            return None
+        mine = (raw.get("manager"), raw.get("operation", "Update"), raw.get("subresource", ""))
+        if mine == (manager, "Update", subresource) or any(
+            _owns(trie, p) for p in (*removed, *changed)
+        ):
+            touched.append(raw)
+    try:
+        decoded = decode_managed_fields(touched)
+    except PatchError:
+        return None  # the full path names the entry
+    by_raw = {id(raw): entry for raw, entry in zip(touched, decoded, strict=True)}
+    entries: list[ManagedEntry | Mapping[str, Any]] = [by_raw.get(id(raw)) or raw for raw in live]
+    ours = _entry(decoded, manager, "Update", subresource)
+    if len(decoded) > len(touched):
+        entries.append(ours)  # the writer's first write on this object
+    for e in decoded:
+        e.fields -= removed
+        if e is not ours:
+            e.fields -= changed
+    ours.fields |= changed
+    if changed:
+        ours.api_version = api_version
+        ours.time = _timestamp(now)
+    out: list[tuple[tuple[str, ...], dict[str, Any]]] = []
+    for item in entries:
+        if isinstance(item, ManagedEntry):
+            out.extend((_order(wire), wire) for wire in encode_managed_fields([item]))
+        else:
+            out.append((_order(item), dict(item)))
+    out.sort(key=lambda item: item[0])
+    return deep_copy([wire for _, wire in out])
+
+
 def update_managed_fields(
     old: Mapping[str, Any] | None,
     new: Mapping[str, Any],
@@ -281,6 +335,8 @@ def update_managed_fields(
     changed, removed = _changes(old or {}, result, root, reset_fields)
     if not sent or sent == live:
         same = _same_owners(live, manager, subresource, changed, removed, api_version, now)
+        if same is None:
+            same = _touched_only(live, manager, subresource, changed, removed, api_version, now)
         if same is not None:
             _metadata(result)["managedFields"] = same
             return result

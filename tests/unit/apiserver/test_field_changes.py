@@ -3,7 +3,9 @@ both objects' full `field_values` gives, while skipping the fields that are equa
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -121,6 +123,17 @@ def test_map_entries_change_as_leaves_only_when_nothing_is_below() -> None:
     assert got == ({("f:spec", "f:x")}, {("f:spec", "f:y", "f:labels")})
 
 
+@contextlib.contextmanager
+def _without(path: str) -> Iterator[None]:
+    """The managedFields bookkeeping without one of its shortcuts (`apply.<path>`)."""
+    original = getattr(apply, path)
+    setattr(apply, path, lambda *args: None)
+    try:
+        yield
+    finally:
+        setattr(apply, path, original)
+
+
 def _history(root: Node, steps: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = []
     old: dict[str, Any] | None = None
@@ -150,14 +163,13 @@ def test_the_quick_path_stores_what_the_full_bookkeeping_stores(
         same = data.draw(st.booleans())
         steps.append((*steps[-1][:2], obj) if same else (data.draw(managers), data.draw(subs), obj))
     quick = _history(root, steps)
-    original = apply._same_owners
-    apply._same_owners = lambda *args: None  # type: ignore[assignment]
-    try:
-        full = _history(root, steps)
-    finally:
-        apply._same_owners = original
-    assert quick == full
-    assert [json.dumps(q) for q in quick] == [json.dumps(f) for f in full]  # same order too
+    with _without("_same_owners"):
+        touched = _history(root, steps)  # entries decoded only where a field moves
+        with _without("_touched_only"):
+            full = _history(root, steps)
+    for history in (quick, touched):
+        assert history == full
+        assert [json.dumps(q) for q in history] == [json.dumps(f) for f in full]  # same order
 
 
 def test_the_quick_path_refuses_what_it_cannot_decide() -> None:
@@ -205,16 +217,54 @@ def test_repeated_writes_of_the_same_fields_take_the_quick_path() -> None:
     apply._same_owners = counting
     try:
         quick = _history(root, steps)
-        apply._same_owners = lambda *args: None
-        full = _history(root, steps)
     finally:
         apply._same_owners = original
+    with _without("_same_owners"), _without("_touched_only"):
+        full = _history(root, steps)
     assert quick == full and [json.dumps(q) for q in quick] == [json.dumps(f) for f in full]
     assert hits == [False, False, True, False, True, True, True]
     entries = quick[-1]["metadata"]["managedFields"]
     assert [(e["manager"], e["time"]) for e in entries] == [
         ("agent", "2026-01-01T00:00:00Z"), ("plan", "2026-01-01T00:00:04Z"),
         ("kubelet", "2026-01-01T00:00:05Z")]  # fmt: skip
+
+
+def test_a_field_changing_owner_decodes_only_the_entries_it_touches() -> None:
+    """A rollout's hand-off: the controller clears the outcome the agent wrote, the agent
+    writes a new one, the controller takes it. The fields move between the two, so the
+    quick path cannot keep the entries; the status entry, which owns none of them, is kept
+    as stored, and what is stored is the full path's."""
+    root = _root("v1", "Node")
+    status = {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"bootID": "b"}}
+
+    def node(annotations: dict[str, str]) -> dict[str, Any]:
+        return {"metadata": {"name": "n", "annotations": annotations}, "status": status}
+
+    steps = [("kubelet", "status", node({})),
+             ("agent", "", node({"outcome": "1"})),
+             ("plan", "", node({"record": "a"})),  # drops the agent's outcome
+             ("agent", "", node({"record": "a", "outcome": "2"})),
+             ("plan", "", node({"record": "b", "outcome": "2"})),
+             ("plan", "", node({"record": "c"}))]  # fmt: skip
+    seen: list[Any] = []
+    original = apply._touched_only
+
+    def counting(*args: Any) -> Any:
+        got = original(*args)
+        seen.append(got)
+        return got
+
+    apply._touched_only = counting
+    try:
+        touched = _history(root, steps)
+    finally:
+        apply._touched_only = original
+    with _without("_same_owners"), _without("_touched_only"):
+        full = _history(root, steps)
+    assert touched == full and [json.dumps(t) for t in touched] == [json.dumps(f) for f in full]
+    assert all(got is not None for got in seen[1:]) and len(seen) >= 4
+    managers = [e["manager"] for e in touched[-1]["metadata"]["managedFields"]]
+    assert managers == ["kubelet", "plan"]  # the agent's entry went with its last field
 
 
 @pytest.mark.parametrize(
