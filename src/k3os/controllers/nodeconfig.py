@@ -26,7 +26,12 @@ from k3os.apis.nodeconfig import APPLIED, DEGRADED, NodeConfig, RenderedNodeConf
 from k3os.client import ConflictError, Controller, InformerSet, Kube, NotFoundError
 from k3os.client.resources import LEASES, NODES
 from k3os.controllers._objects import ByVersion, parse_time
-from k3os.controllers.decisions import InvalidNodeConfig, nodeconfig_status, render_node_config
+from k3os.controllers.decisions import (
+    InvalidNodeConfig,
+    matching_nodeconfigs,
+    nodeconfig_status,
+    render_node_config,
+)
 from k3os.controllers.events import EventRecorder
 from k3os.controllers.fleetapi import NODECONFIGS, RENDERED
 from k3os.controllers.metrics import (
@@ -59,6 +64,10 @@ def _name(obj: Obj) -> str:
     return str(_meta(obj).get("name") or "")
 
 
+def _version(obj: Obj) -> str:
+    return str(_meta(obj).get("resourceVersion") or "")
+
+
 def _labels(obj: Obj | None) -> Any:
     return None if obj is None else _meta(obj).get("labels") or {}
 
@@ -67,6 +76,14 @@ def _validated(obj: Obj) -> RenderedNodeConfig | None:
     try:
         return RenderedNodeConfig.model_validate(obj)
     except ValidationError:
+        return None
+
+
+def _nodeconfig(obj: Obj) -> NodeConfig | None:
+    try:
+        return NodeConfig.model_validate(obj)
+    except ValidationError as e:
+        log.warning("NodeConfig %s is not valid, skipped: %s", _name(obj), e)
         return None
 
 
@@ -93,6 +110,12 @@ class NodeConfigController:
         # Each RenderedNodeConfig is validated once per version, not once per status refresh
         # of every NodeConfig.
         self._parsed = ByVersion(_validated)
+        self._configs = ByVersion(_nodeconfig)  # each NodeConfig validated once per version
+        # Node -> what its last render read (its RenderedNodeConfig's version, which holds
+        # the local config; the uid and generation of each NodeConfig that matched, which
+        # tell a new spec): a label change that matches the same NodeConfigs renders
+        # nothing new.
+        self._rendered_from: dict[str, tuple[Any, ...]] = {}
         self.nodes.add_handler(self._on_node)
         self.nodeconfigs.add_handler(self._on_nodeconfig)
         self.rendered.add_handler(self._on_rendered)
@@ -181,13 +204,7 @@ class NodeConfigController:
     # -- rendering ------------------------------------------------------------------------
 
     def _nodeconfigs(self) -> list[NodeConfig]:
-        found = []
-        for obj in self.nodeconfigs.cache:
-            try:
-                found.append(NodeConfig.model_validate(obj))
-            except ValidationError as e:
-                log.warning("NodeConfig %s is not valid, skipped: %s", _name(obj), e)
-        return found
+        return [nc for obj in self.nodeconfigs.cache if (nc := self._configs.get(obj)) is not None]
 
     def _set_error(self, node: str, layer: str | None, message: str | None) -> None:
         for errors in self.render_errors.values():
@@ -203,13 +220,22 @@ class NodeConfigController:
         existing = self.rendered.cache.get(name)
         if node is None:
             self._set_error(name, None, None)
+            self._rendered_from.pop(name, None)
             if existing is not None:
                 with contextlib.suppress(NotFoundError, ConflictError):
                     await self.kube.delete(RENDERED, name, uid=str(_meta(existing).get("uid", "")))
             return
         labels = dict(_meta(node).get("labels") or {})
+        matched = matching_nodeconfigs(labels, self._nodeconfigs())
+        layers = tuple(
+            (nc.metadata.name, nc.metadata.uid, nc.metadata.generation) for nc in matched
+        )
+        inputs = (_version(existing), layers) if existing is not None else None
+        if inputs is not None and self._rendered_from.get(name) == inputs:
+            return  # rendered from these very inputs, and stored
+        self._rendered_from.pop(name, None)
         try:
-            rendering = render_node_config(labels, _local(existing), self._nodeconfigs())
+            rendering = render_node_config(labels, _local(existing), matched)
         except InvalidNodeConfig as e:
             had = any(name in errs for errs in self.render_errors.values())
             self._set_error(name, e.layer, str(e))
@@ -220,6 +246,7 @@ class NodeConfigController:
         self._set_error(name, None, None)
         spec = rendering.spec(name).wire()
         if existing is not None and existing.get("spec") == spec:
+            self._remember(name, inputs)
             return
         if existing is None:
             body: Obj = {
@@ -234,10 +261,17 @@ class NodeConfigController:
             patch = [{"op": "add", "path": "/spec", "value": spec}]
             stored = await self.kube.patch(RENDERED, name, patch, patch_type="json")
         self.rendered.cache.upsert(stored)
+        self._remember(name, (_version(stored), layers))
         self._rendered_at[name] = (rendering.hash, time.monotonic())
-        layers = ", ".join(s.name or s.kind for s in rendering.sources) or "nothing"
-        await self._event(node, "Node", "ConfigRendered", f"hash {rendering.hash[:12]} ({layers})")
+        names = ", ".join(s.name or s.kind for s in rendering.sources) or "nothing"
+        await self._event(node, "Node", "ConfigRendered", f"hash {rendering.hash[:12]} ({names})")
         self._all_nodeconfigs()
+
+    def _remember(self, name: str, inputs: tuple[str, tuple[Any, ...]] | None) -> None:
+        """Keep what `name`'s render read, when every part of it carries a version, a uid
+        and generation (an object without them cannot tell a change)."""
+        if inputs is not None and inputs[0] and all(uid and gen for _, uid, gen in inputs[1]):
+            self._rendered_from[name] = inputs
 
     @staticmethod
     def _owner(node: Obj) -> Obj:

@@ -178,3 +178,57 @@ async def test_node_churn_refreshes_a_nodeconfig_status_once_per_interval() -> N
     again = [env.ctrl._parse_rendered(r) for r in rendered]
     assert all(a is p is not None for a, p in zip(again, parsed, strict=True))
     assert len(parsed) == 20
+
+
+async def test_a_label_change_matching_the_same_nodeconfigs_renders_nothing_new(
+    monkeypatch: Any,
+) -> None:
+    """A rollout relabels every node (its version, its done label): the node's render
+    inputs, its local config and the NodeConfigs that match it, stay the same, so nothing
+    is rendered again; a label that changes what matches, a NodeConfig's change and a new
+    local config each render anew."""
+    from k3os.controllers import nodeconfig as module
+
+    renders: list[str] = []
+    real = module.render_node_config
+
+    def counting(labels: Any, local: Any, configs: Any) -> Any:
+        renders.append(str(labels.get("site")))
+        return real(labels, local, configs)
+
+    monkeypatch.setattr(module, "render_node_config", counting)
+    env = Env()
+    env.kube.put(NODES, node("a1", site="a"))
+    selector = {"matchLabels": {"site": "a"}}
+    env.kube.put(NODECONFIGS, nodeconfig("site-a", {"k3os": {"dns_nameservers": ["1.1.1.1"]}},
+                                         nodeSelector=selector))  # fmt: skip
+    await env.settle()
+    assert renders and env.rendered("a1")["spec"]["sources"][0]["name"] == "site-a"
+    first = len(renders)
+
+    for version in ("v2", "v3"):
+        await env.kube.patch(NODES, "a1", {"metadata": {"labels": {"k3os.io/version": version}}})
+        await env.settle()
+    assert len(renders) == first  # the same inputs: no render
+
+    await env.kube.patch(NODES, "a1", {"metadata": {"labels": {"site": "b"}}})
+    await env.settle()
+    assert len(renders) == first + 1 and env.rendered("a1")["spec"]["sources"] == []
+
+    await env.kube.patch(NODES, "a1", {"metadata": {"labels": {"site": "a"}}})
+    await env.settle()
+    assert len(renders) == first + 2
+    assert env.rendered("a1")["spec"]["sources"][0]["name"] == "site-a"
+
+    changed = nodeconfig("site-a", {"k3os": {"dns_nameservers": ["9.9.9.9"]}},
+                         nodeSelector=selector)  # fmt: skip
+    changed["metadata"]["generation"] = 2  # a new spec, the same object (uid)
+    changed["metadata"]["uid"] = env.kube.peek(NODECONFIGS, "site-a")["metadata"]["uid"]
+    env.kube.put(NODECONFIGS, changed)
+    await env.settle()
+    assert len(renders) == first + 3
+    assert env.rendered("a1")["spec"]["config"]["k3os"]["dns_nameservers"] == ["9.9.9.9"]
+
+    await env.report("a1")  # the agent's local config joins the render as its bottom layer
+    await env.settle()
+    assert len(renders) == first + 4 and env.rendered("a1")["spec"]["config"]["hostname"] == "a1"
