@@ -45,6 +45,16 @@ def matcher(rt: ResourceType, query: dict[str, str] | Any) -> Callable[[Obj], bo
     return keep
 
 
+_KEY_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+
+
+def selects_by_key(query: dict[str, str] | Any) -> bool:
+    """Whether a list or watch selects by nothing but what an object's key holds (its name
+    and namespace): then every version of an object is in or out alike."""
+    labels = parse_label_selector(query.get("labelSelector"))
+    return labels.empty and parse_field_selector(query.get("fieldSelector")).fields() <= _KEY_FIELDS
+
+
 def parse_revision(value: str | None) -> int | None:
     if value in (None, ""):
         return None

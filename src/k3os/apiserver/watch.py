@@ -19,7 +19,7 @@ from k3os.apis.jsonbytes import compact
 from k3os.apiserver.broadcast import BACKLOG
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import APIError, BadRequest, Expired, Timeout
-from k3os.apiserver.reads import matcher, parse_revision, selected_prefix
+from k3os.apiserver.reads import matcher, parse_revision, selected_prefix, selects_by_key
 from k3os.apiserver.request import ApiRequest, query_bool, query_int
 from k3os.apiserver.storage import ObjectStore
 from k3os.store import (
@@ -80,18 +80,27 @@ _SHARED = _SharedEvents()
 
 
 def _translate(
-    req: ApiRequest, event: Event, keep: Callable[[Obj], bool] | None
+    req: ApiRequest, event: Event, keep: Callable[[Obj], bool] | None, by_key: bool = False
 ) -> tuple[str, Obj] | None:
-    new = _SHARED.decode(req, event.kv) if event.type is EventType.PUT else None
-    old = _SHARED.decode(req, event.prev_kv) if event.prev_kv is not None else None
-    old_in = old is not None and (keep is None or keep(old))
+    """The watch event a store event is for this stream, if any. `by_key`: `keep` reads
+    only what an object's key holds (its name and namespace), so an object answers it as
+    its previous version did, and that version is not decoded to ask."""
     if event.type is EventType.DELETE:
-        if old is None or not old_in:
+        if event.prev_kv is None:
+            return None
+        old = _SHARED.decode(req, event.prev_kv)
+        if keep is not None and not keep(old):
             return None
         meta = {**old["metadata"], "resourceVersion": str(event.revision)}
         return "DELETED", {**old, "metadata": meta}
-    assert new is not None
+    new = _SHARED.decode(req, event.kv)
     new_in = keep is None or keep(new)
+    if event.prev_kv is None:
+        old_in = False
+    elif keep is None or by_key:
+        old_in = new_in
+    else:
+        old_in = keep(_SHARED.decode(req, event.prev_kv))
     if new_in:
         return ("MODIFIED" if old_in else "ADDED"), new
     if old_in:
@@ -129,7 +138,10 @@ async def watch_events(
     if timeout <= 0:
         limit = ctx.settings.max_watch_timeout
         timeout = limit * (1 + random.random()) / 2  # spread reconnects, as upstream does
-    return _stream(ctx, req, keep, rv, send_initial, bool(initial), bookmarks, timeout, render)
+    by_key = keep is not None and selects_by_key(q)
+    return _stream(
+        ctx, req, keep, rv, send_initial, bool(initial), bookmarks, timeout, render, by_key
+    )
 
 
 async def _stream(
@@ -142,6 +154,7 @@ async def _stream(
     bookmarks: bool,
     lifetime: float,
     render: Render | None,
+    by_key: bool = False,
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
@@ -212,7 +225,7 @@ async def _stream(
             if isinstance(item, BaseException):
                 return
             last = item.revision
-            out = _translate(req, item, keep)
+            out = _translate(req, item, keep, by_key)
             if out is None:
                 continue
             if render is None:
