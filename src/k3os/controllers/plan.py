@@ -2,8 +2,9 @@
 
 Each pass over a Plan resolves its version (pinned, or the channel's redirect), hashes
 every input, and works in a crash-safe order: take the agents' outcomes (the request of
-`k3os.apis.handoff` answered) into the nodes' records, ask `select_next_nodes` what to do,
-finish and fail nodes, write the status (which frees slots and reserves new nodes in
+`k3os.apis.handoff` answered) into the nodes' records, ask the plan's kept `PlanNodes`
+what to do (the decision `select_next_nodes` takes over the whole fleet, fed only with the
+nodes changed since the last pass), finish and fail nodes, write the status (which frees slots and reserves new nodes in
 `status.applying`), then start the new nodes and move the others on (cordon, drain, hand
 over). Where nothing can be observed between two steps they are one Node write
 (`decisions.steps`), so a plain rollout costs three writes per node. A pass records one
@@ -87,7 +88,8 @@ class PlanSettings:
     channel_timeout: float = 10.0
     pass_spacing: float = 0.05
     """Least time between the end of one pass over a Plan and the start of the next: what
-    changes meanwhile is taken in one pass (each pass looks at every node)."""
+    changes meanwhile is taken in one pass (each pass writes the Plan's status when its
+    reservations change, and waits for its writes' answers)."""
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -364,7 +366,8 @@ class PlanController:
         return data
 
     def _view(self, node: Obj) -> NodeView:
-        """The node's NodeView, built once per resourceVersion (a pass reads every node)."""
+        """The node's NodeView, built once per resourceVersion (every plan's kept nodes
+        share it)."""
         return self._views.get(node)
 
     def _fleet(self, plan: Plan, latest: str, gone: Iterable[str]) -> PlanNodes:
