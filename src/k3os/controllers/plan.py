@@ -4,14 +4,15 @@ Each pass over a Plan resolves its version (pinned, or the channel's redirect), 
 every input, and works in a crash-safe order: take the agents' outcomes (the request of
 `k3os.apis.handoff` answered) into the nodes' records, ask the plan's kept `PlanNodes`
 what to do (the decision `select_next_nodes` takes over the whole fleet, fed only with the
-nodes changed since the last pass), finish and fail nodes, write the status (which frees slots and reserves new nodes in
-`status.applying`), then start the new nodes and move the others on (cordon, drain, hand
-over). Where nothing can be observed between two steps they are one Node write
-(`decisions.steps`), so a plain rollout costs three writes per node. A pass records one
-Event on the Plan per kind of step, naming the nodes; per-node Events only for what was
-done to the node itself and for failures; metrics go to `controllers.metrics`. The
-controller never sleeps: it asks to look again when a drain, a delay or a window needs
-it, and every change of a Node field the rollout reads, or of a Plan, wakes it.
+nodes changed since the last pass), finish and fail nodes, write the status (which frees
+slots and reserves new nodes in `status.applying`), then start the new nodes and move the
+others on (cordon, drain, hand over). Where nothing can be observed between two steps
+they are one Node write (`decisions.steps`), so a plain rollout costs three writes per
+node. A pass records one Event on the Plan per kind of step, naming the nodes; per-node
+Events only for what was done to the node itself and for failures; metrics go to
+`controllers.metrics`. The controller never sleeps: it asks to look again when a drain, a
+delay or a window needs it, and every change of a Node field the rollout reads, or of a
+Plan, wakes it.
 """
 
 from __future__ import annotations
