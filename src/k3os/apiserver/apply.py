@@ -256,6 +256,22 @@ def _same_owners(
     return deep_copy(sorted(entries, key=_order))
 
 
+def _move_fields(
+    entries: Iterable[ManagedEntry], ours: ManagedEntry, changed: set[Path], removed: set[Path],
+    api_version: str, now: dt.datetime | str,
+) -> None:  # fmt: skip
+    """An ordinary write's bookkeeping: the removed fields leave every entry, the changed
+    ones leave the others for the writer's (`ours`), which takes the write's time."""
+    for e in entries:
+        e.fields -= removed
+        if e is not ours:
+            e.fields -= changed
+    ours.fields |= changed
+    if changed:
+        ours.api_version = api_version
+        ours.time = _timestamp(now)
+
+
 def _touched_only(
     live: Any, manager: str, subresource: str, changed: set[Path], removed: set[Path],
     api_version: str, now: dt.datetime | str,
@@ -292,14 +308,7 @@ def _touched_only(
     ours = _entry(decoded, manager, "Update", subresource)
     if len(decoded) > len(touched):
         entries.append(ours)  # the writer's first write on this object
-    for e in decoded:
-        e.fields -= removed
-        if e is not ours:
-            e.fields -= changed
-    ours.fields |= changed
-    if changed:
-        ours.api_version = api_version
-        ours.time = _timestamp(now)
+    _move_fields(decoded, ours, changed, removed, api_version, now)
     out: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     for item in entries:
         if isinstance(item, ManagedEntry):
@@ -342,14 +351,7 @@ def update_managed_fields(
             return result
     entries = decode_managed_fields(sent if sent else live)
     ours = _entry(entries, manager, "Update", subresource)
-    for e in entries:
-        e.fields -= removed
-        if e is not ours:
-            e.fields -= changed
-    ours.fields |= changed
-    if changed:
-        ours.api_version = api_version
-        ours.time = _timestamp(now)
+    _move_fields(entries, ours, changed, removed, api_version, now)
     _metadata(result)["managedFields"] = encode_managed_fields(entries)
     return result
 

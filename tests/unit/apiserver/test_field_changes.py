@@ -134,6 +134,23 @@ def _without(path: str) -> Iterator[None]:
         setattr(apply, path, original)
 
 
+@contextlib.contextmanager
+def _recording(path: str) -> Iterator[list[Any]]:
+    """What `apply.<path>` answers while the block runs, in order."""
+    original = getattr(apply, path)
+    answers: list[Any] = []
+
+    def recorded(*args: Any) -> Any:
+        answers.append(original(*args))
+        return answers[-1]
+
+    setattr(apply, path, recorded)
+    try:
+        yield answers
+    finally:
+        setattr(apply, path, original)
+
+
 def _history(root: Node, steps: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
     objs: list[dict[str, Any]] = []
     old: dict[str, Any] | None = None
@@ -206,23 +223,12 @@ def test_repeated_writes_of_the_same_fields_take_the_quick_path() -> None:
              ("plan", "", annotated(status(2), "y")),
              ("kubelet", "status", annotated(status(3), "y")),
              ("kubelet", "status", annotated(status(3), "y"))]  # fmt: skip
-    hits = []
-    original = apply._same_owners
-
-    def counting(*args: Any) -> Any:
-        got = original(*args)
-        hits.append(got is not None)
-        return got
-
-    apply._same_owners = counting
-    try:
+    with _recording("_same_owners") as answers:
         quick = _history(root, steps)
-    finally:
-        apply._same_owners = original
     with _without("_same_owners"), _without("_touched_only"):
         full = _history(root, steps)
     assert quick == full and [json.dumps(q) for q in quick] == [json.dumps(f) for f in full]
-    assert hits == [False, False, True, False, True, True, True]
+    assert [got is not None for got in answers] == [False, False, True, False, True, True, True]
     entries = quick[-1]["metadata"]["managedFields"]
     assert [(e["manager"], e["time"]) for e in entries] == [
         ("agent", "2026-01-01T00:00:00Z"), ("plan", "2026-01-01T00:00:04Z"),
@@ -246,19 +252,8 @@ def test_a_field_changing_owner_decodes_only_the_entries_it_touches() -> None:
              ("agent", "", node({"record": "a", "outcome": "2"})),
              ("plan", "", node({"record": "b", "outcome": "2"})),
              ("plan", "", node({"record": "c"}))]  # fmt: skip
-    seen: list[Any] = []
-    original = apply._touched_only
-
-    def counting(*args: Any) -> Any:
-        got = original(*args)
-        seen.append(got)
-        return got
-
-    apply._touched_only = counting
-    try:
+    with _recording("_touched_only") as seen:
         touched = _history(root, steps)
-    finally:
-        apply._touched_only = original
     with _without("_same_owners"), _without("_touched_only"):
         full = _history(root, steps)
     assert touched == full and [json.dumps(t) for t in touched] == [json.dumps(f) for f in full]
