@@ -122,11 +122,12 @@ def test_upgrade_commits_a_healthy_bundle_and_rolls_back_a_broken_one(tmp_path: 
             # of v3 fails and rolls back, and its label never named v3 meanwhile (the labels
             # of a start inside an upgrade go with the outcome).
             seen = tmp_path / "edge-3-watch.jsonl"
-            with seen.open("wb") as out:
+            said = tmp_path / "edge-3-watch.stderr"  # shown if the watch never sees it
+            with seen.open("wb") as out, said.open("wb") as err:
                 watch = subprocess.Popen(
                     [str(Path(sys.executable).parent / "kubectl"), "get", "node", "edge-3",
-                     "--watch", "--output-watch-events", "-o", "json"],
-                    stdout=out, stderr=subprocess.DEVNULL, env=kubectl_env(server),
+                     "--watch", "--output-watch-events", "-o", "json", "-v=4"],
+                    stdout=out, stderr=err, env=kubectl_env(server),
                 )  # fmt: skip
             try:
                 _request(server, "edge-3", "hash-3", "v3", f"file://{v3}")
@@ -139,7 +140,9 @@ def test_upgrade_commits_a_healthy_bundle_and_rolls_back_a_broken_one(tmp_path: 
                         and "hash-3" in o["object"]["metadata"]["annotations"][outcome_key(PLAN)]
                         for o in _json_stream(seen.read_text())
                     ),
-                    "the watch sees the outcome",
+                    "the watch sees the outcome (kubectl's log below)",
+                    120,
+                    said,
                 )
             finally:
                 watch.terminate()
