@@ -145,6 +145,7 @@ class NodeConfigController:
             return  # our own status write
         if change == "DELETED":
             self.render_errors.pop(_name(obj), None)
+            self._configs.forget(_name(obj))
         self.controller.queue.add(("nodeconfig", _name(obj)))
         self._all_nodes()
 
