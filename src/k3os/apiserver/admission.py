@@ -83,6 +83,8 @@ def check_body(
     )
     obj: Obj = checked.obj
     labels = (obj.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict) and labels and own:
+        labels = _new_labels(labels, stored)
     if isinstance(labels, dict) and labels:
         errors = validate_label_selector({"matchLabels": labels}, "metadata")
         if errors:
@@ -92,6 +94,15 @@ def check_body(
     if not definition or definition == rt.definition:
         apply_defaults(rt.group, rt.kind, obj)
     return obj, warnings
+
+
+def _new_labels(labels: dict[str, Any], stored: Obj | None) -> dict[str, Any]:
+    """The labels that `stored` (checked when it was written) does not hold as they are:
+    a label is judged by its key and value alone."""
+    known = ((stored or {}).get("metadata") or {}).get("labels")
+    if not isinstance(known, dict) or not known:
+        return labels
+    return {k: v for k, v in labels.items() if k not in known or known[k] != v}
 
 
 def _active(ns: Obj) -> bool:

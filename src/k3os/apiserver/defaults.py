@@ -12,7 +12,7 @@ from typing import Any
 
 from k3os.apiserver.crd import default_crd
 
-__all__ = ["apply_defaults"]
+__all__ = ["apply_defaults", "defaults_stay_shallow"]
 
 
 def _container(c: dict[str, Any]) -> None:
@@ -97,3 +97,13 @@ def apply_defaults(group: str, kind: str, obj: dict[str, Any]) -> None:
     defaulter = _DEFAULTERS.get((group, kind))
     if defaulter is not None:
         defaulter(obj)
+
+
+_SHALLOW = {("", "Node"), ("", "Secret")}
+
+
+def defaults_stay_shallow(group: str, kind: str) -> bool:
+    """Whether defaulting `kind` writes nothing but the object's own top-level fields and
+    its metadata.labels (kinds without defaults, Nodes, Secrets): a patched object that
+    shares everything else with the stored one can then be defaulted without a copy."""
+    return (group, kind) not in _DEFAULTERS or (group, kind) in _SHALLOW

@@ -12,6 +12,7 @@ from typing import Any
 
 from k3os.apiserver.admission import check_body
 from k3os.apiserver.context import ApiContext
+from k3os.apiserver.defaults import defaults_stay_shallow
 from k3os.apiserver.errors import BadRequest, Conflict, MethodNotAllowed, NotFound
 from k3os.apiserver.managed import apply_config
 from k3os.apiserver.negotiation import decode_body, parse_media_type
@@ -36,11 +37,14 @@ async def patch(
         return await _server_side_apply(ctx, req, raw, user_agent)
     manager = field_manager(req, user_agent)
     warnings: list[str] = []
+    share = rt.custom is None and defaults_stay_shallow(rt.group, rt.kind)
 
     async def mutate(current: Obj) -> Obj:
         patched = patch_object(
-            content_type, current, raw, api_version=rt.group_version, kind=rt.kind
+            content_type, current, raw, api_version=rt.group_version, kind=rt.kind, share=share
         )
+        if share:
+            _own_metadata(patched)
         pinned = str((patched.get("metadata") or {}).get("resourceVersion") or "")
         if pinned and pinned != current["metadata"]["resourceVersion"]:
             raise Conflict(rt.plural, req.name, group=rt.group)
@@ -51,6 +55,20 @@ async def patch(
     # The patch functions leave `current` alone and return a new object.
     updated = await persist_update(ctx, req, mutate, manager=manager, changes_current=False)
     return updated, warnings, 200
+
+
+def _own_metadata(obj: Obj) -> None:
+    """Give a patched object that shares the stored one's parts (`share`) its own
+    metadata and labels: the only parts below its top level that the steps after the
+    patch change in place (`carry_over`, managed fields, the resourceVersion, and the
+    defaults `defaults_stay_shallow` allows). The rest stays shared with the stored
+    object, which nothing changes in place; the schema check rebuilds what it walks."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta = obj["metadata"] = dict(meta)
+        labels = meta.get("labels")
+        if isinstance(labels, dict):
+            meta["labels"] = dict(labels)
 
 
 async def _server_side_apply(

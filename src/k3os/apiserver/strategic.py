@@ -39,11 +39,14 @@ class _Deleted:
 DELETED = _Deleted()
 
 
-def apply_strategic_merge_patch(obj: Mapping[str, Any], patch: Any, root: Node) -> dict[str, Any]:
-    """Apply a strategic merge patch to ``obj`` whose schema is ``root``; new object."""
+def apply_strategic_merge_patch(
+    obj: Mapping[str, Any], patch: Any, root: Node, *, share: bool = False
+) -> dict[str, Any]:
+    """Apply a strategic merge patch to ``obj`` whose schema is ``root``; new object
+    (``share``: new only along the patch's paths, as `patch.apply_merge_patch`'s)."""
     if not isinstance(patch, dict):
         raise PatchError("strategic merge patch must be a JSON object")
-    merged = _merge_map(deep_copy(dict(obj)), patch, root, "")
+    merged = _merge_map(dict(obj) if share else deep_copy(dict(obj)), patch, root, "")
     return {} if isinstance(merged, _Deleted) else merged
 
 
@@ -56,6 +59,8 @@ def _is_directive(key: str) -> bool:
 def _merge_map(
     original: dict[str, Any], patch: Mapping[str, Any], node: Node, where: str
 ) -> dict[str, Any] | _Deleted:
+    """`original` merged with `patch`: a new map (`original` itself is left alone)."""
+    original = dict(original)
     if not any(key[:1] == "$" for key in patch):  # no directives: the common case
         return _merge_fields(original, patch, node, where)
     directive = patch.get(PATCH)

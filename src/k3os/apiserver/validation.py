@@ -130,11 +130,19 @@ class _Walker:
 
 def _same(value: Any, known: Any) -> bool:
     """Whether an object or list is the stored one's, to the type of every leaf (`==`
-    alone takes 1.0 and True for 1)."""
+    alone takes 1.0 and True for 1). A patch's result shares what it left alone with
+    the stored object: those parts are the same objects, and are not compared."""
+    if value is known and type(value) in (dict, list):
+        return True
     if type(value) is not type(known) or not isinstance(value, dict | list) or value != known:
         return False
+    if isinstance(value, dict):
+        pairs = [(v, known[k]) for k, v in value.items() if v is not known[k]]
+    else:
+        pairs = [(v, k) for v, k in zip(value, known, strict=True) if v is not k]
+    ours, theirs = [p[0] for p in pairs], [p[1] for p in pairs]
     try:  # version 0: the bytes depend on values and types only (no sharing, no interning)
-        return marshal.dumps(value, 0) == marshal.dumps(known, 0)
+        return marshal.dumps(ours, 0) == marshal.dumps(theirs, 0)
     except ValueError:  # not plain JSON data
         return False
 

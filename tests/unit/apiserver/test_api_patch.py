@@ -220,3 +220,108 @@ async def test_applied_ports_match_their_defaulted_live_items() -> None:
         ports = r.json()["spec"]["containers"][0]["ports"]
         assert ports == [{"containerPort": 80, "protocol": "TCP"}]
         assert r.json()["metadata"]["generation"] == 1
+
+
+NODES = "/api/v1/nodes"
+
+# A node's life in patches, as its agent and the controllers write them: (manager,
+# subresource, patch type, body). Each is sent twice in a row where it changes nothing
+# the second time.
+_NODE_LIFE: list[tuple[str, str, str, Any]] = [
+    ("ctl", "", "merge-patch+json", {"metadata": {"annotations": {"p/req": "1", "p/rec": "a"}}}),
+    ("agent", "status", "json-patch+json", [
+        {"op": "test", "path": "/status/conditions/0/type", "value": "Ready"},
+        {"op": "add", "path": "/status/conditions/0/message", "value": "up"},
+        {"op": "add", "path": "/status/capacity", "value": {"cpu": "2"}},
+    ]),
+    ("agent", "", "merge-patch+json",
+     {"metadata": {"labels": {"v": "2"}, "annotations": {"p/out": "done"}}}),
+    ("ctl", "", "merge-patch+json",
+     {"metadata": {"labels": {"p/done": "h"}, "annotations": {"p/req": None, "p/rec": "b"}}}),
+    ("agent", "status", "strategic-merge-patch+json",
+     {"status": {"conditions": [{"type": "DiskPressure", "status": "False"}]}}),
+    ("ctl", "", "strategic-merge-patch+json",
+     {"spec": {"unschedulable": True, "taints": [{"key": "k", "effect": "NoSchedule"}]}}),
+    ("ctl", "", "json-patch+json", [
+        {"op": "move", "from": "/metadata/annotations/p~1rec",
+         "path": "/metadata/annotations/p~1old"},
+        {"op": "remove", "path": "/spec/taints/0"},
+    ]),
+    ("other", "", "merge-patch+json", {"metadata": {"labels": {"bad label": "x"}}}),
+    ("other", "", "json-patch+json",
+     [{"op": "test", "path": "/spec/unschedulable", "value": False}]),
+    ("other", "", "merge-patch+json", {"metadata": {"labels": {"v": None}}, "spec": None}),
+]  # fmt: skip
+
+
+async def _node_life(api: Api) -> list[Any]:
+    node = {"metadata": {"name": "n", "labels": {"a": "1"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}  # fmt: skip
+    seen: list[Any] = [(await api.create(NODES, node)).status_code]
+    for manager, sub, kind, body in _NODE_LIFE:
+        for _ in range(2):
+            path = f"{NODES}/n/{sub}" if sub else f"{NODES}/n"
+            r = await _patch(api, path, body, kind, fieldManager=manager)
+            answer = r.json()
+            answer.get("metadata", {}).pop("uid", None)
+            seen.append((r.status_code, answer))
+    stored = (await api.http.get(f"{NODES}/n")).json()
+    stored["metadata"].pop("uid")
+    return [*seen, stored]
+
+
+async def test_patches_that_share_the_stored_object_write_what_copies_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A patched Node shares what the patch left alone with the object read from the
+    store; every answer, managedFields entry and stored version is the one the copying
+    path gives."""
+    from k3os.apiserver import patching
+
+    async with api_server() as api:
+        shared = await _node_life(api)
+    monkeypatch.setattr(patching, "defaults_stay_shallow", lambda group, kind: False)
+    async with api_server() as api:
+        copied = await _node_life(api)
+    assert [s[0] for s in shared[1:-1]] == [200] * 13 + [422] * 5 + [200] * 2
+    assert shared == copied
+
+
+async def test_a_default_missing_from_the_stored_object_is_written_by_a_shared_patch() -> None:
+    """Defaults land in the patched object's own labels, not in the stored object it
+    shares the rest with: an empty patch of a Node stored without its hostname label
+    writes the label."""
+    async with api_server() as api:
+        await api.create(NODES, {"metadata": {"name": "n", "labels": {"a": "1"}}})
+        key = api.ctx.registry.lookup("", "v1", "nodes").key("", "n")  # type: ignore[union-attr]
+        kv = await api.store.get(key)
+        assert kv is not None
+        bare = json.loads(kv.value)
+        del bare["metadata"]["labels"]["kubernetes.io/hostname"]
+        await api.store.update(
+            key, json.dumps(bare).encode(), expected_mod_revision=kv.mod_revision
+        )
+        r = await _patch(api, f"{NODES}/n", {}, "merge-patch+json")
+        labels = {"a": "1", "kubernetes.io/hostname": "n"}
+        assert r.json()["metadata"]["labels"] == labels
+        stored = await api.store.get(key)
+        assert stored is not None
+        assert json.loads(stored.value)["metadata"]["labels"] == labels
+
+
+async def test_only_the_labels_a_write_changes_are_judged() -> None:
+    """Labels stored were judged when written; a write judges those it adds or changes."""
+    async with api_server() as api:
+        await api.create(NODES, {"metadata": {"name": "n", "labels": {"a": "1"}}})
+        r = await _patch(api, f"{NODES}/n", {"metadata": {"labels": {"a": "-x"}}},
+                         "merge-patch+json")  # fmt: skip
+        assert r.status_code == 422 and "metadata.labels" in r.text
+        r = await _patch(api, f"{NODES}/n", {"metadata": {"labels": {"b/c/d": "1"}}},
+                         "merge-patch+json")  # fmt: skip
+        assert r.status_code == 422
+        r = await _patch(api, f"{NODES}/n", {"metadata": {"labels": {"b": "2"}}},
+                         "merge-patch+json")  # fmt: skip
+        assert r.status_code == 200
+        assert r.json()["metadata"]["labels"] == {
+            "a": "1", "b": "2", "kubernetes.io/hostname": "n"
+        }  # fmt: skip

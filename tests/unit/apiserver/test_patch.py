@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from k3os.apiserver import patch as p
-from k3os.apiserver.errors import RequestEntityTooLarge, UnsupportedMediaType
+from k3os.apiserver.errors import APIError, RequestEntityTooLarge, UnsupportedMediaType
 
 pytestmark = pytest.mark.unit
 
@@ -191,3 +192,117 @@ def test_patch_object_refusals() -> None:
         p.patch_object(p.MERGE_PATCH, CM, b"{not json")
     with pytest.raises(p.PatchError):
         p.patch_object(p.MERGE_PATCH, CM, b"\xff\xfe")
+
+
+# -- share=True: the result is new only along the patch's paths -----------------------------
+
+
+def _containers(value: Any) -> list[Any]:
+    """Every map and list in `value`, `value` included."""
+    out: list[Any] = []
+    if isinstance(value, dict | list):
+        out.append(value)
+        for child in value.values() if isinstance(value, dict) else value:
+            out.extend(_containers(child))
+    return out
+
+
+@given(target=_objects, patch=_objects)
+def test_shared_merge_patch_equals_the_copying_one_and_leaves_the_target(
+    target: dict[str, Any], patch: dict[str, Any]
+) -> None:
+    before = copy.deepcopy(target)
+    shared = p.apply_merge_patch(target, patch, share=True)
+    assert shared == p.apply_merge_patch(before, patch)
+    assert target == before
+    for key in target:  # what the patch does not name is the target's own object
+        if key not in patch:
+            assert shared[key] is target[key]
+    # scribbling over every map the patch wrote leaves the target alone
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(shared.get(key), dict):
+            shared[key]["scribbled"] = 1
+    assert target == before
+
+
+def _pointers(value: Any, prefix: str = "") -> list[str]:
+    """Every JSON pointer into `value` (the root excluded)."""
+    out: list[str] = []
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in items:
+        here = f"{prefix}/{str(key).replace('~', '~0').replace('/', '~1')}"
+        out.append(here)
+        out.extend(_pointers(child, here))
+    return out
+
+
+@st.composite
+def _doc_and_ops(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    doc = draw(_objects)
+    existing = _pointers(doc)
+    beyond = [f"{ptr}/{k}" for ptr in existing for k in ("0", "-", "n")] + ["/n", "/0"]
+    # what lies below a value once a move or copy has put it somewhere else
+    beyond += sorted(
+        {
+            to + below[len(src) :]
+            for src in existing
+            for below in existing
+            if below.startswith(src + "/")
+            for to in [*existing, "/n"]
+        }
+    )[:200]
+    pointer = st.sampled_from(existing + beyond) if existing else st.sampled_from(beyond)
+    op = st.sampled_from(["add", "replace", "remove", "move", "copy", "test"])
+    ops = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(op)
+        item: dict[str, Any] = {"op": kind, "path": draw(pointer)}
+        if kind in ("move", "copy"):
+            item["from"] = draw(pointer)
+        if kind in ("add", "replace", "test"):
+            item["value"] = draw(_json)
+        ops.append(item)
+    return doc, ops
+
+
+def _outcome(doc: dict[str, Any], ops: list[dict[str, Any]], share: bool) -> Any:
+    try:
+        return p.apply_json_patch(doc, copy.deepcopy(ops), share=share)
+    except APIError as e:
+        return type(e), str(e)
+
+
+@given(case=_doc_and_ops())
+@example(  # the moved value is changed below where it now is
+    case=(
+        {"a": {"x": {"y": 1}}},
+        [{"op": "move", "from": "/a", "path": "/b"}, {"op": "remove", "path": "/b/x/y"}],
+    )
+)
+@example(  # a removal shifts the list under a later operation's path
+    case=(
+        {"l": [{"k": 1}, {"k": 2}]},
+        [{"op": "remove", "path": "/l/0"}, {"op": "add", "path": "/l/0/j", "value": 3}],
+    )
+)
+def test_shared_json_patch_equals_the_copying_one_and_leaves_the_target(
+    case: tuple[dict[str, Any], list[dict[str, Any]]],
+) -> None:
+    """Moves, removals that shift a list, and operations on what an operation before
+    put in place: none of them reaches into the target, and the outcome (the object, or
+    the error) is the copying path's."""
+    doc, ops = case
+    before = copy.deepcopy(doc)
+    shared = _outcome(doc, ops, share=True)
+    assert doc == before
+    assert shared == _outcome(before, ops, share=False)
+
+
+def _untouched_shared(before: dict[str, Any], ops: list[dict[str, Any]]) -> bool:
+    return False

@@ -433,3 +433,54 @@ def test_containers_merge_by_name_properties(names: list[str], patch_names: list
     assert [c["name"] for c in containers] == names + [n for n in patch_names if n not in names]
     for c in containers:
         assert c["image"] == ("new" if c["name"] in patch_names else "old")
+
+
+_NODE = _root("v1", "Node")
+_label_maps = st.dictionaries(st.sampled_from(["a", "b", "c"]), st.one_of(st.none(), _text))
+_conditions = st.lists(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["Ready", "DiskPressure", "X"]), "status": _text},
+        optional={"$patch": st.sampled_from(["delete", "replace", "merge"])},
+    ),
+    max_size=3,
+)
+
+
+@given(
+    labels=_label_maps,
+    conditions=_conditions,
+    patch_labels=_label_maps,
+    patch_conditions=_conditions,
+    order=st.one_of(st.none(), st.lists(st.sampled_from(["Ready", "DiskPressure", "X"]))),
+)
+def test_shared_strategic_patch_equals_the_copying_one_and_leaves_the_target(
+    labels: dict[str, Any],
+    conditions: list[dict[str, Any]],
+    patch_labels: dict[str, Any],
+    patch_conditions: list[dict[str, Any]],
+    order: list[str] | None,
+) -> None:
+    node = {
+        "metadata": {"name": "n", "labels": {k: v for k, v in labels.items() if v}},
+        "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]},
+        "status": {
+            "conditions": [{k: v for k, v in c.items() if k != "$patch"} for c in conditions]
+        },
+    }
+    status: dict[str, Any] = {"conditions": patch_conditions}
+    if order is not None:
+        status["$setElementOrder/conditions"] = [{"type": t} for t in order]
+    patch = {"metadata": {"labels": patch_labels}, "status": status}
+    before = copy.deepcopy(node)
+    try:
+        shared: Any = apply_strategic_merge_patch(node, patch, _NODE, share=True)
+    except PatchError as e:
+        shared = str(e)
+    assert node == before
+    try:
+        copied: Any = apply_strategic_merge_patch(before, patch, _NODE)
+    except PatchError as e:
+        copied = str(e)
+    assert shared == copied
+    if isinstance(shared, dict):
+        assert shared["spec"] is node["spec"]  # left alone: the target's own

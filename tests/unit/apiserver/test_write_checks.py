@@ -77,3 +77,8 @@ def test_only_plain_equal_data_counts_as_stored() -> None:
     assert not _same({"a": 1.0}, {"a": 1}) and not _same({"a": True}, {"a": 1})
     assert not _same("x", "x")  # scalars are checked (cheaply) anyway
     assert not _same({"a": OrderedDict(b=1)}, {"a": OrderedDict(b=1)})  # not plain data
+    # a patch's result holds the stored object's own parts where it left them alone
+    kept = {"deep": [{"x": 1}]}
+    assert _same(kept, kept) and _same({"k": kept, "n": 1}, {"k": kept, "n": 1})
+    assert not _same({"k": kept, "n": 1.0}, {"k": kept, "n": 1})
+    assert not _same([kept, True], [kept, 1])
