@@ -246,14 +246,14 @@ def _same_owners(
     if ours is None or not all(_owns(ours["fieldsV1"], p) for p in changed):
         return None
     if not changed:
-        return deep_copy(live)
+        return list(live)
     entry: dict[str, Any] = {"manager": manager, "operation": "Update",
                              "apiVersion": api_version, "time": _timestamp(now),
                              "fieldsType": "FieldsV1", "fieldsV1": ours["fieldsV1"]}  # fmt: skip
     if subresource:
         entry["subresource"] = subresource
     entries = [entry if raw is ours else raw for raw in live]
-    return deep_copy(sorted(entries, key=_order))
+    return sorted(entries, key=_order)
 
 
 def _move_fields(
@@ -316,7 +316,7 @@ def _touched_only(
         else:
             out.append((_order(item), dict(item)))
     out.sort(key=lambda item: item[0])
-    return deep_copy([wire for _, wire in out])
+    return [wire for _, wire in out]
 
 
 def update_managed_fields(
@@ -336,7 +336,9 @@ def update_managed_fields(
 
     Managed fields sent in ``new`` replace the live ones when they are a non-empty list
     (``[{}]`` clears them); otherwise the live ones are kept. ``reset_fields`` are
-    top-level fields this endpoint ignores (``status`` on the main resource).
+    top-level fields this endpoint ignores (``status`` on the main resource). The entries
+    kept as they were are ``old``'s own objects, in a new list: neither object's entries
+    are changed in place afterwards (the write path only compares and encodes them).
     """
     result = dict(new) if owned else deep_copy(dict(new))
     sent = (result.get("metadata") or {}).get("managedFields")
