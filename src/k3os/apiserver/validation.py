@@ -128,13 +128,21 @@ class _Walker:
         return out
 
 
+_SCALARS = (str, int, float, bool)
+
+
 def _same(value: Any, known: Any) -> bool:
-    """Whether an object or list is the stored one's, to the type of every leaf (`==`
-    alone takes 1.0 and True for 1). A patch's result shares what it left alone with
-    the stored object: those parts are the same objects, and are not compared."""
-    if value is known and type(value) in (dict, list):
+    """Whether a value is the stored one's, to the type of every leaf (`==` alone takes
+    1.0 and True for 1). A patch's result shares what it left alone with the stored
+    object: those parts are the same objects, and are not compared."""
+    kind = type(value)
+    if kind is not type(known):
+        return False
+    if kind in _SCALARS:
+        return bool(value == known)
+    if value is known and kind in (dict, list):
         return True
-    if type(value) is not type(known) or not isinstance(value, dict | list) or value != known:
+    if not isinstance(value, dict | list) or value != known:
         return False
     if isinstance(value, dict):
         pairs = [(v, known[k]) for k, v in value.items() if v is not known[k]]
@@ -151,7 +159,8 @@ def check_object(defs: dict[str, Any], definition: str, obj: Any, known: Any = N
     """Walk `obj` against the named definition; nothing is raised here.
 
     `known` is the stored object `obj` replaces (checked by this walk when it was
-    written): its objects and lists that `obj` holds unchanged are not walked again."""
+    written): the values `obj` holds unchanged (same types to every leaf) are not walked
+    again."""
     walker = _Walker(defs)
     walker.out.obj = walker.walk({"$ref": "#/definitions/" + definition}, obj, "", known)
     return walker.out

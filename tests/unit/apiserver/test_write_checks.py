@@ -75,7 +75,8 @@ def test_only_plain_equal_data_counts_as_stored() -> None:
 
     assert _same({"a": [1, "x"]}, {"a": [1, "x"]})
     assert not _same({"a": 1.0}, {"a": 1}) and not _same({"a": True}, {"a": 1})
-    assert not _same("x", "x")  # scalars are checked (cheaply) anyway
+    assert _same("x", "x") and _same(1, 1) and not _same(1.0, 1) and not _same(True, 1)
+    assert not _same(float("nan"), float("nan"))
     assert not _same({"a": OrderedDict(b=1)}, {"a": OrderedDict(b=1)})  # not plain data
     # a patch's result holds the stored object's own parts where it left them alone
     kept = {"deep": [{"x": 1}]}
