@@ -8,7 +8,9 @@ is tried again only when the plan's hash changes or an operator sets
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
@@ -48,6 +50,18 @@ def read_record(annotations: dict[str, str], plan_name: str) -> NodeUpgradeRecor
             reason="UnreadableRecord",
             message=f"annotation {node_record_key(plan_name)} is not a valid record",
         )
+
+
+def record_of(annotations: Mapping[str, str], plan_name: str) -> NodeUpgradeRecord | None:
+    """`read_record`, parsed once per distinct annotation value: for the controllers, which
+    read every node's record on every pass. The record returned is shared: only read it."""
+    raw = annotations.get(node_record_key(plan_name))
+    return None if raw is None else _parsed_record(plan_name, raw)
+
+
+@functools.lru_cache(maxsize=16384)
+def _parsed_record(plan_name: str, raw: str) -> NodeUpgradeRecord | None:
+    return read_record({node_record_key(plan_name): raw}, plan_name)
 
 
 def retry_token(annotations: dict[str, str], plan_name: str) -> str:

@@ -42,7 +42,7 @@ from k3os.apis.handoff import (
     request_key,
 )
 from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, node_record_key
-from k3os.apis.noderecord import NodeUpgradeRecord, read_record
+from k3os.apis.noderecord import NodeUpgradeRecord, read_record, record_of
 from k3os.apis.plan import Plan
 from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
 from k3os.client.cache import Cache, Key
@@ -132,13 +132,8 @@ def _fingerprint(node: Obj | None) -> Any:
     return (meta.get("labels"), meta.get("annotations"), node.get("spec"), conditions)
 
 
-# A pass reads every node's record and outcome: each distinct annotation value is parsed
-# once (what comes back is only read, never changed).
-@functools.lru_cache(maxsize=16384)
-def _parsed_record(plan_name: str, raw: str) -> NodeUpgradeRecord | None:
-    return read_record({node_record_key(plan_name): raw}, plan_name)
-
-
+# A pass reads the outcomes and requests of the nodes in flight: each distinct annotation
+# value is parsed once (what comes back is only read, never changed), as records are.
 @functools.lru_cache(maxsize=16384)
 def _parsed_outcome(plan_name: str, raw: str) -> UpgradeOutcome | None:
     return read_outcome({outcome_key(plan_name): raw}, plan_name)
@@ -147,11 +142,6 @@ def _parsed_outcome(plan_name: str, raw: str) -> UpgradeOutcome | None:
 @functools.lru_cache(maxsize=16384)
 def _parsed_request(plan_name: str, raw: str) -> UpgradeRequest | None:
     return read_request({request_key(plan_name): raw}, plan_name)
-
-
-def _record_of(annotations: Mapping[str, str], plan_name: str) -> NodeUpgradeRecord | None:
-    raw = annotations.get(node_record_key(plan_name))
-    return None if raw is None else _parsed_record(plan_name, raw)
 
 
 def _request_of(annotations: Mapping[str, str], plan_name: str) -> UpgradeRequest | None:
@@ -204,10 +194,9 @@ def _answer(
 ) -> tuple[NodeUpgradeRecord, UpgradeOutcome] | None:
     """The node's record in flight and the agent's outcome that answers it, if any."""
     raw_outcome = annotations.get(outcome_key(plan_name))
-    raw_record = annotations.get(node_record_key(plan_name))
-    if raw_outcome is None or raw_record is None:
+    if raw_outcome is None:
         return None
-    record = _parsed_record(plan_name, raw_record)
+    record = record_of(annotations, plan_name)
     if record is None or record.phase != "Applying" or not record.hash:
         return None
     outcome = _parsed_outcome(plan_name, raw_outcome)
@@ -788,7 +777,7 @@ class PlanController:
         pass has found, with `_agent_at_work`, that it needs more than a look)."""
         name = plan.metadata.name
         view = self._view(node)
-        record = _record_of(view.annotations, name)
+        record = record_of(view.annotations, name)
         assert record is not None and record.hash is not None  # else the agent was "at work"
         request = _request_of(view.annotations, name)
         if request is not None and request.hash == record.hash:
@@ -834,7 +823,7 @@ class PlanController:
         has no current record. (False, None) when `_progress` has something to do."""
         name = plan.metadata.name
         annotations = self._view(node).annotations
-        record = _record_of(annotations, name)
+        record = record_of(annotations, name)
         if record is None or record.phase != "Applying" or not record.hash:
             return True, None
         request = _request_of(annotations, name)

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from k3os.apis.keys import CANARY_APPROVED, DISABLED, done_label, node_record_key, retry_key
+from k3os.apis.keys import CANARY_APPROVED, DISABLED, done_label, retry_key
 from k3os.apis.meta import Condition, set_condition
-from k3os.apis.noderecord import NodeUpgradeRecord, read_record, retry_token
+from k3os.apis.noderecord import NodeUpgradeRecord, record_of, retry_token
 from k3os.apis.plan import HealthGate, Plan, PlanStatus
 from k3os.controllers.decisions.nodes import NodeView, untolerated_taints
 from k3os.controllers.decisions.window import in_window, next_window_start
@@ -339,15 +339,7 @@ def _digest(seed: str) -> str:
 
 
 def _record(node: NodeView, plan_name: str) -> NodeUpgradeRecord | None:
-    """The node's record, parsed once per distinct annotation value (a rollout decides
-    over every node on every pass; records are read-only here)."""
-    raw = node.annotations.get(node_record_key(plan_name))
-    return None if raw is None else _parse_record(plan_name, raw)
-
-
-@functools.lru_cache(maxsize=16384)
-def _parse_record(plan_name: str, raw: str) -> NodeUpgradeRecord | None:
-    return read_record({node_record_key(plan_name): raw}, plan_name)
+    return record_of(node.annotations, plan_name)
 
 
 def _names(names: Iterable[str], limit: int = 5) -> str:
