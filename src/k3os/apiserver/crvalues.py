@@ -177,6 +177,12 @@ def _compiled(spec: str) -> CompiledRule:
     return compile_rule(json.loads(spec))
 
 
+# A schema with only these keys asks a value for its type alone (the names of a Plan's
+# nodes in flight, most of a custom resource's strings): checked without the full walk.
+_PLAIN_KEYS = frozenset({"type", "description", "title", "default", "example", "nullable"})
+_PLAIN_TYPES: dict[type, str] = {str: "string", bool: "boolean"}
+
+
 class _Validator:
     def __init__(self, *, rules: bool = True) -> None:
         self.rules = rules
@@ -192,6 +198,8 @@ class _Validator:
 
     def value(self, s: Schema, v: Any, path: str, old: Any, has_old: bool) -> list[FieldError]:
         errors: list[FieldError] = []
+        if _PLAIN_TYPES.get(type(v)) == s.get("type") and s.keys() <= _PLAIN_KEYS:
+            return errors  # a string or boolean of its type, and the schema asks no more
         if v is None:
             if s.get("nullable") or (
                 s.get("x-kubernetes-preserve-unknown-fields") and not s.get("type")

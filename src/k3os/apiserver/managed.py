@@ -24,9 +24,20 @@ def schema_root(api_version: str, kind: str) -> Node:
     return builtin_root(api_version, kind) or UNTYPED
 
 
+_CUSTOM_ROOTS: dict[int, tuple[Any, Node]] = {}
+"""The root node of each CRD version's schema seen, by the schema's identity (a CRD's
+update brings a new schema object)."""
+
+
 def _root(rt: ResourceType) -> Node:
     if rt.custom is not None:  # a CRD-defined kind: list and map types from its schema
-        return custom_resource_root(rt.custom.schema)
+        schema = rt.custom.schema
+        kept = _CUSTOM_ROOTS.get(id(schema))
+        if kept is None or kept[0] is not schema:
+            if len(_CUSTOM_ROOTS) >= 256:
+                _CUSTOM_ROOTS.clear()  # CRDs changed that often: start again
+            kept = _CUSTOM_ROOTS[id(schema)] = (schema, custom_resource_root(schema))
+        return kept[1]
     return schema_root(rt.group_version, rt.kind)
 
 

@@ -369,3 +369,24 @@ def test_reapply_matches_defaulted_key_fields() -> None:
     live["spec"]["containers"][0]["ports"][0]["protocol"] = "TCP"  # the server's defaulting
     again = _apply(live, config, "kubectl", root=pod)
     assert again["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+
+
+def test_a_custom_kinds_field_schema_is_built_once_per_schema_object() -> None:
+    from types import SimpleNamespace
+
+    from k3os.apiserver.managed import _root
+
+    def kind(schema: dict[str, Any]) -> Any:
+        return SimpleNamespace(custom=SimpleNamespace(schema=schema))
+
+    listed = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "items": {"type": "array", "x-kubernetes-list-type": "set",
+                  "items": {"type": "string"}}}}}}  # fmt: skip
+    first = _root(kind(listed))
+    assert _root(kind(listed)) is first  # the same schema: the same tree
+    changed = copy.deepcopy(listed)
+    changed["properties"]["spec"]["properties"]["items"]["x-kubernetes-list-type"] = "atomic"
+    again = _root(kind(changed))  # a CRD update brings a new schema object
+    assert again is not first
+    assert again.field("spec").field("items").list_type == "atomic"
+    assert first.field("spec").field("items").list_type == "set"

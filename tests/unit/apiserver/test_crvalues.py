@@ -7,6 +7,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from k3os.apiserver.celrules import RuleError, compile_rule, evaluate_rule
 from k3os.apiserver.crvalues import apply_defaults, json_type, prune, validate, validate_value
@@ -325,3 +327,37 @@ def test_evaluate_rule_results_and_reasons() -> None:
     assert transition.transition and evaluate_rule(transition, 1, "x") is None
     assert json_type(None) == "null" and json_type(1.5) == "number"
     assert json_type(True) == "boolean" and json_type(3) == "integer"
+
+
+_PLAIN_SCHEMAS = [
+    {"type": "string"},
+    {"type": "string", "description": "a name"},
+    {"type": "boolean", "nullable": True, "default": False},
+    {"type": "string", "maxLength": 2},  # these ask more: the full walk
+    {"type": "string", "enum": ["a"]},
+    {"type": "string", "x-kubernetes-validations": [{"rule": "self != 'b'"}]},
+    {"type": "integer"},
+]
+
+
+@given(
+    schema=st.sampled_from(_PLAIN_SCHEMAS),
+    value=st.one_of(
+        st.text(alphabet="ab", max_size=3),
+        st.booleans(),
+        st.integers(-2, 2),
+        st.none(),
+        st.lists(st.just("a"), max_size=1),
+    ),
+)
+def test_plain_scalars_are_judged_as_the_full_walk_judges_them(
+    schema: dict[str, Any], value: Any
+) -> None:
+    from k3os.apiserver import crvalues
+
+    root = {"type": "object", "properties": {"items": {"type": "array", "items": schema}}}
+    obj = {"items": [value, value]}
+    quick = validate(root, obj)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(crvalues, "_PLAIN_KEYS", frozenset())
+        assert validate(root, obj) == quick
