@@ -337,6 +337,8 @@ _PLAIN_SCHEMAS = [
     {"type": "string", "enum": ["a"]},
     {"type": "string", "x-kubernetes-validations": [{"rule": "self != 'b'"}]},
     {"type": "integer"},
+    {},  # no type: any value passes, in the quick check as in the walk
+    {"description": "anything"},
 ]
 
 
@@ -348,6 +350,7 @@ _PLAIN_SCHEMAS = [
         st.integers(-2, 2),
         st.none(),
         st.lists(st.just("a"), max_size=1),
+        st.dictionaries(st.just("k"), st.just(1)),
     ),
 )
 def test_plain_scalars_are_judged_as_the_full_walk_judges_them(
