@@ -211,3 +211,35 @@ async def test_the_owner_going_away_fails_calls_and_ends_watches(tmp_path: Path)
             await next_event(watch)
     finally:
         await pair.close()
+
+
+async def test_a_fault_in_the_owner_answers_the_worker_instead_of_hanging(tmp_path: Path) -> None:
+    """A write the owner's driver answers with a future (SQLite's), and a read it answers
+    with a coroutine: either failing with something that is not a store error reaches the
+    worker as StoreUnavailable, and the link goes on serving."""
+    pair = await _Pair.open(f"sqlite://{tmp_path}/state.db")
+    owner = pair.owner
+    loop = asyncio.get_running_loop()
+
+    def broken_create(key: str, value: bytes, ttl: int | None) -> asyncio.Future[KeyValue]:
+        future: asyncio.Future[KeyValue] = loop.create_future()
+        loop.call_soon(future.set_exception, RuntimeError("a bug"))
+        return future
+
+    async def broken_get(key: str, revision: int) -> KeyValue | None:
+        raise RuntimeError("another bug")
+
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(owner, "_create", broken_create)
+            mp.setattr(owner, "_get", broken_get)
+            with pytest.raises(StoreUnavailable, match="create failed in the server: a bug"):
+                await asyncio.wait_for(pair.remote.create("/k/a", b"1"), 5)
+            with pytest.raises(StoreUnavailable, match="get failed in the server"):
+                await asyncio.wait_for(pair.remote.get("/k/a"), 5)
+        made = await pair.remote.create("/k/a", b"1")
+        with pytest.raises(Conflict):  # a store error keeps its kind through the future
+            await pair.remote.update("/k/a", b"2", expected_mod_revision=made.mod_revision + 5)
+        assert (await pair.remote.get("/k/a")) == made
+    finally:
+        await pair.close()

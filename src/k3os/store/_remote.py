@@ -34,7 +34,7 @@ import logging
 import marshal
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from k3os.store._errors import (
@@ -218,6 +218,31 @@ async def _open_link(
 # -- the owner's side ----------------------------------------------------------------------
 
 
+_STORE_OPS = frozenset({"get", "range", "create", "update", "delete"})
+
+
+def _send_outcome(
+    link: _Link,
+    ident: int,
+    op: str,
+    error: BaseException | None,
+    result: Callable[[], Any],
+    encode: Callable[[Any], Any],
+) -> None:
+    """Send a store operation's answer or error to the worker that asked."""
+    try:
+        if error is not None:
+            raise error
+        answer = encode(result())
+    except StoreError as e:
+        link.send((ident, 1, _error(e)))
+    except Exception as e:  # a bug here must not look like a hung request
+        log.exception("store request %s failed", op)
+        link.send((ident, 1, ("StoreUnavailable", f"{op} failed in the server: {e}")))
+    else:
+        link.send((ident, 0, answer))
+
+
 class StoreService:
     """Answers the `RemoteStore`s of this server's worker processes from the real store."""
 
@@ -234,7 +259,10 @@ class StoreService:
         link: _Link
 
         def on_message(message: Message) -> None:
-            task = asyncio.get_running_loop().create_task(self._answer(link, message))
+            answer = self._answer_soon(link, message)
+            if answer is None:
+                return
+            task = asyncio.get_running_loop().create_task(answer)
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
@@ -282,23 +310,50 @@ class StoreService:
             return history(*args), lambda events: [_event(e) for e in events]
         raise StoreUnavailable(f"unknown store operation {op!r}")
 
-    async def _answer(self, link: _Link, message: Message) -> None:
+    def _answer_soon(self, link: _Link, message: Message) -> Coroutine[Any, Any, None] | None:
+        """Start answering `message`. A store operation the driver answers with a future
+        (the SQLite driver's writes) is answered from the future's callback, without a
+        task; for anything else, the coroutine to run as a task."""
         ident, op, *args = message
+        if op not in _STORE_OPS:
+            return self._answer(link, ident, op, tuple(args))
+        try:
+            awaitable, encode = self._call(op, tuple(args))
+        except StoreError as e:
+            link.send((ident, 1, _error(e)))
+            return None
+        if not isinstance(awaitable, asyncio.Future):
+            return self._answer(link, ident, op, awaitable, encode)
+
+        def done(future: asyncio.Future[Any]) -> None:
+            if not future.cancelled():
+                _send_outcome(link, ident, op, future.exception(), future.result, encode)
+
+        awaitable.add_done_callback(done)
+        return None
+
+    async def _answer(
+        self,
+        link: _Link,
+        ident: int,
+        op: str,
+        args: Any,
+        encode: Callable[[Any], Any] | None = None,
+    ) -> None:
+        """`args`: the operation's arguments, or (`encode` given) what `_call` started."""
         try:
             if op == "watch":
                 await self._watch(link, ident)
                 return
-            awaitable, encode = self._call(op, tuple(args))
-            result = encode(await awaitable)
-        except StoreError as e:
-            link.send((ident, 1, _error(e)))
+            if encode is None:
+                args, encode = self._call(op, args)
+            result = await args
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # a bug here must not look like a hung request
-            log.exception("store request %s failed", op)
-            link.send((ident, 1, ("StoreUnavailable", f"{op} failed in the server: {e}")))
+        except Exception as e:
+            _send_outcome(link, ident, op, e, lambda: None, encode or _same)
         else:
-            link.send((ident, 0, result))
+            _send_outcome(link, ident, op, None, lambda: result, encode)
 
     async def _watch(self, link: _Link, ident: int) -> None:
         """The worker's one watch: every event after the head, in order, batched per turn."""
