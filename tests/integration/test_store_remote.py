@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,14 +230,20 @@ async def test_a_fault_in_the_owner_answers_the_worker_instead_of_hanging(tmp_pa
     async def broken_get(key: str, revision: int) -> KeyValue | None:
         raise RuntimeError("another bug")
 
+    def broken_delete(key: str, expected_mod_revision: int | None) -> Any:
+        raise TypeError("a bug before any future")
+
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(owner, "_create", broken_create)
             mp.setattr(owner, "_get", broken_get)
+            mp.setattr(owner, "_delete", broken_delete)
             with pytest.raises(StoreUnavailable, match="create failed in the server: a bug"):
                 await asyncio.wait_for(pair.remote.create("/k/a", b"1"), 5)
             with pytest.raises(StoreUnavailable, match="get failed in the server"):
                 await asyncio.wait_for(pair.remote.get("/k/a"), 5)
+            with pytest.raises(StoreUnavailable, match="delete failed in the server"):
+                await asyncio.wait_for(pair.remote.delete("/k/a"), 5)
         made = await pair.remote.create("/k/a", b"1")
         with pytest.raises(Conflict):  # a store error keeps its kind through the future
             await pair.remote.update("/k/a", b"2", expected_mod_revision=made.mod_revision + 5)

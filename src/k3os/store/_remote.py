@@ -319,8 +319,8 @@ class StoreService:
             return self._answer(link, ident, op, tuple(args))
         try:
             awaitable, encode = self._call(op, tuple(args))
-        except StoreError as e:
-            link.send((ident, 1, _error(e)))
+        except Exception as e:  # answered here: the link's reading goes on
+            _send_outcome(link, ident, op, e, lambda: None, _same)
             return None
         if not isinstance(awaitable, asyncio.Future):
             return self._answer(link, ident, op, awaitable, encode)
