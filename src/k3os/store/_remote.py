@@ -34,7 +34,7 @@ import logging
 import marshal
 import socket
 import struct
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
 from k3os.store._errors import (
@@ -218,9 +218,6 @@ async def _open_link(
 # -- the owner's side ----------------------------------------------------------------------
 
 
-_STORE_OPS = frozenset({"get", "range", "create", "update", "delete"})
-
-
 def _send_outcome(
     link: _Link,
     ident: int,
@@ -311,12 +308,12 @@ class StoreService:
         raise StoreUnavailable(f"unknown store operation {op!r}")
 
     def _answer_soon(self, link: _Link, message: Message) -> Coroutine[Any, Any, None] | None:
-        """Start answering `message`. A store operation the driver answers with a future
-        (the SQLite driver's writes) is answered from the future's callback, without a
-        task; for anything else, the coroutine to run as a task."""
+        """Start answering `message`. An operation the driver answers with a future (the
+        SQLite driver's writes) is answered from the future's callback, without a task;
+        for anything else, the coroutine to run as a task."""
         ident, op, *args = message
-        if op not in _STORE_OPS:
-            return self._answer(link, ident, op, tuple(args))
+        if op == "watch":
+            return self._answer(link, ident, op, self._watch(link, ident), None)
         try:
             awaitable, encode = self._call(op, tuple(args))
         except Exception as e:  # answered here: the link's reading goes on
@@ -337,23 +334,20 @@ class StoreService:
         link: _Link,
         ident: int,
         op: str,
-        args: Any,
-        encode: Callable[[Any], Any] | None = None,
+        awaitable: Awaitable[Any],
+        encode: Callable[[Any], Any] | None,
     ) -> None:
-        """`args`: the operation's arguments, or (`encode` given) what `_call` started."""
+        """Await what answers `op` and send it (`encode` None: `awaitable` sends its own
+        answers, as a watch does; only its failure is sent here)."""
         try:
-            if op == "watch":
-                await self._watch(link, ident)
-                return
-            if encode is None:
-                args, encode = self._call(op, args)
-            result = await args
+            result = await awaitable
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            _send_outcome(link, ident, op, e, lambda: None, encode or _same)
+            _send_outcome(link, ident, op, e, lambda: None, _same)
         else:
-            _send_outcome(link, ident, op, None, lambda: result, encode)
+            if encode is not None:
+                _send_outcome(link, ident, op, None, lambda: result, encode)
 
     async def _watch(self, link: _Link, ident: int) -> None:
         """The worker's one watch: every event after the head, in order, batched per turn."""
