@@ -194,8 +194,7 @@ async def _stream(
         assert watch is not None
         queue = asyncio.Queue()
         pump = asyncio.create_task(_pump(watch, queue))
-    stop = asyncio.create_task(ctx.stopping.wait())
-    stop.add_done_callback(lambda _: queue.put_nowait(None))
+    unhook = ctx.stopping.when_set(lambda: queue.put_nowait(None))
     next_bookmark = loop.time() + ctx.settings.bookmark_interval
     # One timer at a time puts a _TICK on the queue at the next bookmark or the deadline,
     # rather than a timeout armed and cancelled around every event: with a thousand
@@ -234,7 +233,7 @@ async def _stream(
                 yield _line(out[0], render(out[0], out[1]))
     finally:
         tick.cancel()
-        stop.cancel()
+        unhook()
         if subscription is not None:
             subscription.close()
         if pump is not None:

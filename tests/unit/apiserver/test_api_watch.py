@@ -157,6 +157,44 @@ async def test_open_watches_end_when_the_server_stops() -> None:
         assert json.loads(got[-1])["type"] == "BOOKMARK"
 
 
+async def test_a_watch_that_ends_first_leaves_nothing_hooked_to_the_stop() -> None:
+    """Each watch hooks a callback to the server's stop instead of keeping a task on it;
+    a watch that ends (here, its lifetime) unhooks, and a watch opened after the stop
+    ends at once."""
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        query = {"resourceVersion": "1", "timeoutSeconds": "1"}
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query))
+        first = asyncio.create_task(anext(lines, None))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        assert len(api.ctx.stopping._hooks) == 1
+        waiting = [t for t in asyncio.all_tasks() if "Event.wait" in repr(t.get_coro())]
+        assert waiting == []  # no task of its own on the stop
+        assert await asyncio.wait_for(first, 5) is None  # the lifetime ended it
+        assert api.ctx.stopping._hooks == set()
+        api.ctx.stopping.set()
+        late = await watch_events(
+            api.ctx, ApiRequest(rt, "default", "", "", {"resourceVersion": "1"})
+        )
+        assert [line async for line in late] == []
+
+
+def test_stopping_calls_each_hook_once() -> None:
+    from k3os.apiserver.context import Stopping
+
+    calls: list[str] = []
+    stopping = Stopping()
+    stopping.when_set(lambda: calls.append("a"))
+    unhook = stopping.when_set(lambda: calls.append("b"))
+    unhook()
+    stopping.set()
+    stopping.set()
+    assert calls == ["a"] and stopping.is_set()
+    stopping.when_set(lambda: calls.append("c"))()  # already set: called at once
+    assert calls == ["a", "c"]
+
+
 async def test_a_reader_that_falls_too_far_behind_is_cut_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
