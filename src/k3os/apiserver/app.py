@@ -4,6 +4,7 @@ and `Status` answers for every error.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -274,12 +275,9 @@ class _Api:
         def render(kind: str, obj: Obj) -> Obj:
             return render_object(req.rt, obj, wanted, now(), include)
 
-        lines = await watch.watch_events(self.ctx, req, render if wanted.as_kind else None)
-        return StreamingResponse(
-            _guard_stream(lines),
-            media_type="application/json",
-            headers={"Transfer-Encoding": "chunked"},
-        )
+        end = watch.WatchEnd()
+        lines = await watch.watch_events(self.ctx, req, render if wanted.as_kind else None, end)
+        return _WatchAnswer(lines, end)
 
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit on request bodies
@@ -296,6 +294,39 @@ async def _body(request: Request) -> bytes:
             raise RequestEntityTooLarge(f"the request body may not exceed {MAX_BODY} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _WatchAnswer(StreamingResponse):
+    """A watch's chunked answer. Starlette's own runs the stream and a listener for the
+    client's disconnect in an anyio task group and cancels the stream when the client
+    goes (our HTTP servers speak ASGI 2.3); each such end left a cancelled task group, its
+    scopes, exceptions, tracebacks and frames in cycles that only the garbage collector
+    frees. Here the listener, told `http.disconnect`, ends the stream through `WatchEnd`:
+    the stream returns, and nothing is cancelled. Once the answer is complete, the HTTP
+    servers tell the listener `http.disconnect` too; a client that has not gone by then
+    (the in-process one) has its listener cancelled."""
+
+    def __init__(self, lines: AsyncIterator[bytes], end: watch.WatchEnd) -> None:
+        super().__init__(
+            _guard_stream(lines),
+            media_type="application/json",
+            headers={"Transfer-Encoding": "chunked"},
+        )
+        self.end = end
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        listener = asyncio.ensure_future(_until_gone(receive, self.end))
+        try:
+            await self.stream_response(send)
+        finally:
+            if not listener.done():
+                listener.cancel()
+
+
+async def _until_gone(receive: Any, end: watch.WatchEnd) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    end()
 
 
 async def _guard_stream(lines: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

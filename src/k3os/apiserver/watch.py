@@ -33,12 +33,32 @@ from k3os.store import (
     Watch,
 )
 
-__all__ = ["watch_events"]
+__all__ = ["WatchEnd", "watch_events"]
 
 Obj = dict[str, Any]
 Render = Callable[[str, Obj], Obj]
 
 _TICK = StopIteration("tick")  # the stream's timer went off (a bookmark or the deadline is due)
+_GONE = StopIteration("gone")  # the client went away (`WatchEnd`)
+
+
+class WatchEnd:
+    """Ends a watch's stream from outside, when its client has gone, without cancelling
+    it: the stream's queue is woken and the stream returns as it does at its deadline
+    (without the closing bookmark nobody would read). A cancellation would have left its
+    exception, traceback and frames in cycles that only the garbage collector frees, once
+    per watch, and a fleet's agents reopen their watches after every reboot."""
+
+    __slots__ = ("_wake", "ended")
+
+    def __init__(self) -> None:
+        self._wake: Callable[[], None] | None = None
+        self.ended = False
+
+    def __call__(self) -> None:
+        self.ended = True
+        if self._wake is not None:
+            self._wake()
 
 
 def _line(kind: str, obj: Any) -> bytes:
@@ -116,10 +136,10 @@ def _bookmark(req: ApiRequest, revision: int, *, initial_end: bool = False) -> O
 
 
 async def watch_events(
-    ctx: ApiContext, req: ApiRequest, render: Render | None = None
+    ctx: ApiContext, req: ApiRequest, render: Render | None = None, end: WatchEnd | None = None
 ) -> AsyncIterator[bytes]:
-    """The stream's lines; `render` reshapes objects (Tables), None sends them as they are.
-    Raises (before the first line) for bad parameters."""
+    """The stream's lines; `render` reshapes objects (Tables), None sends them as they are;
+    `end` ends the stream when called. Raises (before the first line) for bad parameters."""
     q = dict(req.query)
     if req.name:
         q["fieldSelector"] = ",".join(
@@ -140,7 +160,7 @@ async def watch_events(
         timeout = limit * (1 + random.random()) / 2  # spread reconnects, as upstream does
     by_key = keep is not None and selects_by_key(q)
     return _stream(
-        ctx, req, keep, rv, send_initial, bool(initial), bookmarks, timeout, render, by_key
+        ctx, req, keep, rv, send_initial, bool(initial), bookmarks, timeout, render, by_key, end
     )
 
 
@@ -155,6 +175,7 @@ async def _stream(
     lifetime: float,
     render: Render | None,
     by_key: bool = False,
+    end: WatchEnd | None = None,
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
@@ -195,6 +216,10 @@ async def _stream(
         queue = asyncio.Queue()
         pump = asyncio.create_task(_pump(watch, queue))
     unhook = ctx.stopping.when_set(lambda: queue.put_nowait(None))
+    if end is not None:
+        end._wake = lambda: queue.put_nowait(_GONE)
+        if end.ended:  # gone while the stream was starting
+            queue.put_nowait(_GONE)
     next_bookmark = loop.time() + ctx.settings.bookmark_interval
     # One timer at a time puts a _TICK on the queue at the next bookmark or the deadline,
     # rather than a timeout armed and cancelled around every event: with a thousand
@@ -204,6 +229,8 @@ async def _stream(
     try:
         while True:
             item = await queue.get()
+            if item is _GONE:
+                return
             if item is _TICK:
                 if loop.time() >= deadline:
                     item = None
@@ -234,6 +261,8 @@ async def _stream(
     finally:
         tick.cancel()
         unhook()
+        if end is not None:
+            end._wake = None
         if subscription is not None:
             subscription.close()
         if pump is not None:

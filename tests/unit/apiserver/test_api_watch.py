@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -178,6 +179,87 @@ async def test_a_watch_that_ends_first_leaves_nothing_hooked_to_the_stop() -> No
             api.ctx, ApiRequest(rt, "default", "", "", {"resourceVersion": "1"})
         )
         assert [line async for line in late] == []
+
+
+async def _answered(answer: Any, gone: asyncio.Event, chunks: list[bytes]) -> asyncio.Task[None]:
+    """Run a watch's ASGI answer with a client that goes when `gone` is set."""
+    asked = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            chunks.append(message["body"])
+
+    return asyncio.create_task(answer({"type": "http"}, receive, send))
+
+
+async def test_a_client_that_goes_ends_its_watch_without_a_cancellation() -> None:
+    """The watch's answer ends its stream through the stream's queue when the client
+    goes: the stream returns (no CancelledError thrown into it, nothing left for the
+    cyclic garbage collector), unhooks from the stop, and sends no closing bookmark."""
+    from k3os.apiserver.app import _WatchAnswer
+    from k3os.apiserver.watch import WatchEnd
+
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        start = str(await api.store.current_revision())
+        query = {"resourceVersion": start, "allowWatchBookmarks": "true"}
+        end = WatchEnd()
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query), None, end)
+        how: list[str] = []
+
+        async def recorded() -> AsyncIterator[bytes]:
+            try:
+                async for line in lines:
+                    yield line
+                how.append("returned")
+            except BaseException as e:
+                how.append(type(e).__name__)
+                raise
+
+        gone, chunks = asyncio.Event(), []
+        task = await _answered(_WatchAnswer(recorded(), end), gone, chunks)
+        await asyncio.sleep(0.05)
+        await api.create(CMS, cm("seen"))
+        for _ in range(100):
+            if chunks:
+                break
+            await asyncio.sleep(0.02)
+        assert [json.loads(c)["type"] for c in chunks] == ["ADDED"]
+        gone.set()
+        await asyncio.wait_for(task, 5)
+        assert how == ["returned"]
+        assert len(chunks) == 1  # no closing bookmark for a client that has gone
+        assert api.ctx.stopping._hooks == set()
+
+
+async def test_a_watch_that_ends_first_stops_listening_for_its_client() -> None:
+    """A watch that reaches its deadline completes its answer; a client that has not
+    gone by then (the in-process one tells nothing) leaves no listener behind."""
+    from k3os.apiserver.app import _WatchAnswer
+    from k3os.apiserver.watch import WatchEnd
+
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        query = {"resourceVersion": "1", "timeoutSeconds": "1"}
+        end = WatchEnd()
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query), None, end)
+        gone, chunks = asyncio.Event(), []
+        task = await _answered(_WatchAnswer(lines, end), gone, chunks)
+        await asyncio.wait_for(task, 5)
+        await asyncio.sleep(0)
+        listening = [t for t in asyncio.all_tasks() if "_until_gone" in repr(t.get_coro())]
+        assert listening == []
+        assert not end.ended
 
 
 def test_stopping_calls_each_hook_once() -> None:
