@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from uvicorn.protocols.http.auto_zttp_impl import AutoZttpProtocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.http.zttp_h2_impl import ZttpH2Protocol
+from uvicorn.protocols.http.zttp_h2_impl import RequestResponseCycle, ZttpH2Protocol
 
 from k3os.apiserver.app import build_app
 from k3os.apiserver.auth import PEER_CERT_STATE_KEY
@@ -128,37 +128,39 @@ class PeerCertH2Protocol(ZttpH2Protocol):
     def handle_request(self, event: Any) -> None:
         super().handle_request(event)
         cycle = self.cycles.get(event.stream_id)
-        if cycle is not None:  # its task has not started: it will send through this
-            cycle.send = _bounded_send(cycle)  # type: ignore[method-assign,assignment]
+        if cycle is not None:  # its task has not started: it will send as a bounded cycle
+            cycle.__class__ = _BoundedCycle
 
 
 #: What one HTTP/2 stream may hold back for a client that stopped reading it.
 H2_PARKED_LIMIT = 4 * 1024 * 1024
 
 
-def _bounded_send(cycle: Any) -> Callable[[Any], Awaitable[None]]:
-    """`cycle.send`, resetting the stream once more than `H2_PARKED_LIMIT` bytes of its
-    response wait for the client's flow-control window. Over HTTP/1.1 a client that stops
-    reading fills the socket, the transport pauses the writer, and a watch that falls
-    behind is ended (`apiserver.watch`); over HTTP/2 the socket stays open for the other
-    streams while the engine parks the stalled one's bytes, without bound. Reset, the
-    watch ends as a slow one does and its client watches again from its resourceVersion."""
-    send = cycle.send
+class _BoundedCycle(RequestResponseCycle):
+    """An HTTP/2 stream whose `send` resets it once more than `H2_PARKED_LIMIT` bytes of
+    its response wait for the client's flow-control window. Over HTTP/1.1 a client that
+    stops reading fills the socket, the transport pauses the writer, and a watch that
+    falls behind is ended (`apiserver.watch`); over HTTP/2 the socket stays open for the
+    other streams while the engine parks the stalled one's bytes, without bound. Reset,
+    the watch ends as a slow one does and its client watches again from its
+    resourceVersion.
 
-    async def bounded(message: Any) -> None:
-        await send(message)
-        parked = cycle.stream.pending_bytes
-        if parked and parked > H2_PARKED_LIMIT and not cycle.disconnected:
+    The engine makes its own cycles; each is given this class before its task starts (no
+    state of its own, only the method). A closure over the cycle set as its `send` made
+    every stream a reference cycle that only the garbage collector freed."""
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        parked = self.stream.pending_bytes
+        if parked and parked > H2_PARKED_LIMIT and not self.disconnected:
             log.warning(
                 "HTTP/2 stream %s of %s: %d bytes wait for a client that does not read; reset",
-                cycle.stream.stream_id,
-                cycle.scope.get("path"),
+                self.stream.stream_id,
+                self.scope.get("path"),
                 parked,
             )
-            cycle.abort_stream()
-            cycle.message_event.set()
-
-    return bounded
+            self.abort_stream()
+            self.message_event.set()
 
 
 class AlpnProtocol(AutoZttpProtocol):
