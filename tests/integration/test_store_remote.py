@@ -4,6 +4,7 @@ SQLite store, over a real socket pair, as `k3os server --api-workers` runs it.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from k3os.store import (
     Event,
     EventType,
     FutureRevision,
+    KeyExists,
     KeyValue,
     Store,
     StoreOptions,
@@ -248,5 +250,36 @@ async def test_a_fault_in_the_owner_answers_the_worker_instead_of_hanging(tmp_pa
         with pytest.raises(Conflict):  # a store error keeps its kind through the future
             await pair.remote.update("/k/a", b"2", expected_mod_revision=made.mod_revision + 5)
         assert (await pair.remote.get("/k/a")) == made
+    finally:
+        await pair.close()
+
+
+async def test_refused_writes_leave_no_garbage_for_the_collector(tmp_path: Path) -> None:
+    """A write the store refuses (a create of a key that exists, an update at an old
+    revision) is answered in both processes' code without reference cycles: its error
+    carries no traceback through the writer's frame (whose batch holds the error), and
+    the link does not raise it again in a frame that holds it. A fleet's agents make such
+    writes on every start (a Lease create before its update); each one was a cycle of
+    frames, futures and operations that only the garbage collector freed."""
+    pair = await _Pair.open(f"sqlite://{tmp_path}/state.db")
+    try:
+        made = await pair.remote.create("/k/a", b"1")
+        for _ in range(3):  # warm up: first-use caches are not garbage
+            with pytest.raises(KeyExists):
+                await pair.remote.create("/k/a", b"1")
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                with pytest.raises(KeyExists):
+                    await pair.remote.create("/k/a", b"1")
+                with pytest.raises(Conflict):
+                    await pair.remote.update(
+                        "/k/a", b"2", expected_mod_revision=made.mod_revision + 5
+                    )
+            found = gc.collect()
+        finally:
+            gc.enable()
+        assert found == 0
     finally:
         await pair.close()

@@ -226,18 +226,27 @@ def _send_outcome(
     result: Callable[[], Any],
     encode: Callable[[Any], Any],
 ) -> None:
-    """Send a store operation's answer or error to the worker that asked."""
+    """Send a store operation's answer or error to the worker that asked. (An error is
+    not raised again here: its traceback would hold this frame, and the frame the error,
+    a reference cycle per refused operation for the garbage collector.)"""
+    if error is not None:
+        _send_error(link, ident, op, error)
+        return
     try:
-        if error is not None:
-            raise error
         answer = encode(result())
-    except StoreError as e:
-        link.send((ident, 1, _error(e)))
-    except Exception as e:  # a bug here must not look like a hung request
-        log.exception("store request %s failed", op)
-        link.send((ident, 1, ("StoreUnavailable", f"{op} failed in the server: {e}")))
-    else:
-        link.send((ident, 0, answer))
+    except Exception as e:
+        _send_error(link, ident, op, e)
+        return
+    link.send((ident, 0, answer))
+
+
+def _send_error(link: _Link, ident: int, op: str, error: BaseException) -> None:
+    if isinstance(error, StoreError):
+        link.send((ident, 1, _error(error)))
+        return
+    # A bug here must not look like a hung request.
+    log.error("store request %s failed", op, exc_info=error)
+    link.send((ident, 1, ("StoreUnavailable", f"{op} failed in the server: {error}")))
 
 
 class StoreService:

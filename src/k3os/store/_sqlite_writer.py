@@ -373,7 +373,10 @@ class Writer:
                 except StoreError as e:
                     if op.kind != COMPACT:
                         revision -= 1
-                    results.append((op.future, e))
+                    # The answer, not where the writer found it: a traceback through
+                    # this frame (whose `results` holds the error) would be a reference
+                    # cycle per refused write, freed only by the garbage collector.
+                    results.append((op.future, e.with_traceback(None)))
                     continue
                 results.append((op.future, outcome))
                 events.append(event)
