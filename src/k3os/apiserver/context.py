@@ -27,6 +27,12 @@ class Settings:
     git_version: str = "v1.36.0-k3os"
 
 
+FRESH_WAIT = 3.0
+"""Seconds a watch from a revision the store's head has not reached waits for it (the
+kube-apiserver's wait for its watch cache), before it ends with "too large resource
+version"."""
+
+
 class Stopping(asyncio.Event):
     """Set when the server stops; besides waiters it calls back what `when_set` hooked.
 
@@ -84,7 +90,9 @@ class ApiContext:
         store watch; None when it cannot cover that start (the caller watches the store)."""
         head = await self.store.current_revision()
         if start > head + 1:
-            raise FutureRevision(start - 1, head)
+            head = await self._caught_up(start - 1, head)
+            if start > head + 1:
+                raise FutureRevision(start - 1, head)
         prefix = rt.prefix("")
         if 1 < start <= head:
             # The shared watch may still remember events the store has compacted away; a
@@ -103,6 +111,21 @@ class ApiContext:
                         return None
                     self._hubs[prefix] = hub
         return hub.subscribe(key_prefix, start)
+
+    async def _caught_up(self, revision: int, head: int) -> int:
+        """The store's head once it has reached `revision`, or after `FRESH_WAIT` seconds.
+
+        A list reads the store's committed state, and SQLite's writer commits before this
+        process's watches are told: a watch from the revision a list just answered may
+        find the head one write behind for a moment. That is a revision the store has, not
+        one from the future, so the watch waits for it, as kube-apiserver waits for its
+        watch cache before it answers "too large resource version"."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FRESH_WAIT
+        while head < revision and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+            head = await self.store.current_revision()
+        return head
 
     @property
     def definitions(self) -> dict[str, Any]:

@@ -262,6 +262,55 @@ async def test_a_watch_that_ends_first_stops_listening_for_its_client() -> None:
         assert not end.ended
 
 
+async def test_a_watch_from_a_listed_revision_waits_for_the_watches_to_catch_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A list answers from the store's committed state, which may be a write ahead of
+    what this process's watches have been told (SQLite's writer commits first): a watch
+    from the list's revision waits for it instead of ending with "too large resource
+    version" (kubectl's `get --watch` stopped on that ERROR, now and then)."""
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        await api.create(CMS, cm("listed"))
+        head = await api.store.current_revision()
+        real = api.store.current_revision
+        behind = {"calls": 0}
+
+        async def lagging() -> int:  # the hub is told of the last commit a moment later
+            behind["calls"] += 1
+            return head - 1 if behind["calls"] <= 3 else await real()
+
+        monkeypatch.setattr(api.store, "current_revision", lagging)
+        query = {"resourceVersion": str(head), "timeoutSeconds": "30"}
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query))
+        first = asyncio.create_task(anext(lines))  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        await api.create(CMS, cm("after"))
+        event = json.loads(await asyncio.wait_for(first, 5))
+        assert event["type"] == "ADDED" and event["object"]["metadata"]["name"] == "after"
+        assert behind["calls"] > 3
+        await lines.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_watch_from_a_revision_never_reached_ends_with_too_large(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from k3os.apiserver import context
+
+    monkeypatch.setattr(context, "FRESH_WAIT", 0.05)
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        head = await api.store.current_revision()
+        query = {"resourceVersion": str(head + 5)}
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query))
+        got = [json.loads(line) async for line in lines]
+        assert [e["type"] for e in got] == ["ERROR"]
+        assert got[0]["object"]["code"] == 504
+        assert "Too large resource version" in got[0]["object"]["message"]
+
+
 def test_stopping_calls_each_hook_once() -> None:
     from k3os.apiserver.context import Stopping
 
