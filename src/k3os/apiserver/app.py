@@ -324,8 +324,11 @@ class _WatchAnswer(StreamingResponse):
 
 
 async def _until_gone(receive: Any, end: watch.WatchEnd) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # a client that cannot be heard is as good as gone
+        log.debug("a watch's client could not be heard; its stream ends", exc_info=True)
     end()
 
 

@@ -122,8 +122,10 @@ class ApiContext:
         watch cache before it answers "too large resource version"."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FRESH_WAIT
+        pause = 0.005  # doubling to 0.1 s: an API worker asks the main process each time
         while head < revision and loop.time() < deadline:
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.1)
             head = await self.store.current_revision()
         return head
 

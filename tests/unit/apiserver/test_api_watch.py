@@ -311,6 +311,29 @@ async def test_a_watch_from_a_revision_never_reached_ends_with_too_large(
         assert "Too large resource version" in got[0]["object"]["message"]
 
 
+async def test_a_client_that_cannot_be_heard_ends_its_watch() -> None:
+    from k3os.apiserver.app import _WatchAnswer
+    from k3os.apiserver.watch import WatchEnd
+
+    async with api_server() as api:
+        rt = api.ctx.registry.lookup("", "v1", "configmaps")
+        assert rt is not None
+        end = WatchEnd()
+        query = {"resourceVersion": "1", "timeoutSeconds": "30"}
+        lines = await watch_events(api.ctx, ApiRequest(rt, "default", "", "", query), None, end)
+
+        async def receive() -> dict[str, Any]:
+            await asyncio.sleep(0.05)
+            raise RuntimeError("the connection's state is gone")
+
+        async def send(message: dict[str, Any]) -> None:
+            return None
+
+        answer = _WatchAnswer(lines, end)
+        await asyncio.wait_for(answer({"type": "http"}, receive, send), 5)
+        assert end.ended
+
+
 def test_stopping_calls_each_hook_once() -> None:
     from k3os.apiserver.context import Stopping
 
