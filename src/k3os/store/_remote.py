@@ -218,22 +218,12 @@ async def _open_link(
 # -- the owner's side ----------------------------------------------------------------------
 
 
-def _send_outcome(
-    link: _Link,
-    ident: int,
-    op: str,
-    error: BaseException | None,
-    result: Callable[[], Any],
-    encode: Callable[[Any], Any],
+def _send_answer(
+    link: _Link, ident: int, op: str, result: Any, encode: Callable[[Any], Any]
 ) -> None:
-    """Send a store operation's answer or error to the worker that asked. (An error is
-    not raised again here: its traceback would hold this frame, and the frame the error,
-    a reference cycle per refused operation for the garbage collector.)"""
-    if error is not None:
-        _send_error(link, ident, op, error)
-        return
+    """Send a store operation's answer to the worker that asked."""
     try:
-        answer = encode(result())
+        answer = encode(result)
     except Exception as e:
         _send_error(link, ident, op, e)
         return
@@ -241,6 +231,9 @@ def _send_outcome(
 
 
 def _send_error(link: _Link, ident: int, op: str, error: BaseException) -> None:
+    """Send a store operation's error to the worker that asked. (It is not raised again
+    here: its traceback would hold this frame, and the frame the error, a reference cycle
+    per refused operation for the garbage collector.)"""
     if isinstance(error, StoreError):
         link.send((ident, 1, _error(error)))
         return
@@ -326,14 +319,19 @@ class StoreService:
         try:
             awaitable, encode = self._call(op, tuple(args))
         except Exception as e:  # answered here: the link's reading goes on
-            _send_outcome(link, ident, op, e, lambda: None, _same)
+            _send_error(link, ident, op, e)
             return None
         if not isinstance(awaitable, asyncio.Future):
             return self._answer(link, ident, op, awaitable, encode)
 
         def done(future: asyncio.Future[Any]) -> None:
-            if not future.cancelled():
-                _send_outcome(link, ident, op, future.exception(), future.result, encode)
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is not None:
+                _send_error(link, ident, op, error)
+            else:
+                _send_answer(link, ident, op, future.result(), encode)
 
         awaitable.add_done_callback(done)
         return None
@@ -353,10 +351,10 @@ class StoreService:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            _send_outcome(link, ident, op, e, lambda: None, _same)
+            _send_error(link, ident, op, e)
         else:
             if encode is not None:
-                _send_outcome(link, ident, op, None, lambda: result, encode)
+                _send_answer(link, ident, op, result, encode)
 
     async def _watch(self, link: _Link, ident: int) -> None:
         """The worker's one watch: every event after the head, in order, batched per turn."""
