@@ -20,7 +20,8 @@ Figures, for each datastore D and fleet size N (the fleet grows in place: 100, 5
   D/N/client-cpu        the load generator's CPU, % of one core (all workers)
   etcd/N/etcd-cpu, etcd/N/etcd-rss   the etcd process (etcd runs beside the server)
   D/N/config-fanout     a new NodeConfig matching every node → seen by every node, s
-  D/rollout/N           a Plan over N nodes: total time ÷ ideal (N / concurrency × 1 s)
+  D/rollout/N           a Plan over N nodes: total time ÷ ideal (N / concurrency × 1 s),
+                        the middle of `--rollouts` runs (full: 3), all in `ratio_runs`
   goal/rollout-efficiency   the SQLite rollout ratio against the goal 1.2
 SQLite figures name the same case on etcd as their baseline; etcd figures name the
 smallest fleet of the run.
@@ -71,6 +72,9 @@ class Sizes:
         self.window = {"full": 70.0, "quick": 25.0, "smoke": 10.5}[mode]
         self.settle = {"full": 10.0, "quick": 5.0, "smoke": 1.0}[mode]
         self.concurrency = {"full": 100, "quick": 10, "smoke": 5}[mode]
+        # Rollouts a run makes at the largest fleet, one after another (each to a new
+        # version): the figure is the middle one, all of them beside it (`ratio_runs`).
+        self.rollouts = {"full": 3, "quick": 1, "smoke": 2}[mode]
         self.upgrade_seconds = 1.0
         self.renew = 10.0
         self.status = 60.0
@@ -105,6 +109,9 @@ def parse() -> argparse.Namespace:
         help="seconds of the steady window (at least the 10 s Lease interval)",
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
+    parser.add_argument("--rollouts", type=int, metavar="K",
+                        help="rollouts one after another at the largest N, each to a new "
+                        "version; the middle one is reported (full: 3)")  # fmt: skip
     parser.add_argument("--agent-calls", choices=["agent", "keep-watches", "outcome"],
                         default="agent",
                         help="a simulated upgrade's API calls: the real agent's (default: "
@@ -273,10 +280,16 @@ async def fanout(kube: Kube, workers: Workers, n: int, limit: float) -> list[flo
     return seen
 
 
-async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[str, float]:
+async def rollout(
+    kube: Kube, workers: Workers, n: int, sizes: Sizes, round_: int = 0
+) -> dict[str, float]:
+    """One rollout of the Plan over the fleet: the first round creates it, each later one
+    moves its version on (every node upgrades again), timed from that write to the Plan's
+    `Complete` at the new version."""
+    version = f"v9.9.{9 + round_}"
     plan = {"apiVersion": "upgrade.cattle.io/v1", "kind": "Plan",
             "metadata": {"name": "fleet-bench", "namespace": "default"},
-            "spec": {"concurrency": sizes.concurrency, "version": "v9.9.9",
+            "spec": {"concurrency": sizes.concurrency, "version": version,
                      "nodeSelector": {"matchLabels": {"kubernetes.io/os": "linux"}},
                      "upgrade": {"image": "k3os-$(LATEST_VERSION).bundle"}}}  # fmt: skip
     writes = {"plan": 0}
@@ -293,15 +306,27 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
             except ClientError:
                 await asyncio.sleep(0.2)
 
+    def plan_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in events
+                if (e.get("source") or {}).get("component") == "k3os-plan-controller"]  # fmt: skip
+
+    events_before = plan_events((await kube.list(EVENTS, "default")).items) if round_ else []
     counter = asyncio.create_task(count_plan_writes())
-    await asyncio.sleep(0.2)  # the watch is open before the Plan exists
+    await asyncio.sleep(0.2)  # the watch is open before the Plan exists (or changes)
     t0 = time.time()
-    await kube.create(PLANS, plan)
+    if round_ == 0:
+        await kube.create(PLANS, plan)
+    else:
+        await kube.patch(PLANS, "fleet-bench", {"spec": {"version": version}}, namespace="default")
+        writes["plan"] -= 1  # our own write, not the controller's
     deadline = time.monotonic() + max(300.0, 20 * n / sizes.concurrency)
     while True:
         obj = await kube.get(PLANS, "fleet-bench", "default")
-        conds = (obj.get("status") or {}).get("conditions") or []
-        if any(c.get("type") == "Complete" and c.get("status") == "True" for c in conds):
+        status = obj.get("status") or {}
+        conds = status.get("conditions") or []
+        if status.get("latestVersion") == version and any(
+            c.get("type") == "Complete" and c.get("status") == "True" for c in conds
+        ):
             break
         if time.monotonic() > deadline:
             raise RuntimeError(f"rollout not complete: {conds}")
@@ -310,8 +335,9 @@ async def rollout(kube: Kube, workers: Workers, n: int, sizes: Sizes) -> dict[st
     total = time.time() - t0
     await asyncio.sleep(0.5)  # the last status write's event
     counter.cancel()
-    events = (await kube.list(EVENTS, "default")).items
-    ours = [e for e in events if (e.get("source") or {}).get("component") == "k3os-plan-controller"]
+    seen_before = {(e.get("metadata") or {}).get("uid") for e in events_before}
+    ours = [e for e in plan_events((await kube.list(EVENTS, "default")).items)
+            if (e.get("metadata") or {}).get("uid") not in seen_before]  # fmt: skip
     on_nodes = sum((e.get("involvedObject") or {}).get("kind") == "Node" for e in ours)
     # Every outcome is written (the plan is complete); the workers flush samples every 0.5 s.
     await wait_for("the upgrade samples", lambda: len(workers.samples.nodes_with(
@@ -344,6 +370,63 @@ def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) 
             out[f"{name}_mean_s"] = round(sum(values) / len(values), 3)
             out[f"{name}_max_s"] = round(values[-1], 3)
     return out
+
+
+async def measured_rollout(
+    kube: Kube,
+    workers: Workers,
+    n: int,
+    sizes: Sizes,
+    round_: int,
+    server: ServerProcess,
+    server_pids: list[int],
+    steady_cpu: float,
+    rollout_profile: Path | None,
+) -> dict[str, Any]:
+    """One rollout (`rollout`) with what the server, its event loops and the load generator
+    spent while it ran. `steady_cpu`: the server's % of a core in the steady window."""
+    samples = workers.samples
+    cpu0 = sum(cpu_seconds(p) for p in server_pids)
+    sched0 = schedstat(server.proc.pid)
+    wsched0 = {p: schedstat(p) for p in server_pids[1:]}
+    fleet_cpu = CpuWindow(workers.pids)
+    fleet_cpu.start()
+    r0 = time.time()
+    with profiled(server.proc.pid, rollout_profile):
+        ro: dict[str, Any] = await rollout(kube, workers, n, sizes, round_)
+    samples.poll()
+    r1 = r0 + ro["total_s"]
+    during = [r for r in samples.requests if r0 <= r[0] <= r1]
+    # What the nodes' requests took while the rollout ran (p50 ms, by verb and
+    # resource): the agent's share of a slot is its sequential calls.
+    by_call = verb_figures(during, by_resource=True)
+    ro["request_p50_ms"] = {k: round(percentile(v, 50), 1) for k, v in sorted(by_call.items())}
+    ro["request_counts"] = {k: len(v) for k, v in sorted(by_call.items())}
+    used = sum(cpu_seconds(p) for p in server_pids) - cpu0
+    # The load generator's share of the machine while the rollout ran (the
+    # simulated nodes' own TLS, HTTP and watch handling).
+    ro["client_cpu"] = round(fleet_cpu.stop(), 1)
+    # The event loop's thread: how much of the rollout it ran, and how much it
+    # was ready to run but waited for a CPU (others' work on the same cores).
+    sched1 = schedstat(server.proc.pid)
+    ran, waited = sched1[0] - sched0[0], sched1[1] - sched0[1]
+    ro["loop_running"] = ran / ro["total_s"]
+    ro["loop_waiting_for_cpu"] = waited / ro["total_s"]
+    if wsched0:
+        # The API workers' threads likewise (their sum).
+        wsched1 = {p: schedstat(p) for p in wsched0}
+        wran = sum(wsched1[p][0] - s[0] for p, s in wsched0.items())
+        wwaited = sum(wsched1[p][1] - s[1] for p, s in wsched0.items())
+        ro["workers_running"] = wran / ro["total_s"]
+        ro["workers_waiting_for_cpu"] = wwaited / ro["total_s"]
+    # The server's CPU per upgraded node, and net of what the fleet's heartbeats
+    # cost it anyway (the steady window's rate over the rollout's time).
+    ro["server_cpu_ms_per_node"] = 1000 * used / n
+    steady = steady_cpu / 100 * ro["total_s"]
+    ro["server_cpu_ms_per_node_net"] = 1000 * (used - steady) / n
+    ro["server_busy"] = used / ro["total_s"]
+    ro["loadavg"] = round(os.getloadavg()[0], 2)
+    return ro
 
 
 async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
@@ -406,48 +489,16 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             if last:
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)
                 rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
-                cpu0 = sum(cpu_seconds(p) for p in server_pids)
-                sched0 = schedstat(server.proc.pid)
-                wsched0 = {p: schedstat(p) for p in server_pids[1:]}
-                fleet_cpu = CpuWindow(workers.pids)
-                fleet_cpu.start()
-                r0 = time.time()
-                with profiled(server.proc.pid, rollout_profile):
-                    row["rollout"] = await rollout(kube, workers, n, sizes)
-                samples.poll()
-                r1 = r0 + row["rollout"]["total_s"]
-                during = [r for r in samples.requests if r0 <= r[0] <= r1]
-                # What the nodes' requests took while the rollout ran (p50 ms, by verb and
-                # resource): the agent's share of a slot is its sequential calls.
-                by_call = verb_figures(during, by_resource=True)
-                row["rollout"]["request_p50_ms"] = {
-                    k: round(percentile(v, 50), 1) for k, v in sorted(by_call.items())
-                }
-                row["rollout"]["request_counts"] = {k: len(v) for k, v in sorted(by_call.items())}
-                used = sum(cpu_seconds(p) for p in server_pids) - cpu0
-                # The load generator's share of the machine while the rollout ran (the
-                # simulated nodes' own TLS, HTTP and watch handling).
-                row["rollout"]["client_cpu"] = round(fleet_cpu.stop(), 1)
-                # The event loop's thread: how much of the rollout it ran, and how much it
-                # was ready to run but waited for a CPU (others' work on the same cores).
-                sched1 = schedstat(server.proc.pid)
-                ran, waited = sched1[0] - sched0[0], sched1[1] - sched0[1]
-                row["rollout"]["loop_running"] = ran / row["rollout"]["total_s"]
-                row["rollout"]["loop_waiting_for_cpu"] = waited / row["rollout"]["total_s"]
-                if wsched0:
-                    # The API workers' threads likewise (their sum).
-                    wsched1 = {p: schedstat(p) for p in wsched0}
-                    wran = sum(wsched1[p][0] - s[0] for p, s in wsched0.items())
-                    wwaited = sum(wsched1[p][1] - s[1] for p, s in wsched0.items())
-                    row["rollout"]["workers_running"] = wran / row["rollout"]["total_s"]
-                    row["rollout"]["workers_waiting_for_cpu"] = wwaited / row["rollout"]["total_s"]
-                # The server's CPU per upgraded node, and net of what the fleet's heartbeats
-                # cost it anyway (the steady window's rate over the rollout's time).
-                row["rollout"]["server_cpu_ms_per_node"] = 1000 * used / n
-                steady = row["server_cpu"] / 100 * row["rollout"]["total_s"]
-                row["rollout"]["server_cpu_ms_per_node_net"] = 1000 * (used - steady) / n
-                row["rollout"]["server_busy"] = used / row["rollout"]["total_s"]
-                row["rollout"]["loadavg"] = round(os.getloadavg()[0], 2)
+                runs = []
+                for round_ in range(sizes.rollouts):
+                    if round_:
+                        await asyncio.sleep(sizes.settle)  # the last one's trailing writes
+                    runs.append(await measured_rollout(
+                        kube, workers, n, sizes, round_, server, server_pids, row["server_cpu"],
+                        rollout_profile if round_ == 0 else None))  # fmt: skip
+                # The middle run (of an even count, the slower of the two middle ones).
+                middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
+                row["rollout"] = {**middle, "ratio_runs": [round(r["ratio"], 3) for r in runs]}
             results.append(row)
     finally:
         workers.stop()
@@ -577,6 +628,8 @@ def main() -> None:
     sizes.agent_calls = args.agent_calls
     sizes.client = args.client
     sizes.fleet_nice = args.fleet_nice
+    if args.rollouts:
+        sizes.rollouts = max(1, args.rollouts)
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []

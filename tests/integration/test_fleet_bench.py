@@ -50,6 +50,10 @@ def test_bench_fleet_smoke_reports_both_datastores() -> None:
         rollout = cases[f"{store}/rollout/10"]
         assert rollout["upgraded"] == 10 and rollout["ideal_s"] == 2.0
         assert rollout["agent_p50_s"] > 0 and "handoff_p50_s" in rollout
+        # Two rollouts one after another (the second to a new version): the slower one is
+        # the figure, both beside it.
+        assert len(rollout["ratio_runs"]) == 2
+        assert rollout["value"] == max(rollout["ratio_runs"]), rollout
     assert cases["sqlite/10/server-cpu"]["baseline"] == "etcd/10/server-cpu"
     for case, row in cases.items():
         if "/latency/" in case:
