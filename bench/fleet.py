@@ -378,21 +378,21 @@ async def measured_rollout(
     n: int,
     sizes: Sizes,
     round_: int,
-    server: ServerProcess,
     server_pids: list[int],
     steady_cpu: float,
     rollout_profile: Path | None,
 ) -> dict[str, Any]:
     """One rollout (`rollout`) with what the server, its event loops and the load generator
-    spent while it ran. `steady_cpu`: the server's % of a core in the steady window."""
+    spent while it ran. `server_pids`: its main process first, then its API workers;
+    `steady_cpu`: the server's % of a core in the steady window."""
     samples = workers.samples
     cpu0 = sum(cpu_seconds(p) for p in server_pids)
-    sched0 = schedstat(server.proc.pid)
+    sched0 = schedstat(server_pids[0])
     wsched0 = {p: schedstat(p) for p in server_pids[1:]}
     fleet_cpu = CpuWindow(workers.pids)
     fleet_cpu.start()
     r0 = time.time()
-    with profiled(server.proc.pid, rollout_profile):
+    with profiled(server_pids[0], rollout_profile):
         ro: dict[str, Any] = await rollout(kube, workers, n, sizes, round_)
     samples.poll()
     r1 = r0 + ro["total_s"]
@@ -408,7 +408,7 @@ async def measured_rollout(
     ro["client_cpu"] = round(fleet_cpu.stop(), 1)
     # The event loop's thread: how much of the rollout it ran, and how much it
     # was ready to run but waited for a CPU (others' work on the same cores).
-    sched1 = schedstat(server.proc.pid)
+    sched1 = schedstat(server_pids[0])
     ran, waited = sched1[0] - sched0[0], sched1[1] - sched0[1]
     ro["loop_running"] = ran / ro["total_s"]
     ro["loop_waiting_for_cpu"] = waited / ro["total_s"]
@@ -494,7 +494,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                     if round_:
                         await asyncio.sleep(sizes.settle)  # the last one's trailing writes
                     runs.append(await measured_rollout(
-                        kube, workers, n, sizes, round_, server, server_pids, row["server_cpu"],
+                        kube, workers, n, sizes, round_, server_pids, row["server_cpu"],
                         rollout_profile if round_ == 0 else None))  # fmt: skip
                 # The middle run (of an even count, the slower of the two middle ones).
                 middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
