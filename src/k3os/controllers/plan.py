@@ -91,6 +91,9 @@ class PlanSettings:
     """Least time between the end of one pass over a Plan and the start of the next: what
     changes meanwhile is taken in one pass (each pass writes the Plan's status when its
     reservations change, and waits for its writes' answers)."""
+    answer_spacing: float = 0.01
+    """The same, when an agent's outcome came in since the last pass started: the slot it
+    frees is the rollout's critical path, so the next pass comes sooner."""
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -203,6 +206,20 @@ def _answer(
     return (record, outcome) if outcome is not None and outcome.hash == record.hash else None
 
 
+def _new_answers(node: Obj, old: Obj | None) -> list[str]:
+    """The plans whose outcome annotation on `node` changed from `old` and answers its
+    record in flight."""
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    before = ((old or {}).get("metadata") or {}).get("annotations") or {}
+    return [
+        plan
+        for key, value in annotations.items()
+        if key.startswith(OUTCOME_PREFIX)
+        and before.get(key) != value
+        and _answer(annotations, plan := key[len(OUTCOME_PREFIX) :]) is not None
+    ]
+
+
 def _answered_plans(node: Obj) -> list[str]:
     annotations = (node.get("metadata") or {}).get("annotations") or {}
     return [
@@ -293,6 +310,8 @@ class PlanController:
         self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
         self._invalid: dict[PlanKey, str] = {}
         self._last_pass: dict[PlanKey, float] = {}  # loop time each plan's last pass ended
+        # Per plan, set when an outcome came in since its last pass started.
+        self._answered: dict[PlanKey, asyncio.Event] = {}
         self._views = ByVersion(NodeView.from_node)
         # Each plan's nodes, classified, and the Node cache's keys changed since its last pass.
         self._fleets: dict[PlanKey, tuple[PlanNodes, set[Key]]] = {}
@@ -313,7 +332,20 @@ class PlanController:
             self._views.forget(name)
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
+        if change != "DELETED":
+            self._hurry(_new_answers(obj, old))
         self.enqueue_all()
+
+    def _hurry(self, plan_names: list[str]) -> None:
+        """Outcomes for these plans came in: their next passes need not wait the whole
+        spacing."""
+        if not plan_names:
+            return
+        for plan in self.plans.cache:
+            meta = _meta(plan)
+            if meta.get("name") in plan_names:
+                key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+                self._answered.setdefault(key, asyncio.Event()).set()
 
     def enqueue_all(self) -> None:
         for plan in self.plans.cache:
@@ -480,9 +512,16 @@ class PlanController:
 
     async def reconcile(self, key: PlanKey) -> float | None:
         loop = asyncio.get_running_loop()
-        wait = self._last_pass.get(key, -1e9) + self.settings.pass_spacing - loop.time()
+        last = self._last_pass.get(key, -1e9)
+        answered = self._answered.setdefault(key, asyncio.Event())
+        wait = last + self.settings.pass_spacing - loop.time()
+        if wait > 0 and not answered.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), wait)
+        wait = last + min(self.settings.answer_spacing, self.settings.pass_spacing) - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
+        answered.clear()  # what comes in from now on, this pass may not see
         try:
             return await self._reconcile(key)
         finally:
@@ -496,6 +535,7 @@ class PlanController:
                 gauge.remove_matching(namespace=namespace, plan=name)
             self._invalid.pop(key, None)
             self._last_pass.pop(key, None)
+            self._answered.pop(key, None)
             self._drop_fleet(key)
             self._summarised.pop(key, None)
             await self._forget(namespace, name)
@@ -684,6 +724,8 @@ class PlanController:
         # arriving (and waiting) all together.
         answered.sort(key=lambda a: (a[1].since or _LONG_AGO, a[0]))
         moved.more = len(answered) > _OUTCOMES_PER_PASS
+        if moved.more:  # the rest are as urgent as what comes in meanwhile
+            self._hurry([name])
         await _each(answered[:_OUTCOMES_PER_PASS], take)
 
     async def _done(self, plan: Plan, node: Obj, patch: Obj, moved: _Moved) -> None:

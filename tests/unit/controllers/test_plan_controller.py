@@ -561,6 +561,36 @@ async def test_the_plan_k3os_shipped_selects_opted_in_nodes_unchanged(
     assert env.node("opted-in")["spec"]["unschedulable"] is True  # drain implies cordon
 
 
+async def test_an_outcome_brings_the_next_pass_sooner_than_the_spacing() -> None:
+    """An agent's outcome frees a slot, which is a rollout's critical path: the pass after
+    it waits `answer_spacing`, not `pass_spacing`, even when it was already waiting."""
+    env = Env("n1", "n2", concurrency=1)
+    env.ctrl.settings = PlanSettings(pass_spacing=30.0, answer_spacing=0.0)
+    loop = asyncio.get_running_loop()
+    await env.step()
+    (started,) = env.status()["applying"]
+    # A change that is no outcome waits the whole spacing (a lower bound only: no timing).
+    waiting = asyncio.create_task(env.step())
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await env.agent(started)
+    env.kube.sync(env.informers)  # the outcome's event: the waiting pass goes at once
+    await asyncio.wait_for(waiting, 10)
+    assert env.record(started)["phase"] == "Complete"
+    (other,) = env.status()["applying"]
+    assert other != started
+    # An outcome that came in while a pass ran makes the next pass urgent too.
+    await env.agent(other)
+    env.kube.sync(env.informers)
+    before = loop.time()
+    await asyncio.wait_for(env.step(), 10)
+    assert loop.time() - before < 30
+    assert env.status().get("applying") in (None, [])
+    # A node event that carries no new outcome (the same one again) does not hurry.
+    env.ctrl._on_node("MODIFIED", env.node(other), env.node(other))
+    assert not env.ctrl._answered[(NS, "p")].is_set()
+
+
 async def test_passes_within_a_second_share_their_summary_events() -> None:
     """A rollout's Plan Events do not grow with how often its passes run: the passes within
     a second of a plan's last summary gather into its next one."""
