@@ -4,6 +4,7 @@ hand-off to the agent, outcomes, failures, drains, channels, and bad input."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -579,16 +580,42 @@ async def test_an_outcome_brings_the_next_pass_sooner_than_the_spacing() -> None
     assert env.record(started)["phase"] == "Complete"
     (other,) = env.status()["applying"]
     assert other != started
-    # An outcome that came in while a pass ran makes the next pass urgent too.
+    # An outcome that comes in after a pass ended: the next pass is not held either.
     await env.agent(other)
     env.kube.sync(env.informers)
     before = loop.time()
     await asyncio.wait_for(env.step(), 10)
     assert loop.time() - before < 30
     assert env.status().get("applying") in (None, [])
-    # A node event that carries no new outcome (the same one again) does not hurry.
-    env.ctrl._on_node("MODIFIED", env.node(other), env.node(other))
-    assert not env.ctrl._answered[(NS, "p")].is_set()
+
+
+async def test_only_a_new_outcome_hurries_the_next_pass() -> None:
+    env = Env("n1", concurrency=1)
+    await env.step()
+    key = (NS, "p")
+    asked = copy.deepcopy(env.node("n1"))
+    await env.agent("n1")
+    answered = env.node("n1")
+    relabelled = copy.deepcopy(answered)
+    relabelled["metadata"].setdefault("labels", {})["site"] = "depot"
+    env.ctrl._on_node("MODIFIED", relabelled, answered)  # the same outcome, a label changed
+    assert key not in env.ctrl._answered or not env.ctrl._answered[key].is_set()
+    env.ctrl._on_node("MODIFIED", answered, asked)  # the outcome came in
+    assert env.ctrl._answered[key].is_set()
+
+
+async def test_outcomes_left_for_the_next_pass_hurry_it() -> None:
+    """A pass takes at most 25 outcomes; the rest wait for the next, which is not spaced."""
+    names = [f"n{i:02d}" for i in range(30)]
+    env = Env(*names, concurrency=30)
+    await env.step()
+    assert len(env.status()["applying"]) == 30
+    for name in names:
+        await env.agent(name)
+    await env.step()
+    taken = [n for n in names if env.record(n)["phase"] == "Complete"]
+    assert len(taken) == 25
+    assert env.ctrl._answered[(NS, "p")].is_set()
 
 
 async def test_passes_within_a_second_share_their_summary_events() -> None:
