@@ -206,9 +206,9 @@ def _answer(
     return (record, outcome) if outcome is not None and outcome.hash == record.hash else None
 
 
-def _new_answers(node: Obj, old: Obj | None) -> list[str]:
-    """The plans whose outcome annotation on `node` changed from `old` and answers its
-    record in flight."""
+def _answered_plans(node: Obj, old: Obj | None = None) -> list[str]:
+    """The plans whose outcome annotation on `node` answers its record in flight (and, with
+    `old`, differs from the one `old` had: an outcome that came in)."""
     annotations = (node.get("metadata") or {}).get("annotations") or {}
     before = ((old or {}).get("metadata") or {}).get("annotations") or {}
     return [
@@ -216,16 +216,6 @@ def _new_answers(node: Obj, old: Obj | None) -> list[str]:
         for key, value in annotations.items()
         if key.startswith(OUTCOME_PREFIX)
         and before.get(key) != value
-        and _answer(annotations, plan := key[len(OUTCOME_PREFIX) :]) is not None
-    ]
-
-
-def _answered_plans(node: Obj) -> list[str]:
-    annotations = (node.get("metadata") or {}).get("annotations") or {}
-    return [
-        plan
-        for key in annotations
-        if key.startswith(OUTCOME_PREFIX)
         and _answer(annotations, plan := key[len(OUTCOME_PREFIX) :]) is not None
     ]
 
@@ -333,7 +323,7 @@ class PlanController:
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
         if change != "DELETED":
-            self._hurry(_new_answers(obj, old))
+            self._hurry(_answered_plans(obj, old))
         self.enqueue_all()
 
     def _hurry(self, plan_names: list[str]) -> None:
