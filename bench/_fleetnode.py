@@ -195,7 +195,9 @@ class SimNode:
            registration wrote, its RenderedNodeConfig by a streamed list); its status loop
            starts over;
         5. after the health check: the outcome PATCH, with the labels that changed (the
-           version) in it, then Event `UpgradeComplete`.
+           version) in it, and the finish when the request hands it over (the done label,
+           the record complete, the request dropped: `k3os.apis.handoff.agent_finish`),
+           then Event `UpgradeComplete`.
         """
         if self.args.agent_calls == "outcome":
             await asyncio.sleep(self.args.upgrade_seconds)
@@ -234,7 +236,7 @@ class SimNode:
         outcome = UpgradeOutcome(
             hash=request.hash, phase="Complete", version=request.version, reason="Upgraded"
         )
-        patch = outcome_patch(plan, outcome, labels)
+        patch = outcome_patch(plan, outcome, labels, self.node.cache.get(self.name))
         while True:
             try:
                 await self.kube.patch(NODES, self.name, patch)

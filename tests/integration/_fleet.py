@@ -102,6 +102,20 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float, env: Fl
     raise AssertionError(f"timed out waiting for {what} (last error: {last})\n{env.logs()}")
 
 
+def plan_manifest(name: str, spec: str) -> str:
+    head = "apiVersion: upgrade.cattle.io/v1\nkind: Plan\n"
+    head += f"metadata: {{name: {name}, namespace: k3os-system}}\nspec:\n"
+    return head + "\n".join("  " + line for line in spec.strip().splitlines()) + "\n"
+
+
+def wait_condition(env: FleetEnv, plan: str, type_: str, timeout: float = 120) -> Any:
+    def check() -> Any:
+        obj = env.plan(plan)
+        return obj if condition(obj, type_).get("status") == "True" else None
+
+    return eventually(check, f"plan {plan} {type_}", timeout, env)
+
+
 @contextmanager
 def real_fleet(
     work: Path, nodes: dict[str, dict[str, str]], *, broken: tuple[str, ...] = ()

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from k3os.sim.channel import ChannelServer
-from tests.integration._fleet import FleetEnv, condition, eventually, real_fleet
+from tests.integration._fleet import (
+    FleetEnv,
+    condition,
+    eventually,
+    plan_manifest,
+    real_fleet,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -37,23 +44,9 @@ def channel() -> Iterator[ChannelServer]:
         yield server
 
 
-def plan_manifest(name: str, spec: str) -> str:
-    head = "apiVersion: upgrade.cattle.io/v1\nkind: Plan\n"
-    head += f"metadata: {{name: {name}, namespace: k3os-system}}\nspec:\n"
-    return head + "\n".join("  " + line for line in spec.strip().splitlines()) + "\n"
-
-
 def record(node: Any, plan: str) -> Any:
     raw = (node["metadata"].get("annotations") or {}).get(RECORD + plan)
     return json.loads(raw) if raw else None
-
-
-def wait_condition(env: FleetEnv, plan: str, type_: str, timeout: float = 120) -> Any:
-    def check() -> Any:
-        obj = env.plan(plan)
-        return obj if condition(obj, type_).get("status") == "True" else None
-
-    return eventually(check, f"plan {plan} {type_}", timeout, env)
 
 
 def test_a_channel_plan_upgrades_every_node_in_batches(

@@ -7,7 +7,9 @@ URL, or the server's image store), verifies and stages it into the inactive slot
 reboots. After the reboot the version on trial is health-checked and committed or rolled
 back (k3os.agent.boot), and the agent writes the outcome `outcome.upgrade.k3os.io/<plan>`:
 `Complete` with the version it booted, or `Failed` with why. The controller turns that into
-the node's record. The agent never touches cordons, records or done labels.
+the node's record. The agent never touches cordons; it writes the node's record and done
+labels only when the request hands it the finish (a plan with nothing left to decide after
+a success: `k3os.apis.handoff`), in the same write as its `Complete` outcome.
 
 Each upgrade records two Events on the Node, kept few because a fleet's rollout pays for
 every write: `UpgradeStarted` (the version, the image, and that a reboot follows) and, at
@@ -60,14 +62,23 @@ def open_requests(node: Obj) -> list[tuple[str, UpgradeRequest]]:
     return out
 
 
-def outcome_patch(plan_name: str, outcome: UpgradeOutcome, labels: Obj | None = None) -> Obj:
+def outcome_patch(
+    plan_name: str, outcome: UpgradeOutcome, labels: Obj | None = None, node: Obj | None = None
+) -> Obj:
     """The merge patch answering `plan_name`'s request with `outcome`, carrying `labels` (a
-    `label_patch`: the label changes a start inside an upgrade left to it) in the same write."""
-    from k3os.apis.handoff import outcome_key
+    `label_patch`: the label changes a start inside an upgrade left to it) in the same write,
+    and the node's finish when its request on `node` (as last seen) leaves that to the
+    agent (`k3os.apis.handoff.agent_finish`)."""
+    from k3os.apis.handoff import agent_finish, outcome_key
 
     meta: Obj = dict((labels or {}).get("metadata") or {})
     meta["annotations"] = {**(meta.get("annotations") or {}),
                            outcome_key(plan_name): outcome.encode()}  # fmt: skip
+    annotations = ((node or {}).get("metadata") or {}).get("annotations") or {}
+    finish = agent_finish(annotations, plan_name, outcome)
+    if finish is not None:
+        meta["labels"] = {**(meta.get("labels") or {}), **finish["metadata"]["labels"]}
+        meta["annotations"].update(finish["metadata"]["annotations"])
     return {"metadata": meta}
 
 
@@ -148,7 +159,9 @@ class Upgrader:
     async def write_outcome(self, plan_name: str, outcome: UpgradeOutcome) -> None:
         """Write the outcome, with the node's pending label changes in the same patch,
         retrying while the server is away: it must not get lost."""
-        patch = outcome_patch(plan_name, outcome, self.labels() if self.labels else None)
+        patch = outcome_patch(
+            plan_name, outcome, self.labels() if self.labels else None, self.node()
+        )
         failures = 0
         while True:
             try:

@@ -36,12 +36,13 @@ from pydantic import ValidationError
 from k3os.apis.handoff import (
     UpgradeOutcome,
     UpgradeRequest,
+    agent_finished,
     outcome_key,
     read_outcome,
     read_request,
     request_key,
 )
-from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, node_record_key
+from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, REQUEST_PREFIX, node_record_key
 from k3os.apis.noderecord import NodeUpgradeRecord, read_record, record_of
 from k3os.apis.plan import Plan
 from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
@@ -56,6 +57,7 @@ from k3os.controllers.decisions import (
     PlanNodes,
     RolloutDecision,
     begin_patch,
+    complete_patch,
     fail_patch,
     finish_patch,
     handover_patch,
@@ -220,6 +222,29 @@ def _answered_plans(node: Obj, old: Obj | None = None) -> list[str]:
     ]
 
 
+def _finished_by_agent(node: Obj, old: Obj | None) -> list[str]:
+    """The plans whose request on `node` its agent finished in the write from `old` to
+    `node` (`k3os.apis.handoff.agent_finished`), their upgrade times observed."""
+    if old is None:
+        return []
+    annotations = _meta(node).get("annotations") or {}
+    before = _meta(old).get("annotations") or {}
+    if not any(k.startswith(REQUEST_PREFIX) and k not in annotations for k in before):
+        return []
+    plans = []
+    for key in agent_finished(before, annotations):
+        plan = key[len(REQUEST_PREFIX) :]
+        plans.append(plan)
+        started, request = record_of(before, plan), read_request(before, plan)
+        if started is not None and started.since is not None and request is not None:
+            PLAN_UPGRADE_SECONDS.observe(
+                max(0.0, (datetime.now(UTC) - started.since).total_seconds()),
+                namespace=request.plan.partition("/")[0],
+                plan=plan,
+            )
+    return plans
+
+
 class _PassNodes:
     """The Node cache as one pass reads it (the controller's writes go into it): a node a
     write of the pass found deleted is gone for the rest of the pass."""
@@ -323,7 +348,8 @@ class PlanController:
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
         if change != "DELETED":
-            self._hurry(_answered_plans(obj, old))
+            finished = _finished_by_agent(obj, old)
+            self._hurry(_answered_plans(obj, old) + list(finished))
         self.enqueue_all()
 
     def _hurry(self, plan_names: list[str]) -> None:
@@ -741,13 +767,26 @@ class PlanController:
                 return
             patch = finish_patch(plan, self._view(node), latest, version)
             if not patch_changes(node, patch):
-                return  # finished with its outcome; only its slot is left to free
+                # Finished with its outcome (by our take, or by its agent): only its slot
+                # is left to free.
+                if node_name not in moved.done:
+                    moved.done.append(node_name)
+                return
             updated = await self._patch_node(node_name, patch)
             moved.wrote = True
             if updated is not None:
                 await self._done(plan, updated, patch, moved)
 
         await _each(decision.finish, finish)
+
+        async def stamp(node_name: str) -> None:
+            node = nodes.get(node_name)
+            if node is not None:
+                view = self._view(node)
+                await self._patch_node(node_name, complete_patch(plan, view, latest, now))
+                moved.wrote = True
+
+        await _each(decision.stamp, stamp)
         for failure in decision.fail:
             node = nodes.get(failure.node)
             if node is None:

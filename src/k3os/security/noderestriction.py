@@ -19,6 +19,13 @@ or `node-restriction.kubernetes.io/*`; in `k3os.io` only the facts the node repo
 (`NODE_REPORTED_K3OS_LABELS`: `k3os.io/version`, `k3os.io/mode`). The cluster owns the rest
 of `k3os.io/*` (e.g. `k3os.io/upgrade`, the opt-in to upgrade Plans) and everything under
 `upgrade.cattle.io` (e.g. `plan.upgrade.cattle.io/<plan>`, the Plan's done marker).
+
+Upgrade requests (`request.upgrade.k3os.io/<plan>`) are the controller's: a node may not
+create its Node with one, add one or change one. It may drop one in exactly one kind of
+write, its agent's finish (`k3os.apis.handoff.agent_finished`): the request delegated the
+finish, the write answers it `Complete` at its hash with the record complete there, and
+then the node may set the cluster-owned labels the request names to the values it names
+(the done label, the plan's postCompleteLabels), and no other.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from k3os.apis.handoff import REQUEST_PREFIX, agent_finished
 from k3os.security.authz import Attributes, Decision, Verdict
 from k3os.security.node import NODE_LEASE_NAMESPACE, node_name_of
 from k3os.security.nodelabels import KUBELET_LABELS, NODE_REPORTED_K3OS_LABELS, label_owner
@@ -48,6 +56,11 @@ def _labels(obj: Obj | None) -> Mapping[str, str]:
 
 def cluster_owned_labels(obj: Obj | None) -> dict[str, str]:
     return {k: v for k, v in _labels(obj).items() if label_owner(k) == "cluster"}
+
+
+def _annotations(obj: Obj | None) -> Mapping[str, str]:
+    notes = ((obj or {}).get("metadata") or {}).get("annotations")
+    return notes if isinstance(notes, Mapping) else {}
 
 
 def _name(obj: Obj | None) -> str:
@@ -73,11 +86,29 @@ def _admit_node(node: str, attrs: Attributes, new: Obj | None, old: Obj | None) 
         owned = sorted(cluster_owned_labels(new))
         if owned:
             return _deny(f'node "{node}" is not allowed to set the labels {owned}')
+        requests = sorted(k for k in _annotations(new) if k.startswith(REQUEST_PREFIX))
+        if requests:
+            return _deny(f'node "{node}" is not allowed to set the annotations {requests}')
         return _ALLOW
     if attrs.verb == "delete":
         return _ALLOW
+    notes_before, notes_after = _annotations(old), _annotations(new)
+    requests = sorted(
+        k
+        for k in notes_before.keys() | notes_after.keys()
+        if k.startswith(REQUEST_PREFIX) and notes_before.get(k) != notes_after.get(k)
+    )
+    finished = agent_finished(notes_before, notes_after) if requests else {}
+    written = [k for k in requests if k not in finished]
+    if written:
+        return _deny(f'node "{node}" is not allowed to modify the annotations {written}')
+    granted = {k: v for labels in finished.values() for k, v in labels.items()}
     before, after = cluster_owned_labels(old), cluster_owned_labels(new)
-    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    changed = sorted(
+        k
+        for k in before.keys() | after.keys()
+        if before.get(k) != after.get(k) and not (k in after and granted.get(k) == after[k])
+    )
     if changed:
         return _deny(f'node "{node}" is not allowed to modify the labels {changed}')
     for key in ("taints", "unschedulable"):

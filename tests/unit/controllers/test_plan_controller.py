@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from k3os.agent.upgrades import outcome_patch
 from k3os.apis.handoff import UpgradeOutcome, outcome_key, request_key
 from k3os.client import InformerSet, PermanentError, TemporaryError
 from k3os.client.resources import EVENTS, NODES, PODS
@@ -103,6 +104,13 @@ class Env:
         )
         patch = {"metadata": {"annotations": {outcome_key("p"): outcome.encode()}}}
         await self.kube.patch(NODES, name, patch)
+
+    async def agent_finishing(self, name: str) -> None:
+        """Answer `Complete` as today's agent does: with the finish when the request
+        hands it over (`k3os.agent.upgrades.outcome_patch`)."""
+        raw = self.annotations(name)[request_key("p")]
+        outcome = UpgradeOutcome(hash=json.loads(raw)["hash"], phase="Complete", version="v2")
+        await self.kube.patch(NODES, name, outcome_patch("p", outcome, None, self.node(name)))
 
 
 async def test_a_node_goes_through_every_step_in_order() -> None:
@@ -664,3 +672,53 @@ async def test_passes_over_one_plan_are_spaced_and_changes_between_them_wait() -
     started = loop.time()
     await env.step()  # no spacing: at once
     assert env.ctrl._last_pass[(NS, "p")] >= started
+
+
+async def test_agents_that_finish_their_nodes_leave_the_controller_only_the_slots() -> None:
+    """A plan with nothing left to decide after a success: each agent's answer labels its
+    node done; the controller's pass frees the slots (one status write) and writes no
+    Node, and its summary still names the nodes done."""
+    env = Env("n1", "n2", "n3", concurrency=3)
+    await env.step()
+    assert env.node_writes() == 3
+    asked = {name: copy.deepcopy(env.node(name)) for name in ("n1", "n2", "n3")}
+    for name in ("n1", "n2", "n3"):
+        await env.agent_finishing(name)
+    assert env.node_writes() == 3 + 3
+    env.ctrl._on_node("MODIFIED", env.node("n1"), asked["n1"])  # the answer's event
+    assert env.ctrl._answered[(NS, "p")].is_set()  # hurries the next pass
+    status_writes = env.kube.calls.count(("patch", "plans/status"))
+    await env.step()
+    assert env.node_writes() == 3 + 3  # nothing for the controller to write to a node
+    assert env.kube.calls.count(("patch", "plans/status")) == status_writes + 1
+    assert env.status().get("applying") in (None, [])
+    assert env.condition("Complete")["status"] == "True"
+    for name in ("n1", "n2", "n3"):
+        assert env.record(name)["phase"] == "Complete"
+        assert env.node(name)["metadata"]["labels"]["plan.upgrade.cattle.io/p"]
+        assert request_key("p") not in env.annotations(name)
+    (done,) = env.events("NodesDone")
+    assert done["message"] == "3 node(s) done at v2: n1, n2, n3"
+    assert PLAN_NODES.value(namespace=NS, plan="p", state="Done") == 3
+
+
+async def test_a_node_its_agent_finished_unhealthy_is_timed_by_the_controller() -> None:
+    """The agent's finish carries no time; a node that fails the gate gets the controller's
+    time in its record, then fails past the gate's timeout like any other, which takes its
+    done label away."""
+    env = Env("n1", healthGate={"timeout": "1s"})
+    await env.step()
+    not_ready = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    await env.kube.patch(NODES, "n1", not_ready)
+    await env.agent_finishing("n1")
+    assert "since" not in env.record("n1")
+    await env.step()
+    assert env.record("n1")["phase"] == "Complete" and env.record("n1")["since"]
+    assert env.status()["applying"] == ["n1"]  # keeps its slot
+    rec = env.record("n1") | {"since": "2000-01-01T00:00:00Z"}  # ... a while ago
+    patch = {"metadata": {"annotations": {"status.upgrade.k3os.io/p": json.dumps(rec)}}}
+    await env.kube.patch(NODES, "n1", patch)
+    await env.step()
+    failed = env.record("n1")
+    assert failed["phase"] == "Failed" and failed["reason"] == "HealthGateTimeout"
+    assert "plan.upgrade.cattle.io/p" not in env.node("n1")["metadata"]["labels"]

@@ -340,3 +340,105 @@ def test_denial_names_the_labels() -> None:
 def test_attributes_shape_for_admission() -> None:
     a = Attributes(A, "create", "kube-node-lease", "coordination.k8s.io", "leases")
     assert admit_node_request(a, {"metadata": {"name": "a"}}, None).verdict is ALLOW
+
+
+def _with_notes(obj: dict[str, Any], notes: dict[str, str | None]) -> dict[str, Any]:
+    meta = dict(obj["metadata"])
+    merged = {**(meta.get("annotations") or {}), **notes}
+    meta["annotations"] = {k: v for k, v in merged.items() if v is not None}
+    return {**obj, "metadata": meta}
+
+
+def _relabelled(obj: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    meta = dict(obj["metadata"])
+    meta["labels"] = {**meta["labels"], **labels}
+    return {**obj, "metadata": meta}
+
+
+def _in_flight(finish: dict[str, str] | None) -> dict[str, Any]:
+    """Node `a` as the Plan controller started it for plan `os` at hash H."""
+    from k3os.apis import NodeUpgradeRecord
+    from k3os.apis.handoff import UpgradeFinish, UpgradeRequest, request_key
+    from k3os.apis.keys import node_record_key
+
+    request = UpgradeRequest(
+        plan="sys/os",
+        hash="H",
+        version="v2",
+        image="k3os-v2.bundle",
+        finish=UpgradeFinish(labels=finish) if finish is not None else None,
+    )
+    record = NodeUpgradeRecord(hash="H", phase="Applying")
+    return _with_notes(
+        node_obj("a", {"kubernetes.io/hostname": "a"}),
+        {request_key("os"): request.encode(), node_record_key("os"): record.encode()},
+    )
+
+
+def _answered(
+    old: dict[str, Any], *, phase: str = "Complete", hash_: str = "H", drop: bool = True
+) -> dict[str, Any]:
+    """The agent's answer to `old`'s request, with the record complete and (with `drop`)
+    the request dropped."""
+    from k3os.apis import NodeUpgradeRecord
+    from k3os.apis.handoff import UpgradeOutcome, outcome_key, request_key
+    from k3os.apis.keys import node_record_key
+
+    outcome = UpgradeOutcome(hash=hash_, phase=phase, version="v2")  # type: ignore[arg-type]
+    record = NodeUpgradeRecord(hash=hash_, phase="Complete")
+    notes: dict[str, str | None] = {
+        outcome_key("os"): outcome.encode(),
+        node_record_key("os"): record.encode(),
+    }
+    if drop:
+        notes[request_key("os")] = None
+    return _with_notes(old, notes)
+
+
+FINISH = {"plan.upgrade.cattle.io/os": "H", "k3os.io/release": "v2"}
+
+
+def test_a_node_may_set_the_labels_its_request_names_in_the_write_that_finishes_it() -> None:
+    old = _in_flight(FINISH)
+    assert admit("patch", f"{NODES}/a", _relabelled(_answered(old), FINISH), old) is ALLOW
+    partly = {"plan.upgrade.cattle.io/os": "H"}  # a subset of what it names is fine too
+    assert admit("patch", f"{NODES}/a", _relabelled(_answered(old), partly), old) is ALLOW
+
+
+@pytest.mark.parametrize(
+    ("old_finish", "answer", "labels"),
+    [
+        (None, {}, FINISH),  # the request did not hand the finish over
+        (FINISH, {"phase": "Failed"}, FINISH),  # a failure is the controller's to record
+        (FINISH, {"hash_": "other"}, FINISH),  # not an answer to this request
+        (FINISH, {"drop": False}, FINISH),  # the request kept: not a finish
+        (FINISH, {}, {**FINISH, "k3os.io/upgrade": "x"}),  # a label it does not name
+        (FINISH, {}, {"plan.upgrade.cattle.io/os": "other-hash"}),  # another value
+    ],
+)
+def test_a_node_may_not_set_cluster_labels_outside_its_agents_finish(
+    old_finish: dict[str, str] | None, answer: dict[str, Any], labels: dict[str, str]
+) -> None:
+    old = _in_flight(old_finish)
+    new = _relabelled(_answered(old, **answer), labels)
+    assert admit("patch", f"{NODES}/a", new, old) is DENY
+
+
+def test_a_node_may_not_write_upgrade_requests() -> None:
+    """A request is the controller's: a node that could write one could name any labels
+    in its finish and then grant them to itself."""
+    from k3os.apis.handoff import request_key
+
+    forged = _in_flight(FINISH)
+    notes = forged["metadata"]["annotations"]
+    plain = node_obj("a", {"kubernetes.io/hostname": "a"})
+    assert admit("create", NODES, forged, None) is DENY
+    assert admit("patch", f"{NODES}/a", forged, plain) is DENY  # added
+    changed = _with_notes(forged, {request_key("os"): notes[request_key("os")] + " "})
+    assert admit("patch", f"{NODES}/a", changed, forged) is DENY  # changed
+    dropped = _with_notes(forged, {request_key("os"): None})
+    assert admit("patch", f"{NODES}/a", dropped, forged) is DENY  # dropped, not answered
+    odd = _with_notes(plain, {"request.upgrade.k3os.io/not a plan!": "{}"})
+    assert admit("patch", f"{NODES}/a", plain, odd) is DENY
+    # its other annotations stay its own
+    assert admit("patch", f"{NODES}/a", _with_notes(forged, {"x": "1"}), forged) is ALLOW

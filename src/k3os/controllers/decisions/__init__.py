@@ -59,6 +59,8 @@ from k3os.controllers.decisions.rollout import (
 )
 from k3os.controllers.decisions.steps import (
     OutcomeStep,
+    agent_finish_of,
+    agent_finishes,
     begin_patch,
     finishes_at_once,
     folds_handover,
@@ -85,6 +87,8 @@ __all__ = [
     "Rendering",
     "RolloutDecision",
     "Taint",
+    "agent_finish_of",
+    "agent_finishes",
     "begin_patch",
     "classify_node",
     "complete_patch",

@@ -59,6 +59,10 @@ class RolloutDecision:
     """Label done, uncordon if we cordoned, drop from status.applying."""
     fail: tuple[NodeFailure, ...] = ()
     """Record these as failed now (they stay cordoned for inspection)."""
+    stamp: tuple[str, ...] = ()
+    """Recorded complete by their agent, which leaves the time to the controller's clock, and
+    not finished at once (unhealthy, or a delay): record the time now, for the health gate's
+    timeout and the delay to count from."""
     applying: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     complete: bool = False
@@ -219,11 +223,16 @@ class PlanNodes:
         wake: list[datetime] = []
         finish: list[str] = []
         fail: list[NodeFailure] = []
+        stamp: list[str] = []
         for node_name in sorted(groups[NodeState.COMPLETE]):
             node = by_name[node_name]
-            since = _record_since(node, name) or now
+            recorded = _record_since(node, name)
+            since = recorded or now
             problems = health_problems(node, spec.health_gate)
             timeout = spec.health_gate.timeout
+            if recorded is None and (problems or spec.post_complete_delay):
+                stamp.append(node_name)
+                continue
             if not problems:
                 ready_at = since + (spec.post_complete_delay or timedelta(0))
                 if now >= ready_at:
@@ -306,6 +315,7 @@ class PlanNodes:
             resume=tuple(resume),
             finish=tuple(finish),
             fail=tuple(fail),
+            stamp=tuple(stamp),
             applying=tuple(new_applying),
             failed=tuple(failed),
             complete=complete,

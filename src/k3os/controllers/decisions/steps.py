@@ -13,6 +13,14 @@ atomically, so no reader ever sees half of it:
 - **outcome + finish**, when the agent reports `Complete` at the plan's current hash, the
   node already passes the health gate and `postCompleteDelay` is 0: the node is recorded
   complete and labelled done in one write.
+- **outcome + finish by the agent**, when the plan also leaves nothing to decide after a
+  success (`agent_finishes`: no cordon to undo, no delay, a health gate of readiness only):
+  the begin write's request carries the finish labels, and the agent's own `Complete`
+  answer records the node complete, labels it done and drops the request in its write
+  (`k3os.apis.handoff.agent_finish`). The controller then writes nothing to the node;
+  the next status write frees its slot. The health gate is still the controller's: a
+  node it finds unready stays in its slot and fails past `healthGate.timeout`, which
+  takes the done label away again.
 
 Every folded patch leaves the node in a state the unfolded steps also pass through, so a
 controller restarted at any point reads the same states as before and carries on.
@@ -24,7 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from k3os.apis.handoff import UpgradeOutcome, UpgradeRequest, outcome_key, request_key
+from k3os.apis.handoff import (
+    UpgradeFinish,
+    UpgradeOutcome,
+    UpgradeRequest,
+    outcome_key,
+    request_key,
+)
 from k3os.apis.plan import Plan
 from k3os.controllers.decisions.nodepatches import (
     complete_patch,
@@ -40,20 +54,55 @@ from k3os.controllers.decisions.rollout import health_problems
 Patch = dict[str, Any]
 
 
-def upgrade_request(plan: Plan, latest_hash: str, version: str) -> UpgradeRequest:
-    """What the node's agent is asked to run for `plan` at `latest_hash`."""
+def upgrade_request(
+    plan: Plan, latest_hash: str, version: str, finish: UpgradeFinish | None = None
+) -> UpgradeRequest:
+    """What the node's agent is asked to run for `plan` at `latest_hash` (and, with
+    `finish`, to write itself when it succeeds)."""
     return UpgradeRequest(
         plan=f"{plan.metadata.namespace or 'default'}/{plan.metadata.name}",
         hash=latest_hash,
         version=version,
         image=effective_image(plan.spec.upgrade.image, version),
+        finish=finish,
     )
 
 
-def handover_patch(plan: Plan, latest_hash: str, version: str) -> Patch:
+def handover_patch(
+    plan: Plan, latest_hash: str, version: str, finish: UpgradeFinish | None = None
+) -> Patch:
     """Hand the node to its agent: write the upgrade request."""
-    request = upgrade_request(plan, latest_hash, version)
+    request = upgrade_request(plan, latest_hash, version, finish)
     return {"metadata": {"annotations": {request_key(plan.metadata.name): request.encode()}}}
+
+
+def agent_finishes(plan: Plan) -> bool:
+    """Whether the plan leaves nothing to decide after a success but the readiness its
+    agent reports itself: no cordon to undo, no `postCompleteDelay`, no health-gate
+    conditions beyond Ready, no canary stage. Its requests then carry the finish for the
+    agent to write."""
+    delay = plan.spec.post_complete_delay or timedelta(0)
+    gate = plan.spec.health_gate
+    return (
+        not plan.spec.cordons
+        and delay <= timedelta(0)
+        and not gate.conditions
+        and plan.spec.canary is None  # its delay counts from the done nodes' recorded times
+    )
+
+
+def agent_finish_of(
+    plan: Plan, node: NodeView, latest_hash: str, version: str
+) -> UpgradeFinish | None:
+    """The finish a request to `node` carries: the labels `finish_patch` would write, when
+    the plan `agent_finishes` and finishing the node takes nothing but those labels (no
+    cordon of ours left on it from an earlier spec)."""
+    if not agent_finishes(plan):
+        return None
+    patch = finish_patch(plan, node, latest_hash, version)
+    if set(patch) != {"metadata"} or set(patch["metadata"]) != {"labels"}:
+        return None
+    return UpgradeFinish(labels=patch["metadata"]["labels"])
 
 
 def folds_handover(plan: Plan) -> bool:
@@ -71,7 +120,8 @@ def begin_patch(
     patch = merge_patches(start_patch(plan, node, latest_hash, now), clear)
     if not folds_handover(plan):
         return patch, False
-    return merge_patches(patch, handover_patch(plan, latest_hash, version)), True
+    finish = agent_finish_of(plan, node, latest_hash, version)
+    return merge_patches(patch, handover_patch(plan, latest_hash, version, finish)), True
 
 
 def finishes_at_once(plan: Plan, node: NodeView) -> bool:

@@ -5,16 +5,27 @@ restarted right after it carries on as after the unfolded steps)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from k3os.apis import read_record
-from k3os.apis.handoff import UpgradeOutcome, outcome_key, read_request, request_key
-from k3os.apis.keys import CORDONED_BY, done_label
+from k3os.apis import NodeUpgradeRecord, read_record
+from k3os.apis.handoff import (
+    UpgradeFinish,
+    UpgradeOutcome,
+    agent_finish,
+    agent_finished,
+    outcome_key,
+    read_request,
+    request_key,
+)
+from k3os.apis.keys import CORDONED_BY, done_label, node_record_key
 from k3os.controllers.decisions import (
     NodeState,
     NodeView,
+    agent_finish_of,
+    agent_finishes,
     begin_patch,
     classify_node,
     finish_patch,
@@ -58,7 +69,8 @@ def test_start_and_hand_over_fold_unless_the_plan_cordons_or_drains(
     assert json.loads(annotations[f"status.upgrade.k3os.io/{PLAN}"])["phase"] == "Applying"
     if folds:
         request = read_request(annotations, PLAN)
-        assert request == upgrade_request(p, H, "v2")
+        finish = UpgradeFinish(labels={done_label(PLAN): H})  # nothing left to decide
+        assert request == upgrade_request(p, H, "v2", finish)
         assert request.image == "https://bundles.example/k3os-v2.bundle"
         assert "spec" not in patch
     else:
@@ -166,3 +178,112 @@ def test_patch_changes() -> None:
     assert patch_changes(obj, {"spec": {"unschedulable": False}})
     assert patch_changes(obj, {"status": {"x": {"y": 1}}})
     assert patch_changes({"metadata": "odd"}, {"metadata": {"labels": {}}})
+
+
+@pytest.mark.parametrize(
+    ("spec", "labels"),
+    [
+        ({}, {done_label(PLAN): H}),
+        (
+            {"postCompleteLabels": {"k3os.io/release": "$(LATEST_VERSION)"}},
+            {done_label(PLAN): H, "k3os.io/release": "v2"},
+        ),
+        ({"healthGate": {"ready": False}}, {done_label(PLAN): H}),
+        ({"postCompleteDelay": "5m"}, None),  # the controller keeps the slot for the delay
+        ({"healthGate": {"conditions": [{"type": "AppsHealthy", "status": "True"}]}}, None),
+        ({"canary": {"nodes": 1}}, None),  # its delay counts from the done nodes' times
+        ({"cordon": True}, None),  # no request in the start's write at all
+    ],
+)
+def test_a_plan_with_nothing_left_to_decide_hands_the_finish_to_the_agent(
+    spec: dict[str, Any], labels: dict[str, str] | None
+) -> None:
+    p = plan(**spec)
+    assert agent_finishes(p) is (labels is not None)
+    patch, handed_over = begin_patch(p, node("a"), H, "v2", NOW)
+    request = read_request(patch["metadata"]["annotations"], PLAN)
+    if handed_over:
+        assert request is not None
+        assert (request.finish.labels if request.finish else None) == labels
+    else:
+        assert request is None
+
+
+def test_a_cordon_of_ours_left_on_the_node_keeps_the_finish_with_the_controller() -> None:
+    """The plan stopped cordoning while the node still carries our cordon: only the
+    controller can undo it, so it finishes the node itself."""
+    p = plan()
+    ours = node("a", unschedulable=True, annotations={CORDONED_BY: f"k3os-system/{PLAN}"})
+    assert agent_finish_of(p, ours, H, "v2") is None
+    assert agent_finish_of(p, node("a"), H, "v2") is not None
+
+
+def test_the_agents_finish_leaves_the_node_as_the_controllers_take_would() -> None:
+    p = plan(postCompleteLabels={"k3os.io/release": "$(LATEST_VERSION)"})
+    view = node("a")
+    started = _apply(view, begin_patch(p, view, H, "v2", NOW)[0])
+    finish = agent_finish(started.annotations, PLAN, _outcome())
+    assert finish is not None
+    answered = _apply(
+        started,
+        {"metadata": {"annotations": {outcome_key(PLAN): _outcome().encode()}}},
+    )
+    by_agent = _apply(answered, finish)
+    by_controller = _apply(answered, outcome_step(p, answered, _outcome(), H, H, "v2", NOW).patch)
+    assert by_agent.labels == by_controller.labels
+    assert set(by_agent.annotations) == set(by_controller.annotations)
+    record = read_record(dict(by_agent.annotations), PLAN)
+    assert record is not None and (record.phase, record.hash) == ("Complete", H)
+    assert record.since is None  # the controller's clock stamps it if it needs a time
+    # the admission's reading of that write: the request it drops, and the labels it may set
+    assert agent_finished(started.annotations, by_agent.annotations) == {
+        request_key(PLAN): {done_label(PLAN): H, "k3os.io/release": "v2"}
+    }
+    # still reserved: the pass frees the slot with no write, then the node is done
+    reserved = plan(status={"applying": ["a"]})
+    assert classify_node(reserved, H, by_agent, ["a"]) is NodeState.COMPLETE
+    decision = select_next_nodes(reserved, [by_agent], NOW)
+    assert decision.finish == ("a",) and decision.applying == () and decision.stamp == ()
+    obj = {"metadata": {"labels": dict(by_agent.labels), "annotations": dict(by_agent.annotations)}}
+    assert not patch_changes(obj, finish_patch(reserved, by_agent, H, "v2"))
+    assert classify_node(p, H, by_agent) is NodeState.DONE
+
+
+@pytest.mark.parametrize(
+    ("spec", "ready"),
+    [({}, False), ({"postCompleteDelay": "5m"}, True)],
+)
+def test_an_agents_finish_the_node_cannot_pass_yet_gets_the_controllers_time(
+    spec: dict[str, Any], ready: bool
+) -> None:
+    """Unhealthy after its agent finished it (or a delay added to the plan since): the
+    record gets a time from the controller's clock, and the gate's timeout (or the delay)
+    counts from there."""
+    p = plan(status={"applying": ["a"]}, healthGate={"timeout": "10m"}, **spec)
+    view = node("a", record="Complete", ready=ready, done=H)
+    timeless = _apply(view, {"metadata": {"annotations": complete_record(H, since=None)}})
+    decision = select_next_nodes(p, [timeless], NOW)
+    assert decision.stamp == ("a",) and decision.finish == () and decision.fail == ()
+    assert decision.applying == ("a",)  # keeps its slot meanwhile
+    stamped = _apply(timeless, {"metadata": {"annotations": complete_record(H, since=NOW)}})
+    later = select_next_nodes(p, [stamped], NOW + timedelta(minutes=11))
+    assert later.stamp == ()
+    assert later.fail if not ready else later.finish == ("a",)
+
+
+def test_the_agent_finishes_only_a_complete_answer_to_the_request_in_flight() -> None:
+    p = plan()
+    view = node("a")
+    started = _apply(view, begin_patch(p, view, H, "v2", NOW)[0])
+    assert agent_finish(started.annotations, PLAN, _outcome("Failed")) is None
+    assert agent_finish(started.annotations, PLAN, _outcome(hash_=OLD)) is None
+    assert agent_finish(view.annotations, PLAN, _outcome()) is None  # no request
+    undelegated = _apply(view, begin_patch(plan(postCompleteDelay="5m"), view, H, "v2", NOW)[0])
+    assert agent_finish(undelegated.annotations, PLAN, _outcome()) is None
+    recorded = _apply(started, {"metadata": {"annotations": dict(complete_record(H))}})
+    assert agent_finish(recorded.annotations, PLAN, _outcome()) is None  # taken already
+
+
+def complete_record(hash_: str, since: datetime | None = NOW) -> dict[str, str]:
+    record = NodeUpgradeRecord(hash=hash_, phase="Complete", since=since)
+    return {node_record_key(PLAN): record.encode()}
