@@ -195,7 +195,7 @@ class SimNode:
            registration wrote, its RenderedNodeConfig by a streamed list); its status loop
            starts over;
         5. after the health check: the outcome PATCH, with the labels that changed (the
-           version) in it, and the finish when the request hands it over (the done label,
+           version) in it, and the finish when one stands beside the request (the done label,
            the record complete, the request dropped: `k3os.apis.handoff.agent_finish`),
            then Event `UpgradeComplete`.
         """

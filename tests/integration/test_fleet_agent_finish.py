@@ -67,6 +67,7 @@ upgrade: {image: k3os-$(LATEST_VERSION).bundle}
         assert labels["example.com/release"] == "v1.1.0", name
         assert labels["k3os.io/version"] == "v1.1.0", name
         assert "request.upgrade.k3os.io/direct" not in notes, name
+        assert "finish.upgrade.k3os.io/direct" not in notes, name
         record = json.loads(notes["status.upgrade.k3os.io/direct"])
         assert (record["phase"], record["hash"]) == ("Complete", latest), name
         assert "since" not in record  # healthy at once: the controller needed no time
@@ -99,11 +100,12 @@ def _as_node(env: FleetEnv, name: str, *args: str) -> subprocess.CompletedProces
 
 
 def test_a_node_cannot_label_itself_done_or_write_itself_a_request(env: FleetEnv) -> None:
-    forged = json.dumps({"hash": "x", "version": "v9", "image": "i", "plan": "k3os-system/x",
-                         "finish": {"labels": {"k3os.io/upgrade": "forged"}}})  # fmt: skip
+    request = json.dumps({"hash": "x", "version": "v9", "image": "i", "plan": "k3os-system/x"})
+    finish = json.dumps({"hash": "x", "labels": {"k3os.io/upgrade": "forged"}})
     attempts = [
         ("label", "node", "f1", f"{DONE}=forged", "--overwrite"),
-        ("annotate", "node", "f1", f"request.upgrade.k3os.io/x={forged}"),
+        ("annotate", "node", "f1", f"request.upgrade.k3os.io/x={request}"),
+        ("annotate", "node", "f1", f"finish.upgrade.k3os.io/x={finish}"),
     ]
     for attempt in attempts:
         done = _as_node(env, "f1", *attempt)
@@ -113,3 +115,4 @@ def test_a_node_cannot_label_itself_done_or_write_itself_a_request(env: FleetEnv
     node = env.nodes()["f1"]
     assert node["metadata"]["labels"][DONE] != "forged"
     assert "request.upgrade.k3os.io/x" not in node["metadata"]["annotations"]
+    assert "finish.upgrade.k3os.io/x" not in node["metadata"]["annotations"]

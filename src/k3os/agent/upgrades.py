@@ -8,8 +8,9 @@ reboots. After the reboot the version on trial is health-checked and committed o
 back (k3os.agent.boot), and the agent writes the outcome `outcome.upgrade.k3os.io/<plan>`:
 `Complete` with the version it booted, or `Failed` with why. The controller turns that into
 the node's record. The agent never touches cordons; it writes the node's record and done
-labels only when the request hands it the finish (a plan with nothing left to decide after
-a success: `k3os.apis.handoff`), in the same write as its `Complete` outcome.
+labels only when the controller put a finish beside the request (a plan with nothing
+left to decide after a success: `k3os.apis.handoff`), in the same write as its
+`Complete` outcome.
 
 Each upgrade records two Events on the Node, kept few because a fleet's rollout pays for
 every write: `UpgradeStarted` (the version, the image, and that a reboot follows) and, at
@@ -67,8 +68,8 @@ def outcome_patch(
 ) -> Obj:
     """The merge patch answering `plan_name`'s request with `outcome`, carrying `labels` (a
     `label_patch`: the label changes a start inside an upgrade left to it) in the same write,
-    and the node's finish when its request on `node` (as last seen) leaves that to the
-    agent (`k3os.apis.handoff.agent_finish`)."""
+    and the node's finish when a finish beside the request on `node` (as last seen) leaves
+    it to the agent (`k3os.apis.handoff.agent_finish`)."""
     from k3os.apis.handoff import agent_finish, outcome_key
 
     meta: Obj = dict((labels or {}).get("metadata") or {})

@@ -23,6 +23,9 @@ MODE_LABEL = "k3os.io/mode"
 
 REQUEST_PREFIX = "request.upgrade.k3os.io/"
 """`request.upgrade.k3os.io/<plan>`: the controller's upgrade request (k3os.apis.handoff)."""
+FINISH_PREFIX = "finish.upgrade.k3os.io/"
+"""`finish.upgrade.k3os.io/<plan>`: beside a request, what its agent may write itself with a
+`Complete` answer (k3os.apis.handoff)."""
 OUTCOME_PREFIX = "outcome.upgrade.k3os.io/"
 """`outcome.upgrade.k3os.io/<plan>`: the agent's answer to it (k3os.apis.handoff)."""
 NODE_RECORD_PREFIX = "status.upgrade.k3os.io/"

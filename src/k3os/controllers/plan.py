@@ -40,6 +40,7 @@ from k3os.apis.handoff import (
     outcome_key,
     read_outcome,
     read_request,
+    request_dropped,
     request_key,
 )
 from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, REQUEST_PREFIX, node_record_key
@@ -232,8 +233,7 @@ def _finished_by_agent(node: Obj, old: Obj | None) -> list[str]:
     if not any(k.startswith(REQUEST_PREFIX) and k not in annotations for k in before):
         return []
     plans = []
-    for key in agent_finished(before, annotations):
-        plan = key[len(REQUEST_PREFIX) :]
+    for plan in agent_finished(before, annotations):
         plans.append(plan)
         started, request = record_of(before, plan), read_request(before, plan)
         if started is not None and started.since is not None and request is not None:
@@ -643,8 +643,7 @@ class PlanController:
             ours = annotations.get(CORDONED_BY) == owner
             failed = record is not None and record.phase == "Failed"
             drop: dict[str, Any] = {}
-            if request_key(name) in annotations:
-                drop[request_key(name)] = None
+            drop.update({k: None for k in request_dropped(name) if k in annotations})
             if record is not None and not failed:
                 drop[node_record_key(name)] = None
             patch: Obj = {"metadata": {"annotations": drop}} if drop else {}
@@ -925,7 +924,7 @@ class PlanController:
                 message=message,
                 os_touched=True,
             ),
-            {"metadata": {"annotations": {request_key(name): None}}},
+            {"metadata": {"annotations": request_dropped(name)}},
         )
         updated = await self._patch_node(str(_meta(node).get("name")), patch)
         await self._failed(obj, plan, updated, "DeadlineExceeded", message)

@@ -20,12 +20,14 @@ or `node-restriction.kubernetes.io/*`; in `k3os.io` only the facts the node repo
 of `k3os.io/*` (e.g. `k3os.io/upgrade`, the opt-in to upgrade Plans) and everything under
 `upgrade.cattle.io` (e.g. `plan.upgrade.cattle.io/<plan>`, the Plan's done marker).
 
-Upgrade requests (`request.upgrade.k3os.io/<plan>`) are the controller's: a node may not
-create its Node with one, add one or change one. It may drop one in exactly one kind of
-write, its agent's finish (`k3os.apis.handoff.agent_finished`): the request delegated the
-finish, the write answers it `Complete` at its hash with the record complete there, and
-then the node may set the cluster-owned labels the request names to the values it names
-(the done label, the plan's postCompleteLabels), and no other.
+Upgrade requests (`request.upgrade.k3os.io/<plan>`) and the finishes beside them
+(`finish.upgrade.k3os.io/<plan>`) are the controller's: a node may not create its Node
+with one, add one or change one. It may drop them in exactly one kind of write, its
+agent's finish (`k3os.apis.handoff.agent_finished`): a finish stood beside the request for
+its hash, the write drops both and answers the request `Complete` at its hash with the
+record complete there, and then the node may set the cluster-owned labels the finish
+names to the values it names (the done label, the plan's postCompleteLabels), and no
+other.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from k3os.apis.handoff import REQUEST_PREFIX, agent_finished
+from k3os.apis.handoff import (
+    FINISH_PREFIX,
+    REQUEST_PREFIX,
+    agent_finished,
+    request_dropped,
+)
 from k3os.security.authz import Attributes, Decision, Verdict
 from k3os.security.node import NODE_LEASE_NAMESPACE, node_name_of
 from k3os.security.nodelabels import KUBELET_LABELS, NODE_REPORTED_K3OS_LABELS, label_owner
@@ -56,6 +63,10 @@ def _labels(obj: Obj | None) -> Mapping[str, str]:
 
 def cluster_owned_labels(obj: Obj | None) -> dict[str, str]:
     return {k: v for k, v in _labels(obj).items() if label_owner(k) == "cluster"}
+
+
+_HANDOFF = (REQUEST_PREFIX, FINISH_PREFIX)
+"""The controller's side of the upgrade hand-off."""
 
 
 def _annotations(obj: Obj | None) -> Mapping[str, str]:
@@ -86,7 +97,7 @@ def _admit_node(node: str, attrs: Attributes, new: Obj | None, old: Obj | None) 
         owned = sorted(cluster_owned_labels(new))
         if owned:
             return _deny(f'node "{node}" is not allowed to set the labels {owned}')
-        requests = sorted(k for k in _annotations(new) if k.startswith(REQUEST_PREFIX))
+        requests = sorted(k for k in _annotations(new) if k.startswith(_HANDOFF))
         if requests:
             return _deny(f'node "{node}" is not allowed to set the annotations {requests}')
         return _ALLOW
@@ -96,10 +107,11 @@ def _admit_node(node: str, attrs: Attributes, new: Obj | None, old: Obj | None) 
     requests = sorted(
         k
         for k in notes_before.keys() | notes_after.keys()
-        if k.startswith(REQUEST_PREFIX) and notes_before.get(k) != notes_after.get(k)
+        if k.startswith(_HANDOFF) and notes_before.get(k) != notes_after.get(k)
     )
     finished = agent_finished(notes_before, notes_after) if requests else {}
-    written = [k for k in requests if k not in finished]
+    dropped = {k for plan in finished for k in request_dropped(plan)}
+    written = [k for k in requests if k not in dropped]
     if written:
         return _deny(f'node "{node}" is not allowed to modify the annotations {written}')
     granted = {k: v for labels in finished.values() for k, v in labels.items()}

@@ -324,20 +324,23 @@ async def test_an_answered_request_runs_again_only_when_asked_again(tmp_path: Pa
 async def test_a_request_that_hands_the_finish_over_is_finished_in_the_answers_write(
     tmp_path: Path,
 ) -> None:
-    """The request names the labels that mark the node done: the `Complete` answer sets
-    them, records the node complete (no time: the controller's clock gives one if needed)
-    and drops the request, in its one write. A failure leaves all that to the controller."""
+    """A finish beside the request names the labels that mark the node done: the
+    `Complete` answer sets them, records the node complete (no time: the controller's clock
+    gives one if needed) and drops the request and the finish, in its one write. A failure
+    leaves all that to the controller."""
     from k3os.apis import NodeUpgradeRecord, read_record
-    from k3os.apis.handoff import UpgradeFinish
+    from k3os.apis.handoff import UpgradeFinish, finish_key
     from k3os.apis.keys import node_record_key
 
     w = World(tmp_path)
-    finish = UpgradeFinish(labels={"plan.upgrade.cattle.io/p": "h2"})
-    asked = UpgradeRequest(plan="sys/p", hash="h2", version="v2", image="x", finish=finish)
+    finish = UpgradeFinish(hash="h2", labels={"plan.upgrade.cattle.io/p": "h2"})
     applying = NodeUpgradeRecord(hash="h2", phase="Applying", retry="r1")
-    w.set_node(
-        node_with((request_key("p"), asked.encode()), (node_record_key("p"), applying.encode()))
+    asked = node_with(
+        (request_key("p"), request("h2", "x").encode()),
+        (finish_key("p"), finish.encode()),
+        (node_record_key("p"), applying.encode()),
     )
+    w.set_node(asked)
     w.upgrader.labels = lambda: {"metadata": {"labels": {"k3os.io/version": "v2"}}}
     calls = len(w.kube.calls)
     await w.upgrader.write_outcome("p", UpgradeOutcome(hash="h2", phase="Complete"))
@@ -345,15 +348,14 @@ async def test_a_request_that_hands_the_finish_over_is_finished_in_the_answers_w
     meta = w.kube.peek(NODES, "n1")["metadata"]
     assert meta["labels"] == {"k3os.io/version": "v2", "plan.upgrade.cattle.io/p": "h2"}
     assert request_key("p") not in meta["annotations"]
+    assert finish_key("p") not in meta["annotations"]
     record = read_record(meta["annotations"], "p")
     assert record == NodeUpgradeRecord(hash="h2", phase="Complete", retry="r1")
     assert w.outcome()["phase"] == "Complete"
 
-    w.set_node(
-        node_with((request_key("p"), asked.encode()), (node_record_key("p"), applying.encode()))
-    )
+    w.set_node(asked)
     await w.upgrader.write_outcome("p", UpgradeOutcome(hash="h2", phase="Failed"))
     meta = w.kube.peek(NODES, "n1")["metadata"]
     assert "plan.upgrade.cattle.io/p" not in (meta.get("labels") or {})
-    assert request_key("p") in meta["annotations"]
+    assert {request_key("p"), finish_key("p")} <= set(meta["annotations"])
     assert read_record(meta["annotations"], "p") == applying

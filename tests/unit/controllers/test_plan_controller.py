@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from k3os.agent.upgrades import outcome_patch
-from k3os.apis.handoff import UpgradeOutcome, outcome_key, request_key
+from k3os.apis.handoff import UpgradeOutcome, finish_key, outcome_key, request_key
 from k3os.client import InformerSet, PermanentError, TemporaryError
 from k3os.client.resources import EVENTS, NODES, PODS
 from k3os.controllers.decisions import ChannelError
@@ -158,6 +158,7 @@ async def test_without_cordon_a_node_takes_two_writes_and_a_pass_one_plan_event(
     await env.step()
     assert env.node_writes() == 3  # record + request in one write each
     for name in ("n1", "n2", "n3"):
+        assert finish_key("p") in env.annotations(name)
         request = json.loads(env.annotations(name)[request_key("p")])
         assert env.record(name)["phase"] == "Applying"
         assert request["hash"] == env.record(name)["hash"] == env.status()["latestHash"]
@@ -182,6 +183,9 @@ async def test_without_cordon_a_node_takes_two_writes_and_a_pass_one_plan_event(
         assert env.record(name)["phase"] == "Complete"
         assert env.node(name)["metadata"]["labels"]["plan.upgrade.cattle.io/p"]
         assert request_key("p") not in env.annotations(name)
+        # the finish beside the request, which these agents (of an earlier version) left
+        # alone, goes with the request
+        assert finish_key("p") not in env.annotations(name)
     assert env.condition("Complete")["status"] == "True"  # in the same pass
     (done,) = env.events("NodesDone")
     assert done["message"] == "3 node(s) done at v2: n1, n2, n3"

@@ -358,21 +358,15 @@ def _relabelled(obj: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
 def _in_flight(finish: dict[str, str] | None) -> dict[str, Any]:
     """Node `a` as the Plan controller started it for plan `os` at hash H."""
     from k3os.apis import NodeUpgradeRecord
-    from k3os.apis.handoff import UpgradeFinish, UpgradeRequest, request_key
+    from k3os.apis.handoff import UpgradeFinish, UpgradeRequest, finish_key, request_key
     from k3os.apis.keys import node_record_key
 
-    request = UpgradeRequest(
-        plan="sys/os",
-        hash="H",
-        version="v2",
-        image="k3os-v2.bundle",
-        finish=UpgradeFinish(labels=finish) if finish is not None else None,
-    )
+    request = UpgradeRequest(plan="sys/os", hash="H", version="v2", image="k3os-v2.bundle")
     record = NodeUpgradeRecord(hash="H", phase="Applying")
-    return _with_notes(
-        node_obj("a", {"kubernetes.io/hostname": "a"}),
-        {request_key("os"): request.encode(), node_record_key("os"): record.encode()},
-    )
+    notes = {request_key("os"): request.encode(), node_record_key("os"): record.encode()}
+    if finish is not None:
+        notes[finish_key("os")] = UpgradeFinish(hash="H", labels=finish).encode()
+    return _with_notes(node_obj("a", {"kubernetes.io/hostname": "a"}), notes)
 
 
 def _answered(
@@ -381,7 +375,7 @@ def _answered(
     """The agent's answer to `old`'s request, with the record complete and (with `drop`)
     the request dropped."""
     from k3os.apis import NodeUpgradeRecord
-    from k3os.apis.handoff import UpgradeOutcome, outcome_key, request_key
+    from k3os.apis.handoff import UpgradeOutcome, outcome_key, request_dropped
     from k3os.apis.keys import node_record_key
 
     outcome = UpgradeOutcome(hash=hash_, phase=phase, version="v2")  # type: ignore[arg-type]
@@ -391,7 +385,7 @@ def _answered(
         node_record_key("os"): record.encode(),
     }
     if drop:
-        notes[request_key("os")] = None
+        notes.update(request_dropped("os"))
     return _with_notes(old, notes)
 
 
@@ -424,10 +418,10 @@ def test_a_node_may_not_set_cluster_labels_outside_its_agents_finish(
     assert admit("patch", f"{NODES}/a", new, old) is DENY
 
 
-def test_a_node_may_not_write_upgrade_requests() -> None:
-    """A request is the controller's: a node that could write one could name any labels
-    in its finish and then grant them to itself."""
-    from k3os.apis.handoff import request_key
+def test_a_node_may_not_write_upgrade_requests_or_finishes() -> None:
+    """Requests and finishes are the controller's: a node that could write a finish could
+    name any labels in it and then grant them to itself."""
+    from k3os.apis.handoff import finish_key, request_key
 
     forged = _in_flight(FINISH)
     notes = forged["metadata"]["annotations"]
@@ -438,6 +432,10 @@ def test_a_node_may_not_write_upgrade_requests() -> None:
     assert admit("patch", f"{NODES}/a", changed, forged) is DENY  # changed
     dropped = _with_notes(forged, {request_key("os"): None})
     assert admit("patch", f"{NODES}/a", dropped, forged) is DENY  # dropped, not answered
+    added = _with_notes(_in_flight(None), {finish_key("os"): notes[finish_key("os")]})
+    assert admit("patch", f"{NODES}/a", added, _in_flight(None)) is DENY  # a finish added
+    kept = _with_notes(_answered(forged), {finish_key("os"): notes[finish_key("os")]})
+    assert admit("patch", f"{NODES}/a", kept, forged) is DENY  # the finish kept: not one
     odd = _with_notes(plain, {"request.upgrade.k3os.io/not a plan!": "{}"})
     assert admit("patch", f"{NODES}/a", plain, odd) is DENY
     # its other annotations stay its own

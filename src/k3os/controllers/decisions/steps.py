@@ -15,8 +15,9 @@ atomically, so no reader ever sees half of it:
   complete and labelled done in one write.
 - **outcome + finish by the agent**, when the plan also leaves nothing to decide after a
   success (`agent_finishes`: no cordon to undo, no delay, a health gate of readiness only):
-  the begin write's request carries the finish labels, and the agent's own `Complete`
-  answer records the node complete, labels it done and drops the request in its write
+  the begin write puts the finish labels beside the request, and the agent's own
+  `Complete` answer records the node complete, labels it done and drops the request (and
+  the finish) in its write
   (`k3os.apis.handoff.agent_finish`). The controller then writes nothing to the node;
   the next status write frees its slot. The health gate is still the controller's: a
   node it finds unready stays in its slot and fails past `healthGate.timeout`, which
@@ -36,7 +37,9 @@ from k3os.apis.handoff import (
     UpgradeFinish,
     UpgradeOutcome,
     UpgradeRequest,
+    finish_key,
     outcome_key,
+    request_dropped,
     request_key,
 )
 from k3os.apis.plan import Plan
@@ -54,26 +57,27 @@ from k3os.controllers.decisions.rollout import health_problems
 Patch = dict[str, Any]
 
 
-def upgrade_request(
-    plan: Plan, latest_hash: str, version: str, finish: UpgradeFinish | None = None
-) -> UpgradeRequest:
-    """What the node's agent is asked to run for `plan` at `latest_hash` (and, with
-    `finish`, to write itself when it succeeds)."""
+def upgrade_request(plan: Plan, latest_hash: str, version: str) -> UpgradeRequest:
+    """What the node's agent is asked to run for `plan` at `latest_hash`."""
     return UpgradeRequest(
         plan=f"{plan.metadata.namespace or 'default'}/{plan.metadata.name}",
         hash=latest_hash,
         version=version,
         image=effective_image(plan.spec.upgrade.image, version),
-        finish=finish,
     )
 
 
 def handover_patch(
     plan: Plan, latest_hash: str, version: str, finish: UpgradeFinish | None = None
 ) -> Patch:
-    """Hand the node to its agent: write the upgrade request."""
-    request = upgrade_request(plan, latest_hash, version, finish)
-    return {"metadata": {"annotations": {request_key(plan.metadata.name): request.encode()}}}
+    """Hand the node to its agent: write the upgrade request (and, with `finish`, what the
+    agent may write itself when it succeeds; without, any finish of an earlier run goes)."""
+    name = plan.metadata.name
+    request = upgrade_request(plan, latest_hash, version)
+    notes = {request_key(name): request.encode(), finish_key(name): None}
+    if finish is not None:
+        notes[finish_key(name)] = finish.encode()
+    return {"metadata": {"annotations": notes}}
 
 
 def agent_finishes(plan: Plan) -> bool:
@@ -102,7 +106,7 @@ def agent_finish_of(
     patch = finish_patch(plan, node, latest_hash, version)
     if set(patch) != {"metadata"} or set(patch["metadata"]) != {"labels"}:
         return None
-    return UpgradeFinish(labels=patch["metadata"]["labels"])
+    return UpgradeFinish(hash=latest_hash, labels=patch["metadata"]["labels"])
 
 
 def folds_handover(plan: Plan) -> bool:
@@ -116,7 +120,7 @@ def begin_patch(
     """(patch, handed over) to start `node`: its record (and cordon), the last run's
     request and outcome cleared, and the new request too when `folds_handover`."""
     name = plan.metadata.name
-    clear = {"metadata": {"annotations": {outcome_key(name): None, request_key(name): None}}}
+    clear = {"metadata": {"annotations": {outcome_key(name): None, **request_dropped(name)}}}
     patch = merge_patches(start_patch(plan, node, latest_hash, now), clear)
     if not folds_handover(plan):
         return patch, False
@@ -154,7 +158,7 @@ def outcome_step(
     """Turn the agent's `outcome` into the node's record and drop the request; finish the
     node in the same patch when `finishes_at_once` and the outcome is for the current hash
     (one for an older hash is recorded, and the node then starts again at the new one)."""
-    clear = {"metadata": {"annotations": {request_key(plan.metadata.name): None}}}
+    clear = {"metadata": {"annotations": request_dropped(plan.metadata.name)}}
     if outcome.phase == "Complete":
         patch = merge_patches(complete_patch(plan, node, record_hash, now), clear)
         if record_hash != latest_hash or not finishes_at_once(plan, node):

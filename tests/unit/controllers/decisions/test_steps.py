@@ -16,7 +16,9 @@ from k3os.apis.handoff import (
     UpgradeOutcome,
     agent_finish,
     agent_finished,
+    finish_key,
     outcome_key,
+    read_finish,
     read_request,
     request_key,
 )
@@ -69,8 +71,9 @@ def test_start_and_hand_over_fold_unless_the_plan_cordons_or_drains(
     assert json.loads(annotations[f"status.upgrade.k3os.io/{PLAN}"])["phase"] == "Applying"
     if folds:
         request = read_request(annotations, PLAN)
-        finish = UpgradeFinish(labels={done_label(PLAN): H})  # nothing left to decide
-        assert request == upgrade_request(p, H, "v2", finish)
+        assert request == upgrade_request(p, H, "v2")
+        finish = UpgradeFinish(hash=H, labels={done_label(PLAN): H})  # nothing left to decide
+        assert read_finish(annotations, PLAN) == finish
         assert request.image == "https://bundles.example/k3os-v2.bundle"
         assert "spec" not in patch
     else:
@@ -201,12 +204,14 @@ def test_a_plan_with_nothing_left_to_decide_hands_the_finish_to_the_agent(
     p = plan(**spec)
     assert agent_finishes(p) is (labels is not None)
     patch, handed_over = begin_patch(p, node("a"), H, "v2", NOW)
-    request = read_request(patch["metadata"]["annotations"], PLAN)
-    if handed_over:
-        assert request is not None
-        assert (request.finish.labels if request.finish else None) == labels
-    else:
-        assert request is None
+    annotations = patch["metadata"]["annotations"]
+    finish = read_finish(annotations, PLAN)
+    assert (read_request(annotations, PLAN) is not None) is handed_over
+    assert (finish.labels if finish else None) == labels
+    if finish is not None:
+        assert finish.hash == H
+    else:  # a finish of an earlier run does not stay
+        assert annotations[finish_key(PLAN)] is None
 
 
 def test_a_cordon_of_ours_left_on_the_node_keeps_the_finish_with_the_controller() -> None:
@@ -237,8 +242,9 @@ def test_the_agents_finish_leaves_the_node_as_the_controllers_take_would() -> No
     assert record.since is None  # the controller's clock stamps it if it needs a time
     # the admission's reading of that write: the request it drops, and the labels it may set
     assert agent_finished(started.annotations, by_agent.annotations) == {
-        request_key(PLAN): {done_label(PLAN): H, "k3os.io/release": "v2"}
+        PLAN: {done_label(PLAN): H, "k3os.io/release": "v2"}
     }
+    assert finish_key(PLAN) not in by_agent.annotations
     # still reserved: the pass frees the slot with no write, then the node is done
     reserved = plan(status={"applying": ["a"]})
     assert classify_node(reserved, H, by_agent, ["a"]) is NodeState.COMPLETE
