@@ -348,8 +348,7 @@ class PlanController:
         if change == "MODIFIED" and _fingerprint(obj) == _fingerprint(old):
             return
         if change != "DELETED":
-            finished = _finished_by_agent(obj, old)
-            self._hurry(_answered_plans(obj, old) + list(finished))
+            self._hurry(_answered_plans(obj, old) + _finished_by_agent(obj, old))
         self.enqueue_all()
 
     def _hurry(self, plan_names: list[str]) -> None:

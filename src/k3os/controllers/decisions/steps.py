@@ -17,11 +17,10 @@ atomically, so no reader ever sees half of it:
   success (`agent_finishes`: no cordon to undo, no delay, a health gate of readiness only):
   the begin write puts the finish labels beside the request, and the agent's own
   `Complete` answer records the node complete, labels it done and drops the request (and
-  the finish) in its write
-  (`k3os.apis.handoff.agent_finish`). The controller then writes nothing to the node;
-  the next status write frees its slot. The health gate is still the controller's: a
-  node it finds unready stays in its slot and fails past `healthGate.timeout`, which
-  takes the done label away again.
+  the finish) in its write (`k3os.apis.handoff.agent_finish`). The controller then
+  writes nothing to the node; the next status write frees its slot. The health gate is
+  still the controller's: a node it finds unready stays in its slot and fails past
+  `healthGate.timeout`, which takes the done label away again.
 
 Every folded patch leaves the node in a state the unfolded steps also pass through, so a
 controller restarted at any point reads the same states as before and carries on.
@@ -83,8 +82,8 @@ def handover_patch(
 def agent_finishes(plan: Plan) -> bool:
     """Whether the plan leaves nothing to decide after a success but the readiness its
     agent reports itself: no cordon to undo, no `postCompleteDelay`, no health-gate
-    conditions beyond Ready, no canary stage. Its requests then carry the finish for the
-    agent to write."""
+    conditions beyond Ready, no canary stage. A finish for the agent to write then stands
+    beside its requests."""
     delay = plan.spec.post_complete_delay or timedelta(0)
     gate = plan.spec.health_gate
     return (
@@ -98,7 +97,7 @@ def agent_finishes(plan: Plan) -> bool:
 def agent_finish_of(
     plan: Plan, node: NodeView, latest_hash: str, version: str
 ) -> UpgradeFinish | None:
-    """The finish a request to `node` carries: the labels `finish_patch` would write, when
+    """The finish beside a request to `node`: the labels `finish_patch` would write, when
     the plan `agent_finishes` and finishing the node takes nothing but those labels (no
     cordon of ours left on it from an earlier spec)."""
     if not agent_finishes(plan):
