@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
@@ -125,35 +125,31 @@ class UpgradeOutcome(_HandoffModel):
     message: str = ""
 
 
-def read_request(annotations: Mapping[str, str], plan_name: str) -> UpgradeRequest | None:
-    raw = annotations.get(request_key(plan_name))
+_Model = TypeVar("_Model", bound=_HandoffModel)
+
+
+def _read(model: type[_Model], annotations: Mapping[str, str], key: str) -> _Model | None:
+    """The annotation `key` read as `model`, or None (absent or unreadable)."""
+    raw = annotations.get(key)
     if raw is None:
         return None
     try:
-        return UpgradeRequest.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError:
         return None
+
+
+def read_request(annotations: Mapping[str, str], plan_name: str) -> UpgradeRequest | None:
+    return _read(UpgradeRequest, annotations, request_key(plan_name))
 
 
 def read_finish(annotations: Mapping[str, str], plan_name: str) -> UpgradeFinish | None:
-    raw = annotations.get(finish_key(plan_name))
-    if raw is None:
-        return None
-    try:
-        return UpgradeFinish.model_validate_json(raw)
-    except ValidationError:
-        return None
+    return _read(UpgradeFinish, annotations, finish_key(plan_name))
 
 
 def read_outcome(annotations: Mapping[str, str], plan_name: str) -> UpgradeOutcome | None:
     """The agent's outcome, or None (absent or unreadable)."""
-    raw = annotations.get(outcome_key(plan_name))
-    if raw is None:
-        return None
-    try:
-        return UpgradeOutcome.model_validate_json(raw)
-    except ValidationError:
-        return None
+    return _read(UpgradeOutcome, annotations, outcome_key(plan_name))
 
 
 def requests_on(annotations: Mapping[str, str]) -> dict[str, UpgradeRequest]:
