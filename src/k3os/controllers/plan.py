@@ -43,7 +43,7 @@ from k3os.apis.handoff import (
     request_dropped,
     request_key,
 )
-from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, REQUEST_PREFIX, node_record_key
+from k3os.apis.keys import CORDONED_BY, OUTCOME_PREFIX, node_record_key
 from k3os.apis.noderecord import NodeUpgradeRecord, read_record, record_of
 from k3os.apis.plan import Plan
 from k3os.client import Controller, InformerSet, Kube, NotFoundError, PermanentError, TemporaryError
@@ -230,8 +230,6 @@ def _finished_by_agent(node: Obj, old: Obj | None) -> list[str]:
         return []
     annotations = _meta(node).get("annotations") or {}
     before = _meta(old).get("annotations") or {}
-    if not any(k.startswith(REQUEST_PREFIX) and k not in annotations for k in before):
-        return []
     plans = []
     for plan in agent_finished(before, annotations):
         plans.append(plan)

@@ -56,9 +56,14 @@ __all__ = [
 Obj = Mapping[str, Any]
 
 
+def _meta_map(obj: Obj | None, field: str) -> Mapping[str, str]:
+    """`metadata.<field>` (labels, annotations) of `obj`, or empty."""
+    found = ((obj or {}).get("metadata") or {}).get(field)
+    return found if isinstance(found, Mapping) else {}
+
+
 def _labels(obj: Obj | None) -> Mapping[str, str]:
-    labels = ((obj or {}).get("metadata") or {}).get("labels")
-    return labels if isinstance(labels, Mapping) else {}
+    return _meta_map(obj, "labels")
 
 
 def cluster_owned_labels(obj: Obj | None) -> dict[str, str]:
@@ -70,8 +75,7 @@ _HANDOFF = (REQUEST_PREFIX, FINISH_PREFIX)
 
 
 def _annotations(obj: Obj | None) -> Mapping[str, str]:
-    notes = ((obj or {}).get("metadata") or {}).get("annotations")
-    return notes if isinstance(notes, Mapping) else {}
+    return _meta_map(obj, "annotations")
 
 
 def _name(obj: Obj | None) -> str:
