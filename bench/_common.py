@@ -38,6 +38,15 @@ def emit(
     return row
 
 
+_STARTED = time.monotonic()
+
+
+def progress(bench: str, message: str) -> None:
+    """One line on stderr about a long benchmark's progress (stdout holds only figures)."""
+    sys.stderr.write(f"{bench} +{time.monotonic() - _STARTED:.0f}s: {message}\n")
+    sys.stderr.flush()
+
+
 def percentile(samples: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile; `pct` in 0..100."""
     if not samples:

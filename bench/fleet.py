@@ -47,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit, machine, percentile
+from _common import emit, machine, percentile, progress
 from _procstat import CpuWindow, cpu_seconds, find_pid, rss_mb
 from _profile import profiled
 from k3os.client import ClientError, Kube, NotFoundError, connect_kubeconfig
@@ -108,7 +108,9 @@ def parse() -> argparse.Namespace:
         type=float,
         help="seconds of the steady window (at least the 10 s Lease interval)",
     )
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the server at the largest N "
+                        "(and, in the first rollout, each load-generator worker: "
+                        "fleet-<i>.rollout.raw)")  # fmt: skip
     parser.add_argument("--rollouts", type=int, metavar="K",
                         help="rollouts one after another at the largest N, each to a new "
                         "version; the middle one is reported (full: 3)")  # fmt: skip
@@ -392,7 +394,12 @@ async def measured_rollout(
     fleet_cpu = CpuWindow(workers.pids)
     fleet_cpu.start()
     r0 = time.time()
-    with profiled(server_pids[0], rollout_profile):
+    with ExitStack() as profiles:
+        profiles.enter_context(profiled(server_pids[0], rollout_profile))
+        if rollout_profile is not None:  # the load generator too, one file per worker
+            for i, pid in enumerate(workers.pids):
+                out = rollout_profile.with_name(f"fleet-{i}.rollout.raw")
+                profiles.enter_context(profiled(pid, out))
         ro: dict[str, Any] = await rollout(kube, workers, n, sizes, round_)
     samples.poll()
     r1 = r0 + ro["total_s"]
@@ -459,6 +466,7 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                 return joined and len(samples.nodes_with("seen")) >= n
 
             await wait_for(f"{n} nodes to join", ready, 120 + n / 5, workers)
+            progress(BENCH, f"{store}: {n} nodes joined; measuring {sizes.window:.0f} s")
             await asyncio.sleep(sizes.settle)
             # The server is its main process and its API workers, if it has any.
             server_pids = [server.proc.pid, *server.api_workers()]
@@ -486,8 +494,14 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
             row["rate"] = len(window) / (t1 - t0)
             row["expected_rate"] = n * (1 / sizes.renew + 1 / sizes.status)
             row["verbs"] = verb_figures(window)
+            progress(
+                BENCH,
+                f"{store}/{n}: server {row['server_cpu']:.1f} % of a core, "
+                f"{row['rate']:.0f} requests/s",
+            )
             if last:
                 row["fanout"] = await fanout(kube, workers, n, 120 + n / 5)
+                progress(BENCH, f"{store}/{n}: a new config seen by every node; rollouts next")
                 rollout_profile = profile.with_suffix(".rollout.raw") if profile else None
                 runs = []
                 for round_ in range(sizes.rollouts):
@@ -496,6 +510,12 @@ async def run_store(store: str, endpoint: str, work: Path, sizes: Sizes,
                     runs.append(await measured_rollout(
                         kube, workers, n, sizes, round_, server_pids, row["server_cpu"],
                         rollout_profile if round_ == 0 else None))  # fmt: skip
+                    last_run = runs[-1]
+                    progress(
+                        BENCH,
+                        f"{store}: rollout {round_ + 1}/{sizes.rollouts} over {n} "
+                        f"nodes: {last_run['ratio']:.2f}x ideal ({last_run['total_s']:.1f} s)",
+                    )
                 # The middle run (of an even count, the slower of the two middle ones).
                 middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
                 row["rollout"] = {**middle, "ratio_runs": [round(r["ratio"], 3) for r in runs]}

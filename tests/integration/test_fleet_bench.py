@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 REQUIRED = {"bench", "case", "metric", "value", "unit", "baseline"}
 
 
-def bench(name: str) -> dict[str, dict[str, Any]]:
+def bench(name: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """The figures by case, and what the run said on stderr."""
     result = subprocess.run(
         [str(REPO / "scripts" / "bench"), name, "--smoke"],
         cwd=REPO,
@@ -33,11 +34,11 @@ def bench(name: str) -> dict[str, dict[str, Any]]:
     cases = {row["case"]: row for row in rows}
     named = {row["baseline"] for row in rows} - {None}
     assert named <= cases.keys(), "every baseline names a figure of the same run"
-    return cases
+    return cases, result.stderr
 
 
 def test_bench_fleet_smoke_reports_both_datastores() -> None:
-    cases = bench("fleet")
+    cases, said = bench("fleet")
     for store in ("sqlite", "etcd"):
         for case in ("server-cpu", "server-rss", "request-rate", "client-cpu",
                      "config-fanout"):  # fmt: skip
@@ -65,10 +66,13 @@ def test_bench_fleet_smoke_reports_both_datastores() -> None:
     assert cases["sqlite/10/api-workers-1/server-rss"]["baseline"] == "sqlite/10/server-rss"
     goal = cases["goal/rollout-efficiency"]
     assert goal["target"] == 1.2 and isinstance(goal["met"], bool)
+    # A long run says how far it is on stderr (stdout holds only figures).
+    for step in ("sqlite: 10 nodes joined", "etcd/10: server", "sqlite: rollout 2/2 over 10"):
+        assert "fleet +" in said and step in said, (step, said)
 
 
 def test_bench_footprint_smoke_reports_goals_and_anchors() -> None:
-    cases = bench("footprint")
+    cases, _ = bench("footprint")
     for case in ("server+agent/rss", "server+agent/idle-cpu", "agent/rss", "agent/idle-cpu",
                  "agent/startup", "bare-python/rss"):  # fmt: skip
         assert case in cases
