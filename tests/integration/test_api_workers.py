@@ -10,6 +10,7 @@ main process dies. With etcd each worker is a client of etcd itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from k3os.client import ApiStatusError, ClientError, Kube, connect_kubeconfig
-from k3os.client.resources import CONFIG_MAPS
+from k3os.client import ApiStatusError, ClientError, Kube, NotFoundError, connect_kubeconfig
+from k3os.client.resources import CONFIG_MAPS, EVENTS
 from tests.integration._apiserver import RunningServer, kubectl_env, running_server
 from tests.integration._controlplane import eventually
 from tests.unit.store.etcd_server import run_etcd
@@ -303,3 +304,39 @@ def test_metrics_of_the_main_process_controllers_are_served_by_a_worker(tmp_path
         assert b"k3os_plan" in body or b"workqueue" in body, body[:500]
         status, _ = server.get("/metrics", client_cert=False)
         assert status in (401, 403)
+
+
+@pytest.mark.parametrize("datastore", ["sqlite", "etcd"])
+async def test_events_written_through_a_worker_expire_at_the_servers_event_ttl(
+    tmp_path: Path, datastore: str
+) -> None:
+    """`--event-ttl` reaches the workers; the store deletes an Event that long after its
+    last write, with no controller running (the server here runs none)."""
+    with contextlib.ExitStack() as stack:
+        extra = ["--api-workers", "1", "--event-ttl", "2s"]
+        if datastore == "etcd":
+            extra += ["--datastore-endpoint", stack.enter_context(run_etcd(tmp_path)).url]
+        server = stack.enter_context(running_server(tmp_path / "data", extra))
+        await _workers_serving(server, 1)
+        async with connect_kubeconfig(server.kubeconfig) as kube:
+            event = {
+                "metadata": {"name": "short-lived"},
+                "involvedObject": {"kind": "Node", "name": "n1"},
+                "reason": "Tested",
+                "message": "expires in two seconds",
+                "type": "Normal",
+            }
+            await kube.create(EVENTS, event, "default")
+            await kube.create(CONFIG_MAPS, {"metadata": {"name": "stays"}}, "default")
+            written = time.monotonic()
+
+            async def gone() -> bool:
+                try:
+                    await kube.get(EVENTS, "short-lived", "default")
+                except NotFoundError:
+                    return True
+                return False
+
+            await eventually(gone, within=30, what="the event to expire")
+            assert time.monotonic() - written >= 1.5  # not before its TTL (etcd rounds up)
+            assert (await kube.get(CONFIG_MAPS, "stays", "default"))["metadata"]["name"]

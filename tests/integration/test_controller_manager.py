@@ -126,7 +126,11 @@ def test_bad_options_are_refused(server: RunningServer) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "retry_period < renew_deadline < lease_duration" in done.stderr
-    cmd[-4:] = ["--event-ttl", "soon"]
+    cmd[-4:] = ["--node-monitor-grace-period", "soon"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--node-monitor-grace-period" in done.stderr
+    # Events expire in the server's store (`k3os server --event-ttl`), not by a controller.
+    cmd[-2:] = ["--event-ttl", "1h"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--event-ttl" in done.stderr
 

@@ -25,6 +25,9 @@ class Settings:
     bookmark_interval: float = 60.0  # seconds between watch bookmarks
     max_watch_timeout: float = 1800.0  # a watch without timeoutSeconds ends within this
     git_version: str = "v1.36.0-k3os"
+    # Seconds an Event lives after its last write (`k3os server --event-ttl`; upstream's
+    # kube-apiserver --event-ttl): the store deletes it then.
+    event_ttl: int = 3600
 
 
 FRESH_WAIT = 3.0
@@ -80,7 +83,7 @@ class ApiContext:
     open_paths: frozenset[str] = PUBLIC_PATHS  # served without credentials (security_runtime)
 
     def __post_init__(self) -> None:
-        self.objects = ObjectStore(self.store)
+        self.objects = ObjectStore(self.store, event_ttl=self.settings.event_ttl)
         self._hubs: dict[str, Broadcaster] = {}
         self._hub_lock = asyncio.Lock()
         self._definitions: tuple[int, dict[str, Any]] | None = None

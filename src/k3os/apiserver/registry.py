@@ -43,7 +43,9 @@ class ResourceType:
     verbs: tuple[str, ...] = ALL_VERBS
     storage_resource: str = ""  # shared storage (events.k8s.io events live with core events)
     has_generation: bool = False
-    ttl_seconds: int | None = None  # objects expire (events)
+    # Objects expire this long after their last write (Events; the server's --event-ttl
+    # replaces it, ObjectStore.ttl).
+    ttl_seconds: int | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     custom: Any = field(default=None, compare=False, hash=False)  # crd.CustomVersion of a CR
 

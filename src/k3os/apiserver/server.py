@@ -37,7 +37,7 @@ from uvicorn.protocols.http.zttp_h2_impl import RequestResponseCycle, ZttpH2Prot
 
 from k3os.apiserver.app import build_app
 from k3os.apiserver.auth import PEER_CERT_STATE_KEY
-from k3os.apiserver.context import ApiContext
+from k3os.apiserver.context import ApiContext, Settings
 from k3os.apiserver.crds import CustomResourceDefinitions
 from k3os.apiserver.defaults import apply_defaults
 from k3os.apiserver.errors import AlreadyExists
@@ -220,6 +220,8 @@ class ServeOptions:
     # Offer HTTP/2 by ALPN (False: HTTP/1.1 only, an operator's way around the young
     # HTTP/2 engine should it misbehave; clients then fall back to HTTP/1.1).
     http2: bool = True
+    # Seconds an Event lives after its last write (the store deletes it then).
+    event_ttl: int = 3600
     # How to start one (k3os.apiserver.workers.ApiWorkers); the CLI gives `k3os api-worker`.
     worker_command: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -324,7 +326,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     own_store = store is None
     if store is None:
         store = await open_store(opts.datastore)
-    ctx = ApiContext(store)
+    ctx = ApiContext(store, settings=Settings(event_ttl=opts.event_ttl))
     security = None
     if opts.pki is not None:
         security = ApiSecurity(ctx, opts.pki, anonymous_health=opts.anonymous_health)
@@ -402,6 +404,7 @@ def _worker_spec(opts: ServeOptions, listen: socket.socket) -> WorkerSpec:
         anonymous_health=opts.anonymous_health,
         metrics=opts.metrics is not None,
         http2=opts.http2,
+        event_ttl=opts.event_ttl,
     )
 
 

@@ -69,8 +69,17 @@ class ListPage:
 class ObjectStore:
     """Typed reads and writes of API objects over a `Store`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, event_ttl: int | None = None) -> None:
+        """`event_ttl`: seconds the resources that expire (Events) live after their last
+        write, in place of the registry's default; the store deletes them then."""
         self.store = store
+        self.event_ttl = event_ttl
+
+    def ttl(self, rt: ResourceType) -> int | None:
+        """The TTL a write of `rt` gives its key (None: the key does not expire)."""
+        if rt.ttl_seconds is None:
+            return None
+        return self.event_ttl or rt.ttl_seconds
 
     # --- encoding -------------------------------------------------------------------
 
@@ -192,7 +201,7 @@ class ObjectStore:
         meta = obj["metadata"]
         key = rt.key(meta.get("namespace", ""), meta["name"])
         try:
-            kv = await self.store.create(key, self.encode(rt, obj), ttl=rt.ttl_seconds)
+            kv = await self.store.create(key, self.encode(rt, obj), ttl=self.ttl(rt))
         except KeyExists as e:
             raise AlreadyExists(rt.plural, meta["name"], group=rt.group) from e
         except StoreUnavailable as e:
@@ -204,7 +213,7 @@ class ObjectStore:
         key = rt.key(meta.get("namespace", ""), meta["name"])
         try:
             kv = await self.store.update(
-                key, self.encode(rt, obj), expected_mod_revision=expected, ttl=rt.ttl_seconds
+                key, self.encode(rt, obj), expected_mod_revision=expected, ttl=self.ttl(rt)
             )
         except KeyNotFound as e:
             raise NotFound(rt.plural, meta["name"], group=rt.group) from e

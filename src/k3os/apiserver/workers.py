@@ -70,6 +70,7 @@ class WorkerSpec:
     anonymous_health: bool = True
     metrics: bool = False  # the main process has /metrics to give (its controllers')
     http2: bool = True  # offer HTTP/2 by ALPN, as the main process does
+    event_ttl: int = 3600  # seconds an Event lives after its last write
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -206,6 +207,7 @@ async def serve_worker(spec: WorkerSpec, link: socket.socket, listen: socket.soc
         pki=pki,
         anonymous_health=spec.anonymous_health,
         http2=spec.http2,
+        event_ttl=spec.event_ttl,
         listen=listen,
         primary=False,
         metrics=(lambda: remote.extra("metrics")) if spec.metrics else None,

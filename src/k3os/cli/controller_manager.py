@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -28,6 +29,22 @@ FIELD_MANAGER = "k3os-controller-manager"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def event_ttl_option(func: F) -> F:
+    """`k3os server --event-ttl`: how long an Event lives after its last write, in whole
+    seconds (the store deletes it then; kube-apiserver's option of the same name)."""
+
+    def whole_seconds(ctx: click.Context, param: click.Parameter, value: str) -> int:
+        return math.ceil(_seconds(ctx, param, value))
+
+    return click.option(
+        "--event-ttl",
+        default="1h",
+        show_default=True,
+        callback=whole_seconds,
+        help="How long an Event is kept after it was last written (whole seconds).",
+    )(func)
+
+
 def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
     from k3os.apis.duration import parse_duration
 
@@ -43,13 +60,6 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
 def manager_options(func: F) -> F:
     """The controller manager's options, shared by `server` and `controller-manager`."""
     options = [
-        click.option(
-            "--event-ttl",
-            default="1h",
-            show_default=True,
-            callback=_seconds,
-            help="How long Events are kept after they were last recorded.",
-        ),
         click.option(
             "--node-monitor-grace-period",
             default="40s",
@@ -88,7 +98,6 @@ def settings_from(options: dict[str, Any], ca_pem: str) -> ManagerSettings:
         raise click.UsageError(str(e)) from e
     return ManagerSettings(
         ca_pem=ca_pem,
-        event_ttl=options["event_ttl"],
         node_grace_period=options["node_monitor_grace_period"],
         lease=lease,
     )

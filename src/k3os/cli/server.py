@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from k3os.cli._eventloop import run_server_loop
-from k3os.cli.controller_manager import manager_options
+from k3os.cli.controller_manager import event_ttl_option, manager_options
 from k3os.cli.logs import logging_options
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
     help="Offer HTTP/2 to clients (agents then put their requests and watches on one "
     "connection); --no-http2 serves HTTP/1.1 only, and clients fall back to it.",
 )
+@event_ttl_option
 @manager_options
 def command(
     data_dir: Path,
@@ -85,6 +86,7 @@ def command(
     controller_manager_transport: str,
     api_workers: int,
     http2: bool,
+    event_ttl: int,
     **manager: Any,
 ) -> None:
     """Serve the Kubernetes API (HTTPS, client certificates) until SIGTERM."""
@@ -113,6 +115,7 @@ def command(
         anonymous_health=anonymous_health,
         api_workers=api_workers,
         http2=http2,
+        event_ttl=event_ttl,
         worker_command=[sys.executable, "-m", "k3os", *logging_options(), "api-worker"],
     )
     main: Coroutine[Any, Any, None] = serve(opts)

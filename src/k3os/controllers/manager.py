@@ -17,7 +17,7 @@ from typing import Any
 
 from k3os.client import InformerSet, Kube, LeaderElector, LeaseSettings, run_tasks
 from k3os.client.clock import Clock, SystemClock
-from k3os.client.resources import EVENTS, NAMESPACES
+from k3os.client.resources import NAMESPACES
 
 __all__ = ["CONTROLLERS", "ControllerManager", "ManagerSettings"]
 
@@ -27,7 +27,6 @@ CONTROLLERS = (
     "namespace",
     "garbage-collector",
     "namespace-defaults",
-    "event-ttl",
     "node-lifecycle",
     "nodeconfig",
     "plan",
@@ -38,7 +37,6 @@ CONTROLLERS = (
 @dataclass(frozen=True)
 class ManagerSettings:
     ca_pem: str = ""  # the cluster CA published in kube-root-ca.crt
-    event_ttl: float = 3600.0
     node_grace_period: float = 40.0
     lease: LeaseSettings = field(
         default_factory=lambda: LeaseSettings("k3os-controller-manager", "kube-system")
@@ -101,13 +99,6 @@ def _defaults(m: ControllerManager, informers: InformerSet) -> Runner:
     return NamespaceDefaultsController(m.kube, informers, ca_pem=m.settings.ca_pem).run()
 
 
-def _event_ttl(m: ControllerManager, informers: InformerSet) -> Runner:
-    from k3os.controllers.eventttl import EventTTLController
-
-    ttl = m.settings.event_ttl
-    return EventTTLController(m.kube, informers.get(EVENTS), ttl=ttl, clock=m.clock).run()
-
-
 def _node_lifecycle(m: ControllerManager, informers: InformerSet) -> Runner:
     from k3os.controllers.nodelifecycle import NodeLifecycleController
 
@@ -144,7 +135,6 @@ _BUILDERS: dict[str, Callable[[ControllerManager, InformerSet], Runner]] = {
     "namespace": _namespace,
     "garbage-collector": _gc,
     "namespace-defaults": _defaults,
-    "event-ttl": _event_ttl,
     "node-lifecycle": _node_lifecycle,
     "nodeconfig": _nodeconfig,
     "plan": _plan,

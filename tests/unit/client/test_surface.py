@@ -56,3 +56,7 @@ def test_controller_manager_cli_errors(tmp_path: object) -> None:
     assert result.exit_code == 1 and "k.yaml" in result.output
     result = runner.invoke(main, ["server", "--help"])
     assert "--disable-controller-manager" in result.output and "--event-ttl" in result.output
+    result = runner.invoke(main, ["server", "--event-ttl", "soon"])
+    assert result.exit_code == 2 and "--event-ttl" in result.output
+    result = runner.invoke(main, ["server", "--event-ttl", "0s"])
+    assert result.exit_code == 2 and "must be positive" in result.output

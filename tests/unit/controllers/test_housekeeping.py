@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 
 from k3os.controllers._objects import finalizers, is_deleting, meta, parse_time, set_condition
-from k3os.controllers.eventttl import EventTTLController, last_recorded
 from k3os.controllers.manager import CONTROLLERS, ManagerSettings
 from k3os.controllers.nodelifecycle import NodeLifecycleController
 
@@ -29,17 +28,6 @@ T0 = dt.datetime(2026, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
 )
 def test_parse_time(text: object, expected: dt.datetime | None) -> None:
     assert parse_time(text) == expected
-
-
-def test_last_recorded_takes_the_newest_stamp() -> None:
-    event = {
-        "metadata": {"creationTimestamp": "2026-05-01T12:00:00Z"},
-        "lastTimestamp": "2026-05-01T12:05:00Z",
-        "eventTime": "2026-05-01T12:01:00.000000Z",
-        "series": {"lastObservedTime": "2026-05-01T12:10:00.000000Z"},
-    }
-    assert last_recorded(event) == T0 + dt.timedelta(minutes=10)
-    assert last_recorded({"metadata": {}}) is None
 
 
 def test_set_condition_moves_transition_time_only_on_change() -> None:
@@ -65,12 +53,6 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="unknown controllers bogus"):
         ManagerSettings(controllers=("namespace", "bogus"))
     assert ManagerSettings().controllers == CONTROLLERS
-    with pytest.raises(ValueError, match="event TTL must be positive"):
-        EventTTLController(None, _Informer(), ttl=0)  # type: ignore[arg-type]
+    assert "event-ttl" not in CONTROLLERS  # Events expire in the API server's store
     with pytest.raises(ValueError, match="grace period must be positive"):
         NodeLifecycleController(None, None, grace_period=-1)  # type: ignore[arg-type]
-
-
-class _Informer:
-    def add_handler(self, handler: object) -> None:
-        pass
