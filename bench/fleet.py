@@ -21,7 +21,10 @@ Figures, for each datastore D and fleet size N (the fleet grows in place: 100, 5
   etcd/N/etcd-cpu, etcd/N/etcd-rss   the etcd process (etcd runs beside the server)
   D/N/config-fanout     a new NodeConfig matching every node → seen by every node, s
   D/rollout/N           a Plan over N nodes: total time ÷ ideal (N / concurrency × 1 s),
-                        the middle of `--rollouts` runs (full: 3), all in `ratio_runs`
+                        the middle of `--rollouts` runs (full: 3), all in `ratio_runs`;
+                        `machine_cpu_ms_per_node` the server's and the load generator's
+                        CPU per upgraded node, `machine_cpu_ms_per_node_for_goal` what it
+                        would have to be for 1.2x, the machine as busy (an estimate)
   goal/rollout-efficiency   the SQLite rollout ratio against the goal 1.2
 SQLite figures name the same case on etcd as their baseline; etcd figures name the
 smallest fleet of the run.
@@ -58,6 +61,7 @@ from store import etcd_server
 
 HERE = Path(__file__).resolve().parent
 BENCH = "fleet"
+GOAL_RATIO = 1.2  # issue 10: a rollout within 1.2x its ideal time
 PLANS = ResourceType("upgrade.cattle.io", "v1", "plans", "Plan", True)
 NODECONFIGS = ResourceType("k3os.io", "v1", "nodeconfigs", "NodeConfig", False)
 PER_WORKER = 250
@@ -432,6 +436,13 @@ async def measured_rollout(
     steady = steady_cpu / 100 * ro["total_s"]
     ro["server_cpu_ms_per_node_net"] = 1000 * (used - steady) / n
     ro["server_busy"] = used / ro["total_s"]
+    # The rollout as throughput: the machine's CPU per upgraded node, server and load
+    # generator together, beside what it would have to be for the goal (1.2x the ideal)
+    # with the machine as busy as it was in this run (an estimate, not a measurement).
+    fleet_used = ro["client_cpu"] / 100 * ro["total_s"]
+    busy = (used + fleet_used) / ro["total_s"]
+    ro["machine_cpu_ms_per_node"] = 1000 * (used + fleet_used) / n
+    ro["machine_cpu_ms_per_node_for_goal"] = 1000 * GOAL_RATIO * ro["ideal_s"] * busy / n
     ro["loadavg"] = round(os.getloadavg()[0], 2)
     return ro
 
@@ -620,14 +631,18 @@ def report(results: list[dict[str, Any]], sizes: Sizes) -> None:
                 for k, v in ro.items() if k != "ratio"})  # fmt: skip
     goal_store = "sqlite" if ("sqlite", max(sizes.fleets)) in by else stores[0]
     ro = by[(goal_store, max(sizes.fleets))]["rollout"]
-    best, case = ro["ratio"], f"{goal_store}/rollout/{max(sizes.fleets)}"
+    case = f"{goal_store}/rollout/{max(sizes.fleets)}"
     for r in with_workers:
-        if r["n"] == max(sizes.fleets) and r["rollout"]["ratio"] < best:
-            best = r["rollout"]["ratio"]
+        if r["n"] == max(sizes.fleets) and r["rollout"]["ratio"] < ro["ratio"]:
+            ro = r["rollout"]
             case = f"sqlite/rollout/{r['n']}/api-workers-{r['api_workers']}"
-    emit(BENCH, "goal/rollout-efficiency", "value", best, "× ideal", case, target=1.2,
-         met=best <= 1.2,
-         note="the best server configuration measured (the baseline names it)")  # fmt: skip
+    emit(BENCH, "goal/rollout-efficiency", "value", ro["ratio"], "× ideal", case,
+         target=GOAL_RATIO, met=ro["ratio"] <= GOAL_RATIO,
+         machine_cpu_ms_per_node=round(ro["machine_cpu_ms_per_node"], 2),
+         machine_cpu_ms_per_node_for_goal=round(ro["machine_cpu_ms_per_node_for_goal"], 2),
+         note="the best server configuration measured (the baseline names it); the machine's "
+              "CPU per upgraded node (server and load generator) beside what it would have "
+              "to be for the target, the machine as busy as in that run")  # fmt: skip
 
 
 def main() -> None:

@@ -66,6 +66,9 @@ def test_bench_fleet_smoke_reports_both_datastores() -> None:
     assert cases["sqlite/10/api-workers-1/server-rss"]["baseline"] == "sqlite/10/server-rss"
     goal = cases["goal/rollout-efficiency"]
     assert goal["target"] == 1.2 and isinstance(goal["met"], bool)
+    # The rollout as throughput: the machine's CPU per node beside what the goal needs.
+    assert goal["machine_cpu_ms_per_node"] > 0 and goal["machine_cpu_ms_per_node_for_goal"] > 0
+    assert rollout["machine_cpu_ms_per_node"] > 0
     # A long run says how far it is on stderr (stdout holds only figures).
     for step in ("sqlite: 10 nodes joined", "etcd/10: server", "sqlite: rollout 2/2 over 10"):
         assert "fleet +" in said and step in said, (step, said)
