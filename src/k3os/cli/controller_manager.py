@@ -8,7 +8,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import math
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
@@ -29,23 +28,8 @@ FIELD_MANAGER = "k3os-controller-manager"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def event_ttl_option(func: F) -> F:
-    """`k3os server --event-ttl`: how long an Event lives after its last write, in whole
-    seconds (the store deletes it then; kube-apiserver's option of the same name)."""
-
-    def whole_seconds(ctx: click.Context, param: click.Parameter, value: str) -> int:
-        return math.ceil(_seconds(ctx, param, value))
-
-    return click.option(
-        "--event-ttl",
-        default="1h",
-        show_default=True,
-        callback=whole_seconds,
-        help="How long an Event is kept after it was last written (whole seconds).",
-    )(func)
-
-
-def _seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+def duration_seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """A click callback: a positive duration (`90s`, `1h30m`) in seconds."""
     from k3os.apis.duration import parse_duration
 
     try:
@@ -64,17 +48,26 @@ def manager_options(func: F) -> F:
             "--node-monitor-grace-period",
             default="40s",
             show_default=True,
-            callback=_seconds,
+            callback=duration_seconds,
             help="A node not heartbeating this long turns Ready=Unknown and unreachable.",
         ),
         click.option(
-            "--leader-elect-lease-duration", default="15s", show_default=True, callback=_seconds
+            "--leader-elect-lease-duration",
+            default="15s",
+            show_default=True,
+            callback=duration_seconds,
         ),
         click.option(
-            "--leader-elect-renew-deadline", default="10s", show_default=True, callback=_seconds
+            "--leader-elect-renew-deadline",
+            default="10s",
+            show_default=True,
+            callback=duration_seconds,
         ),
         click.option(
-            "--leader-elect-retry-period", default="2s", show_default=True, callback=_seconds
+            "--leader-elect-retry-period",
+            default="2s",
+            show_default=True,
+            callback=duration_seconds,
         ),
     ]
     for option in reversed(options):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import click
 
 from k3os.cli._eventloop import run_server_loop
-from k3os.cli.controller_manager import event_ttl_option, manager_options
+from k3os.cli.controller_manager import duration_seconds, manager_options
 from k3os.cli.logs import logging_options
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,14 @@ log = logging.getLogger(__name__)
     help="Offer HTTP/2 to clients (agents then put their requests and watches on one "
     "connection); --no-http2 serves HTTP/1.1 only, and clients fall back to it.",
 )
-@event_ttl_option
+@click.option(
+    "--event-ttl",
+    default="1h",
+    show_default=True,
+    callback=lambda ctx, param, value: math.ceil(duration_seconds(ctx, param, value)),
+    help="How long an Event is kept after it was last written, in whole seconds (the "
+    "store deletes it then, as kube-apiserver's --event-ttl).",
+)
 @manager_options
 def command(
     data_dir: Path,
