@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aetcd import rpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -239,3 +240,37 @@ async def test_two_servers_patching_one_object_lose_nothing(etcd: EtcdServer) ->
             await client.aclose()
         for store in stores:
             await store.close()
+
+
+async def test_writes_of_one_ttl_share_a_lease_for_a_while(make_store: MakeStore) -> None:
+    """As kube-apiserver: an hour's TTL takes a lease of an hour and a minute, handed to
+    every write of that TTL for a minute; a short TTL gets a lease per write."""
+    store = await make_store()
+    a = await store.create("/lr/a", b"x", ttl=3600)
+    b = await store.create("/lr/b", b"y", ttl=3600)
+    a2 = await store.update("/lr/a", b"x2", expected_mod_revision=a.mod_revision, ttl=3600)
+    assert a.lease != 0 and a.lease == b.lease == a2.lease
+    leases = rpc.LeaseStub(store._channel)  # type: ignore[attr-defined]
+    alive = await leases.LeaseTimeToLive(rpc.LeaseTimeToLiveRequest(ID=a.lease, keys=True))
+    assert alive.grantedTTL == 3660 and alive.TTL > 3600
+    assert sorted(alive.keys) == [b"/lr/a", b"/lr/b"]
+    c = await store.create("/lr/c", b"z", ttl=5)
+    d = await store.create("/lr/d", b"z", ttl=5)
+    assert c.lease and d.lease and c.lease != d.lease and a.lease not in (c.lease, d.lease)
+    plain = await store.create("/lr/e", b"z")
+    assert plain.lease == 0
+
+
+async def test_a_reused_lease_etcd_lost_is_replaced(make_store: MakeStore) -> None:
+    """A lease revoked behind the store's back (or a restored cluster) costs no write: the
+    put is made again under a new lease."""
+    store = await make_store()
+    a = await store.create("/lr2/a", b"x", ttl=3600)
+    leases = rpc.LeaseStub(store._channel)  # type: ignore[attr-defined]
+    await leases.LeaseRevoke(rpc.LeaseRevokeRequest(ID=a.lease))  # a goes with it
+    assert await store.get("/lr2/a") is None
+    b = await store.create("/lr2/b", b"y", ttl=3600)
+    assert b.lease not in (0, a.lease)
+    assert (await store.get("/lr2/b")) == b
+    c = await store.create("/lr2/c", b"z", ttl=3600)
+    assert c.lease == b.lease  # the new one is reused in turn

@@ -2,8 +2,9 @@
 
 Speaks etcd's gRPC API through the protobuf stubs that `aetcd` ships (its high-level
 client has no TLS and no transactions returning prev_kv, so we drive the stubs directly).
-Compare-and-swap is one etcd transaction per write; TTLs are etcd leases; each `Watch`
-is its own gRPC watch stream with `prev_kv`. Revisions are etcd's own.
+Compare-and-swap is one etcd transaction per write; TTLs are etcd leases, reused across
+writes for a while as kube-apiserver reuses them (`_LeaseReuse`); each `Watch` is its own
+gRPC watch stream with `prev_kv`. Revisions are etcd's own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,6 +51,38 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 _ALL = b"\0"  # as a range end: every key >= the start key
+LEASE_REUSE_SECONDS = 60.0  # kube-apiserver's --lease-reuse-duration-seconds default
+LEASE_REUSE_SHARE = 0.05  # ... and at most this share of the TTL
+
+
+class _LeaseReuse:
+    """One etcd lease for the writes of one TTL within a short window, as kube-apiserver
+    does: a lease per write (every Event) would leave etcd a lease, and its expiry timer,
+    per key. The lease is granted for `ttl + window` and handed out for `window` seconds
+    from the moment it was asked for, so each key still lives at least its TTL, and at
+    most `window` longer (5 % of the TTL, at most a minute: an hour's Event up to a
+    minute more). TTLs under 20 s get a lease of their own per write."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[int, float]] = {}  # ttl -> (lease, asked at)
+
+    @staticmethod
+    def window(ttl: int) -> int:
+        return math.floor(min(LEASE_REUSE_SECONDS, LEASE_REUSE_SHARE * ttl))
+
+    def reusable(self, ttl: int) -> int:
+        """A lease still good for `ttl` seconds from now (0: none)."""
+        held = self._held.get(ttl)
+        if held is None or time.monotonic() - held[1] > self.window(ttl):
+            return 0
+        return held[0]
+
+    def granted(self, ttl: int, lease: int, asked_at: float) -> None:
+        if self.window(ttl) >= 1:
+            self._held[ttl] = (lease, asked_at)
+
+    def forget(self, ttl: int) -> None:
+        self._held.pop(ttl, None)
 
 
 def _kv(raw: Any) -> KeyValue:
@@ -120,6 +155,7 @@ class EtcdStore(Store):
         self._watch_stub = rpc.WatchStub(self._channel)
         self._watches: set[EtcdWatch] = set()
         self._recent = Recent()
+        self._reuse = _LeaseReuse()
         self._compactor = AutoCompactor.for_options(self.current_revision, self.compact, options)
         self._closed = False
 
@@ -212,8 +248,31 @@ class EtcdStore(Store):
     async def _lease(self, ttl: int | None) -> int:
         if ttl is None:
             return 0
-        response = await self._call(self._leases.LeaseGrant, rpc.LeaseGrantRequest(TTL=ttl))
-        return int(response.ID)
+        lease = self._reuse.reusable(ttl)
+        if lease:
+            return lease
+        asked_at = time.monotonic()
+        grant = rpc.LeaseGrantRequest(TTL=ttl + self._reuse.window(ttl))
+        lease = int((await self._call(self._leases.LeaseGrant, grant)).ID)
+        self._reuse.granted(ttl, lease, asked_at)
+        return lease
+
+    async def _leased_txn(
+        self, raw: bytes, compare: list[Any], put: Any, ttl: int | None
+    ) -> tuple[Any, int]:
+        """A put under `ttl`'s lease; if etcd no longer knows a reused lease (revoked, or a
+        restored cluster), once more with a new one. The answer and the lease used."""
+        lease = await self._lease(ttl)
+        put.request_put.lease = lease
+        try:
+            return await self._txn(raw, compare, put), lease
+        except StoreUnavailable as e:
+            if ttl is None or "lease not found" not in str(e):
+                raise
+            self._reuse.forget(ttl)
+            lease = await self._lease(ttl)
+            put.request_put.lease = lease
+            return await self._txn(raw, compare, put), lease
 
     async def _txn(self, key: bytes, compare: list[Any], success: Any) -> Any:
         request = rpc.TxnRequest(
@@ -251,9 +310,9 @@ class EtcdStore(Store):
 
     async def _create(self, key: str, value: bytes, ttl: int | None) -> KeyValue:
         raw = key.encode()
-        lease = await self._lease(ttl)
-        put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, lease=lease))
-        response = await self._txn(raw, [self._compare(raw, "CREATE", "EQUAL", 0)], put)
+        put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value))
+        compare = [self._compare(raw, "CREATE", "EQUAL", 0)]
+        response, lease = await self._leased_txn(raw, compare, put, ttl)
         if not response.succeeded:
             raise KeyExists(key, self._found(key, response))
         revision = int(response.header.revision)
@@ -263,15 +322,12 @@ class EtcdStore(Store):
         self, key: str, value: bytes, expected_mod_revision: int, ttl: int | None
     ) -> KeyValue:
         raw = key.encode()
-        lease = await self._lease(ttl)
-        put = rpc.RequestOp(
-            request_put=rpc.PutRequest(key=raw, value=value, lease=lease, prev_kv=True)
-        )
+        put = rpc.RequestOp(request_put=rpc.PutRequest(key=raw, value=value, prev_kv=True))
         compare = [
             self._compare(raw, "MOD", "EQUAL", expected_mod_revision),
             self._compare(raw, "VERSION", "GREATER", 0),
         ]
-        response = await self._txn(raw, compare, put)
+        response, lease = await self._leased_txn(raw, compare, put, ttl)
         if not response.succeeded:
             current = self._found(key, response)
             if current is None:

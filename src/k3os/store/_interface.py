@@ -69,7 +69,10 @@ class Store(abc.ABC):
     Keys may carry a TTL in whole seconds: when it runs out the key is deleted as an
     ordinary write (a DELETE event with a new revision). Every write sets the key's TTL
     afresh; a write without `ttl` leaves the key without one. etcd rounds TTLs up to its
-    minimum lease (2 s by default) and expires within about half a second of the deadline.
+    minimum lease (2 s by default) and expires within about half a second of the deadline;
+    a TTL of 20 s or more shares a lease with other writes of that TTL for a while (as
+    kube-apiserver's lease reuse), so there a key may live up to 5 % of its TTL (at most
+    a minute) longer.
 
     Drivers implement the `_get`, `_range`, `_create`, `_update`, `_delete` and `_watch`
     hooks; the public methods check the arguments first, the same way for every driver,
