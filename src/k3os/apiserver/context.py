@@ -10,7 +10,7 @@ from typing import Any
 from k3os.apiserver.auth import MastersAuthorizer
 from k3os.apiserver.broadcast import Broadcaster, Subscription
 from k3os.apiserver.objects import Clock, utc_now
-from k3os.apiserver.registry import Registry, ResourceType
+from k3os.apiserver.registry import EVENT_TTL, Registry, ResourceType
 from k3os.apiserver.schemas import normalized
 from k3os.apiserver.storage import ObjectStore
 from k3os.security.authn import PUBLIC_PATHS, Authenticator
@@ -27,7 +27,7 @@ class Settings:
     git_version: str = "v1.36.0-k3os"
     # Seconds an Event lives after its last write (`k3os server --event-ttl`; upstream's
     # kube-apiserver --event-ttl): the store deletes it then.
-    event_ttl: int = 3600
+    event_ttl: int = EVENT_TTL
 
 
 FRESH_WAIT = 3.0

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = ["BUILTINS", "Registry", "ResourceType", "Subresource"]
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+EVENT_TTL = 3600  # seconds an Event lives after its last write, unless `--event-ttl` says
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     ),
     ResourceType(
         "", "v1", "Event", "events", "event", True, "io.k8s.api.core.v1.Event", ("ev",),
-        ttl_seconds=3600,
+        ttl_seconds=EVENT_TTL,
     ),
     ResourceType(
         "", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True,
@@ -128,7 +129,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     ),
     ResourceType(
         "events.k8s.io", "v1", "Event", "events", "event", True,
-        "io.k8s.api.events.v1.Event", ("ev",), ttl_seconds=3600,
+        "io.k8s.api.events.v1.Event", ("ev",), ttl_seconds=EVENT_TTL,
     ),
     ResourceType(
         "coordination.k8s.io", "v1", "Lease", "leases", "lease", True,

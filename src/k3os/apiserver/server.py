@@ -44,6 +44,7 @@ from k3os.apiserver.errors import AlreadyExists
 from k3os.apiserver.images import image_routes
 from k3os.apiserver.inprocess import InProcessEntry
 from k3os.apiserver.objects import prepare_create
+from k3os.apiserver.registry import EVENT_TTL
 from k3os.apiserver.security_runtime import ApiSecurity, judge_certificate_time_in_app
 from k3os.apiserver.workers import ApiWorkers, WorkerSpec
 from k3os.security.bootstrap import ServerPKI
@@ -221,7 +222,7 @@ class ServeOptions:
     # HTTP/2 engine should it misbehave; clients then fall back to HTTP/1.1).
     http2: bool = True
     # Seconds an Event lives after its last write (the store deletes it then).
-    event_ttl: int = 3600
+    event_ttl: int = EVENT_TTL
     # How to start one (k3os.apiserver.workers.ApiWorkers); the CLI gives `k3os api-worker`.
     worker_command: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from k3os.apiserver.registry import EVENT_TTL
 from k3os.store import Store
 from k3os.store._registry import parse_url
 from k3os.store._remote import RemoteStore, StoreService
@@ -70,7 +71,7 @@ class WorkerSpec:
     anonymous_health: bool = True
     metrics: bool = False  # the main process has /metrics to give (its controllers')
     http2: bool = True  # offer HTTP/2 by ALPN, as the main process does
-    event_ttl: int = 3600  # seconds an Event lives after its last write
+    event_ttl: int = EVENT_TTL  # seconds an Event lives after its last write
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
