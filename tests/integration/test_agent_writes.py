@@ -40,12 +40,16 @@ class Recorder:
     def __init__(self, kube: Kube) -> None:
         self.calls: list[tuple[str, str]] = []
         self.bodies: list[Any] = []  # the JSON body of each call (None without one)
+        self.answered: list[tuple[str, str]] = []  # the calls the server has answered
         inner = kube.request
 
         async def request(method: str, path: str, **kw: Any) -> Any:
-            self.calls.append((method, path.split("?")[0]))
+            call = (method, path.split("?")[0])
+            self.calls.append(call)
             self.bodies.append(kw.get("body"))
-            return await inner(method, path, **kw)
+            answer = await inner(method, path, **kw)
+            self.answered.append(call)
+            return answer
 
         kube.request = request  # type: ignore[method-assign]
 
@@ -160,10 +164,13 @@ async def test_one_upgrade_costs_five_writes(tmp_path: Path, server: RunningServ
         assert before_reboot == ["POST events"], before_reboot
 
         rebooted = calls.mark()
+        answers_before = len(calls.answered)
         second = Agent(_settings(tmp_path, root), kube)
 
         def answered() -> bool:
-            return any(c[0] == "POST" and c[1].endswith("/events") for c in calls.calls[rebooted:])
+            # The closing Event written, not only sent: the agent is stopped once it is.
+            after = calls.answered[answers_before:]
+            return any(c[0] == "POST" and c[1].endswith("/events") for c in after)
 
         assert await _run_until(second, answered, "the outcome and its Event") == 0
         after = Counter(_kind(c) for c in calls.writes(rebooted))
