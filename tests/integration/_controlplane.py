@@ -10,8 +10,9 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from k3os.client import Kube, NotFoundError
 from tests.integration._apiserver import RunningServer, _wait_ready
 
 T = TypeVar("T")
@@ -48,3 +49,15 @@ async def eventually(
             return last
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what or probe}; last: {last!r}")
+
+
+async def maybe_get(kube: Kube, rt: Any, name: str, namespace: str = "") -> dict[str, Any] | None:
+    """The object, or None when the server says it is not there."""
+    try:
+        return await kube.get(rt, name, namespace)
+    except NotFoundError:
+        return None
+
+
+async def gone(kube: Kube, rt: Any, name: str, namespace: str = "") -> bool:
+    return await maybe_get(kube, rt, name, namespace) is None

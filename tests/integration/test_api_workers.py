@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from k3os.client import ApiStatusError, ClientError, Kube, NotFoundError, connect_kubeconfig
+from k3os.client import ApiStatusError, ClientError, Kube, connect_kubeconfig
 from k3os.client.resources import CONFIG_MAPS, EVENTS
 from tests.integration._apiserver import RunningServer, kubectl_env, running_server
-from tests.integration._controlplane import eventually
+from tests.integration._controlplane import eventually, gone
 from tests.unit.store.etcd_server import run_etcd
 
 pytestmark = pytest.mark.integration
@@ -329,14 +329,10 @@ async def test_events_written_through_a_worker_expire_at_the_servers_event_ttl(
             await kube.create(EVENTS, event, "default")
             await kube.create(CONFIG_MAPS, {"metadata": {"name": "stays"}}, "default")
             written = time.monotonic()
-
-            async def gone() -> bool:
-                try:
-                    await kube.get(EVENTS, "short-lived", "default")
-                except NotFoundError:
-                    return True
-                return False
-
-            await eventually(gone, within=30, what="the event to expire")
+            await eventually(
+                lambda: gone(kube, EVENTS, "short-lived", "default"),
+                within=30,
+                what="the event to expire",
+            )
             assert time.monotonic() - written >= 1.5  # not before its TTL (etcd rounds up)
             assert (await kube.get(CONFIG_MAPS, "stays", "default"))["metadata"]["name"]

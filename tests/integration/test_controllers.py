@@ -22,7 +22,7 @@ from k3os.client.resources import (
     SERVICE_ACCOUNTS,
 )
 from tests.integration._apiserver import RunningServer, free_port
-from tests.integration._controlplane import eventually, start_server
+from tests.integration._controlplane import eventually, gone, maybe_get, start_server
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +46,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 async def kube(server: RunningServer) -> AsyncIterator[Kube]:
     async with connect_kubeconfig(server.kubeconfig) as client:
         yield client
-
-
-async def maybe_get(kube: Kube, rt: Any, name: str, namespace: str = "") -> Obj | None:
-    try:
-        return await kube.get(rt, name, namespace)
-    except NotFoundError:
-        return None
-
-
-async def gone(kube: Kube, rt: Any, name: str, namespace: str = "") -> bool:
-    return await maybe_get(kube, rt, name, namespace) is None
 
 
 def owned_by(owner: Obj, *, block: bool = True) -> list[Obj]:
