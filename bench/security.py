@@ -10,12 +10,20 @@ Figures (one JSON line each, rates in decisions or verifications per second):
   x509/load-der           parsing a DER certificate (baseline of the authn figures)
   authn/client-cert       a client certificate: parse, chain signature, validity, usage
   authn/sa-token          a ServiceAccount JWT: ES256 verification and claims
+  tls/handshake-chain-built  full TLS 1.3 handshakes (both ends in this process, memory
+                          BIOs, the cluster's P-256 certificates, the client's verified),
+                          each end building its chain from its trust store as OpenSSL does
+                          by default (the baseline: before `k3os.security.tlschain`)
+  tls/handshake-leaf-only the same with each end's context as k3os makes it: its
+                          certificate sent as loaded (the leaf alone)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +38,10 @@ from _common import emit, machine, now, parse_args
 from k3os.security import authn, authz
 from k3os.security.bootstrap_policy import bootstrap_objects
 from k3os.security.node import NodeAuthorizer, PodGraph, node_user
-from k3os.security.pki import KeyPair, issue, make_ca, new_key
+from k3os.security.pki import KeyPair, issue, make_ca, new_key, save_pair
 from k3os.security.rbac import RBACAuthorizer, StaticRuleSource
 from k3os.security.serviceaccount import TokenSigner, TokenVerifier
+from k3os.security.tlschain import send_leaf_only
 
 BENCH = "security"
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -47,6 +56,73 @@ def rate(fn: Callable[[], Any], seconds: float) -> float:
         elapsed = now() - start
         if elapsed >= seconds:
             return calls / elapsed
+
+
+def tls_contexts(d: Path, *, leaf_only: bool) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The server's context as `k3os server` makes it (uvicorn's, no tickets) and a node's."""
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(d / "server.crt", d / "server.key")
+    server.load_verify_locations(d / "ca.crt")
+    server.verify_mode = ssl.CERT_OPTIONAL
+    server.num_tickets = 0
+    client = ssl.create_default_context(cafile=str(d / "ca.crt"))
+    client.load_cert_chain(d / "client.crt", d / "client.key")
+    if leaf_only:
+        assert send_leaf_only(server) and send_leaf_only(client)
+    return server, client
+
+
+def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
+    s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname="k3os")
+    server_done = client_done = False
+    while not (server_done and client_done):
+        if not client_done:
+            try:
+                client.do_handshake()
+                client_done = True
+            except ssl.SSLWantReadError:
+                pass
+        s_in.write(c_out.read())
+        if not server_done:
+            try:
+                server.do_handshake()
+                server_done = True
+            except ssl.SSLWantReadError:
+                pass
+        c_in.write(s_out.read())
+    assert server.getpeercert()
+
+
+def tls_handshakes(seconds: float, extra: dict[str, Any]) -> None:
+    """Both ways in alternating rounds, so that a busy moment of the machine falls on
+    both: the rate of each is its handshakes over its own time."""
+    with tempfile.TemporaryDirectory(prefix="k3os-bench-tls-") as tmp:
+        d = Path(tmp)
+        ca_cert, ca_key = make_ca("bench-ca", NOW)
+        ca = save_pair(ca_cert, ca_key, d / "ca.crt", d / "ca.key")
+        cert, key = issue(ca, "k3os", server_names=["k3os"], now=NOW)
+        save_pair(cert, key, d / "server.crt", d / "server.key")  # type: ignore[arg-type]
+        cert, key = issue(ca, "system:node:n1", organizations=["system:nodes"], client=True,
+                          now=NOW)  # fmt: skip
+        save_pair(cert, key, d / "client.crt", d / "client.key")  # type: ignore[arg-type]
+        ways = {"chain-built": tls_contexts(d, leaf_only=False),
+                "leaf-only": tls_contexts(d, leaf_only=True)}  # fmt: skip
+        done = dict.fromkeys(ways, 0)
+        spent = dict.fromkeys(ways, 0.0)
+        for _ in range(10):
+            for way, (server, client) in ways.items():
+                start = now()
+                while now() - start < seconds / 10:
+                    for _ in range(10):
+                        handshake(server, client)
+                    done[way] += 10
+                spent[way] += now() - start
+    emit(BENCH, "tls/handshake-chain-built", "rate", done["chain-built"] / spent["chain-built"],
+         "handshakes/s", **extra)  # fmt: skip
+    emit(BENCH, "tls/handshake-leaf-only", "rate", done["leaf-only"] / spent["leaf-only"],
+         "handshakes/s", baseline="tls/handshake-chain-built", **extra)  # fmt: skip
 
 
 def policy(bindings: int) -> StaticRuleSource:
@@ -149,6 +225,7 @@ def main() -> None:
         baseline="x509/load-der",
         **extra,
     )
+    tls_handshakes(2 * seconds, extra)
 
 
 if __name__ == "__main__":

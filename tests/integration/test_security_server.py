@@ -194,6 +194,31 @@ def test_the_server_issues_no_session_tickets(server: RunningServer, admin: Call
         assert tls.session is None or not tls.session.has_ticket
 
 
+def test_the_server_sends_its_certificate_alone_and_it_verifies(
+    server: RunningServer, admin: Caller
+) -> None:
+    """No chain built per handshake (k3os.security.tlschain): OpenSSL's own client sees one
+    certificate, and verifies it against the cluster CA its caller holds, client
+    certificate given."""
+    import subprocess
+
+    assert admin.cert is not None
+    command = ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-showcerts",
+               "-CAfile", str(server.tls / "ca.crt"), "-cert", str(admin.cert[0]),
+               "-key", str(admin.cert[1]), "-verify_return_error"]  # fmt: skip
+    out = subprocess.run(
+        command,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("-----BEGIN CERTIFICATE-----") == 1
+    assert "Verify return code: 0 (ok)" in out.stdout
+
+
 def test_client_cert_from_another_ca_is_refused(server: RunningServer, tmp_path: Path) -> None:
     cert, key = make_ca("k3os-ca")  # same name as the real CA, different key
     other = KeyPair(cert, key, tmp_path / "ca.crt", tmp_path / "ca.key")

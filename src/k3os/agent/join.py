@@ -47,6 +47,7 @@ from k3os.security.errors import TokenError
 from k3os.security.files import write_private
 from k3os.security.join import CA_ENDPOINT, JOIN_ENDPOINT, make_node_csr
 from k3os.security.pki import RENEW_BEFORE, key_to_pem, utcnow
+from k3os.security.tlschain import send_leaf_only
 from k3os.security.tokens import JoinToken, ca_hash, parse_token
 
 __all__ = [
@@ -149,6 +150,7 @@ def _pinned_context(
     ctx = ssl.create_default_context(cadata=ca_pem.decode())
     if cert is not None and key is not None:
         ctx.load_cert_chain(cert, key)
+        send_leaf_only(ctx)
     return ctx
 
 

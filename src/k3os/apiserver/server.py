@@ -48,6 +48,7 @@ from k3os.apiserver.registry import EVENT_TTL
 from k3os.apiserver.security_runtime import ApiSecurity, judge_certificate_time_in_app
 from k3os.apiserver.workers import ApiWorkers, WorkerSpec
 from k3os.security.bootstrap import ServerPKI
+from k3os.security.tlschain import send_leaf_only
 from k3os.store import Store, open_store
 
 __all__ = [
@@ -295,17 +296,21 @@ def _uvicorn_config(app: Any, opts: ServeOptions) -> uvicorn.Config:
     return uvicorn.Config(app, **kwargs)
 
 
-def _no_session_tickets(config: uvicorn.Config) -> None:
-    """Issue no TLS 1.3 session tickets. OpenSSL sends two after every handshake by
-    default, a third of the server's CPU for a handshake (~250 of ~760 us here), and the
-    clients of this API (kubectl, client-go, the Python clients, our agents) open a new
-    connection with a full handshake rather than resume, so the tickets are thrown away.
-    An agent after its reboot opens three connections: at a hundred upgrading nodes a second
-    that was ~7 % of the server's CPU (`scripts/bench fleet`, the rollout's profile)."""
+def _tune_tls(config: uvicorn.Config) -> None:
+    """Issue no TLS 1.3 session tickets, and build no certificate chain per handshake.
+
+    OpenSSL sends two tickets after every handshake by default, a third of the server's CPU
+    for a handshake (~250 of ~760 us here), and the clients of this API (kubectl,
+    client-go, the Python clients, our agents) open a new connection with a full handshake
+    rather than resume, so the tickets are thrown away. An agent after its reboot opens
+    a new connection: at a hundred upgrading nodes a second that was ~7 % of the server's
+    CPU (`scripts/bench fleet`, the rollout's profile). The serving certificate goes out as
+    its file holds it, as kube-apiserver sends it (`k3os.security.tlschain`)."""
     if not config.loaded:
         config.load()
     if config.ssl is not None:
         config.ssl.num_tickets = 0
+        send_leaf_only(config.ssl)
 
 
 def _metrics_endpoint(
@@ -342,7 +347,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         opts.in_process.attach(app)
     if security is not None:
         judge_certificate_time_in_app(config)
-        _no_session_tickets(config)
+        _tune_tls(config)
     server = _Server(config)
     loop = asyncio.get_running_loop()
     stop_signals = (signal.SIGTERM, signal.SIGINT)

@@ -26,6 +26,7 @@ from typing import Any
 import httpx2
 
 from k3os.client.errors import ClientError
+from k3os.security.tlschain import send_leaf_only
 
 __all__ = [
     "ClientConfig",
@@ -257,6 +258,9 @@ def ssl_context(config: ClientConfig) -> ssl.SSLContext:
         ctx = httpx2.create_ssl_context(verify=not cluster.insecure, trust_env=False)
     if user is not None and (user.client_cert or user.client_cert_data):
         _load_client_certificate(ctx, config, user)
+        # The certificate goes out as its file holds it, as client-go sends it: no chain
+        # built from the trust store at every handshake (k3os.security.tlschain).
+        send_leaf_only(ctx)
     return ctx
 
 
