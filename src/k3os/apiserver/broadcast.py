@@ -17,8 +17,6 @@ namespace) are offered every event and filter by prefix as before.
 from __future__ import annotations
 
 import asyncio
-import bisect
-import itertools
 import logging
 from collections import deque
 
@@ -37,10 +35,6 @@ def is_object_key(key_prefix: str) -> bool:
     """Whether a subscription names one object's key (prefixes end with "/", keys never
     do: a name holds no "/")."""
     return not key_prefix.endswith("/")
-
-
-def _revision(event: Event) -> int:
-    return event.kv.mod_revision
 
 
 class Subscription:
@@ -125,10 +119,15 @@ class Broadcaster:
         if self.failed or start < self.covered_from:
             return None
         sub = Subscription(self, key_prefix, start)
-        # Only the remembered events from `start` on (the deque is in revision order): a
-        # watch usually starts near the head, so this is a few events, not all `keep`.
-        first = bisect.bisect_left(self.recent, start, key=_revision)
-        for event in itertools.islice(self.recent, first, None):
+        # Only the remembered events from `start` on, found from the newest end (the deque
+        # is in revision order): a watch usually starts near the head, so this walks a few
+        # events, where a search by index and a slice of a deque walk all `keep`.
+        newer: list[Event] = []
+        for event in reversed(self.recent):
+            if event.kv.mod_revision < start:
+                break
+            newer.append(event)
+        for event in reversed(newer):
             sub.offer(event)
         if sub.exact:
             self.by_key.setdefault(key_prefix, set()).add(sub)
