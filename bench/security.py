@@ -72,25 +72,24 @@ def tls_contexts(d: Path, *, leaf_only: bool) -> tuple[ssl.SSLContext, ssl.SSLCo
     return server, client
 
 
+def _step(end: ssl.SSLObject) -> bool:
+    """One turn of `end`'s handshake: True once it is complete."""
+    try:
+        end.do_handshake()
+    except ssl.SSLWantReadError:
+        return False
+    return True
+
+
 def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext) -> None:
     s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
     server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
     client = client_ctx.wrap_bio(c_in, c_out, server_hostname="k3os")
     server_done = client_done = False
     while not (server_done and client_done):
-        if not client_done:
-            try:
-                client.do_handshake()
-                client_done = True
-            except ssl.SSLWantReadError:
-                pass
+        client_done = client_done or _step(client)
         s_in.write(c_out.read())
-        if not server_done:
-            try:
-                server.do_handshake()
-                server_done = True
-            except ssl.SSLWantReadError:
-                pass
+        server_done = server_done or _step(server)
         c_in.write(s_out.read())
     assert server.getpeercert()
 
