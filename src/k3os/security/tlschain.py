@@ -5,7 +5,7 @@ send on every handshake from the same trust store that verifies the peer. Here t
 holds the cluster CA, which signed both ends' certificates, so every handshake ran a chain
 verification of its own certificate and sent the CA beside it; the peer then parsed a
 certificate it already trusts. With OpenSSL 3.0 that is ~30 % of a handshake's work on each
-end (`scripts/bench security`, `tls-handshake/*`). The peers of this cluster hold the CA
+end (`scripts/bench security`, `tls/handshake-*`). The peers of this cluster hold the CA
 (kubeconfigs, agents, the join's pinned hash): the leaf alone is what they need.
 
 Python's `ssl` has no call for the mode that turns this off (`SSL_MODE_NO_AUTO_CHAIN`), so
