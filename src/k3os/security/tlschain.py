@@ -11,9 +11,9 @@ end (`scripts/bench security`, `tls/handshake-*`). The peers of this cluster hol
 Python's `ssl` has no call for the mode that turns this off (`SSL_MODE_NO_AUTO_CHAIN`), so
 `send_leaf_only` sets it through the interpreter's own libssl, on the `SSL_CTX` that
 CPython's context object holds first. It checks before it writes: CPython, a build with the
-GIL (whose object header it knows), the `_ssl` module as a shared library, and the pointer
-it found answering with the context's own options. Where any of that fails it changes
-nothing, and the handshake is as before: correct, only dearer.
+GIL and no reference tracing (whose object header it knows), the `_ssl` module as a shared
+library, and the pointer it found answering with the context's own options. Where any of
+that fails it changes nothing, and the handshake is as before: correct, only dearer.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import functools
 import logging
 import platform
 import ssl
+import sys
 import sysconfig
 from typing import Any
 
@@ -35,7 +36,11 @@ _SSL_MODE_NO_AUTO_CHAIN = 0x8
 @functools.cache
 def _libssl() -> Any | None:
     """The libssl that `ssl` uses, or None when it cannot be reached."""
-    if platform.python_implementation() != "CPython" or sysconfig.get_config_var("Py_GIL_DISABLED"):
+    if (
+        platform.python_implementation() != "CPython"
+        or sysconfig.get_config_var("Py_GIL_DISABLED")
+        or hasattr(sys, "getobjects")  # a Py_TRACE_REFS build: a longer object header
+    ):
         return None
     import _ssl
 
