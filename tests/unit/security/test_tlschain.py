@@ -150,3 +150,19 @@ def test_a_pointer_that_does_not_answer_with_the_contexts_options_is_left_alone(
 
     ctx = ssl.create_default_context()
     assert tlschain._ssl_ctx(ctx, Lib()) is None
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        ("platform.python_implementation", lambda: "PyPy"),
+        ("sysconfig.get_config_var", lambda name: 1 if name == "Py_GIL_DISABLED" else None),
+    ],
+)
+def test_an_interpreter_whose_object_header_is_not_known_is_left_alone(
+    patch: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(*patch)
+    assert tlschain._libssl.__wrapped__() is None  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert tlschain._libssl.__wrapped__() is not None  # this interpreter: reachable
