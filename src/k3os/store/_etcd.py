@@ -262,17 +262,16 @@ class EtcdStore(Store):
     ) -> tuple[Any, int]:
         """A put under `ttl`'s lease; if etcd no longer knows a reused lease (revoked, or a
         restored cluster), once more with a new one. The answer and the lease used."""
-        lease = await self._lease(ttl)
-        put.request_put.lease = lease
-        try:
-            return await self._txn(raw, compare, put), lease
-        except StoreUnavailable as e:
-            if ttl is None or "lease not found" not in str(e):
-                raise
-            self._reuse.forget(ttl)
+        for last in (False, True):
             lease = await self._lease(ttl)
             put.request_put.lease = lease
-            return await self._txn(raw, compare, put), lease
+            try:
+                return await self._txn(raw, compare, put), lease
+            except StoreUnavailable as e:
+                if last or ttl is None or "lease not found" not in str(e):
+                    raise
+                self._reuse.forget(ttl)
+        raise AssertionError("unreachable: the last try returns or raises")
 
     async def _txn(self, key: bytes, compare: list[Any], success: Any) -> Any:
         request = rpc.TxnRequest(
