@@ -29,6 +29,8 @@ __all__ = ["LeaderElector", "LeaseSettings", "default_identity", "micro_time"]
 
 log = logging.getLogger(__name__)
 
+RELEASE_ATTEMPTS = 3  # reads and writes of the Lease on shutdown, each after a conflict
+
 Obj = dict[str, Any]
 
 
@@ -207,15 +209,24 @@ class LeaderElector:
         self.is_leader = False
         self.leading.clear()
         s = self.settings
-        try:
-            lease = await self.kube.get(LEASES, s.name, s.namespace)
-            spec = lease.get("spec") or {}
-            if spec.get("holderIdentity") != self.identity:
+        # A conflict is most often our own renewal landing after the read (a write
+        # cancelled with the renewal loop that the server still made): read again.
+        for attempt in range(RELEASE_ATTEMPTS):
+            try:
+                lease = await self.kube.get(LEASES, s.name, s.namespace)
+                spec = lease.get("spec") or {}
+                if spec.get("holderIdentity") != self.identity:
+                    return
+                stamp = micro_time(self.clock)
+                spec = {**spec, "holderIdentity": None, "leaseDurationSeconds": 1,
+                        "renewTime": stamp, "acquireTime": stamp}  # fmt: skip
+                await self.kube.replace(LEASES, {**lease, "spec": spec})
+                log.info("%s: released the lease %s", self.identity, s.name)
                 return
-            stamp = micro_time(self.clock)
-            spec = {**spec, "holderIdentity": None, "leaseDurationSeconds": 1,
-                    "renewTime": stamp, "acquireTime": stamp}  # fmt: skip
-            await self.kube.replace(LEASES, {**lease, "spec": spec})
-            log.info("%s: released the lease %s", self.identity, s.name)
-        except ClientError as e:
-            log.info("%s: could not release the lease %s: %s", self.identity, s.name, e)
+            except ConflictError as e:
+                if attempt + 1 < RELEASE_ATTEMPTS:
+                    continue
+                log.info("%s: could not release the lease %s: %s", self.identity, s.name, e)
+            except ClientError as e:
+                log.info("%s: could not release the lease %s: %s", self.identity, s.name, e)
+                return

@@ -5,6 +5,7 @@ fails past the deadline, and release on shutdown."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -77,6 +78,30 @@ async def test_a_released_lease_is_taken_at_once() -> None:
     assert started == ["a", "b"]
     tb.cancel()
     await asyncio.gather(tb, return_exceptions=True)
+
+
+async def test_a_renewal_landing_during_the_release_does_not_keep_the_lease() -> None:
+    """The renewal cancelled on shutdown may still be written after the release read the
+    Lease: the release's write then conflicts, and it reads again and releases."""
+    store, clock = LeaseStore(), FakeClock()
+    a = LeaderElector(store, SETTINGS, "a", clock=clock)  # type: ignore[arg-type]
+    task = asyncio.create_task(a.run(lambda: work_forever([], "a")))
+    await advance(clock, 4)
+    assert a.is_leader
+    read = store.get
+    landed: list[bool] = []
+
+    async def get_then_renewal_lands(rt: Any, name: str, namespace: str = "") -> Any:
+        answer = await read(rt, name, namespace)
+        if not landed:  # our late renewal, written just after this read
+            landed.append(True)
+            await store._store(("kube-system", "mgr"), await read(rt, name, namespace))
+        return answer
+
+    store.get = get_then_renewal_lands  # type: ignore[method-assign]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert landed and lease(store)["holderIdentity"] is None
 
 
 async def test_the_leader_steps_down_when_it_cannot_renew() -> None:
