@@ -304,13 +304,16 @@ class _Blackhole:
         self.port = port
         self.dropping = False
         self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.writers.add(up_writer)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             while data := await src.read(65536):
@@ -322,8 +325,17 @@ class _Blackhole:
                              return_exceptions=True)  # fmt: skip
 
     async def stop(self) -> None:
+        """Closes the listener and every relayed connection, both ends, before the test's
+        loop goes: a connection left to the garbage collector after the loop is closed is
+        an unraisable ResourceWarning in whichever test collects it."""
         if self.server is not None:
             self.server.close()
+        for writer in self.writers:
+            writer.close()
+        for writer in self.writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        self.writers.clear()
 
 
 def test_a_connection_gone_silent_is_given_up_for_a_new_one(server: RunningServer) -> None:
