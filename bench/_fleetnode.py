@@ -18,7 +18,11 @@ cores with the server, and a load generator that spends less of them leaves the 
 a fleet on its own machines would.
 
 Every API request is timed (wall clock around `Kube.request`) and written to the samples
-file as `<unix time> <verb> <resource> <ms>`; events as `<time> seen|upgraded <node> <hash>`.
+file as `<unix time> <verb> <resource> <ms>`; events as `<time> <event> <node> <hash>`,
+where the event is `registered`, `seen` (a new rendered hash), `asked` (an upgrade
+request), `rebooted` (the simulated upgrade time over, the new boot about to connect),
+`back` (its registration and first Lease renewal answered on the new connection) or
+`upgraded` (its outcome written).
 
 Run: `python bench/_fleetnode.py --server URL --certs DIR --names a,b --samples FILE ...`
 until SIGTERM.
@@ -223,7 +227,9 @@ class SimNode:
             with contextlib.suppress(ClientError):
                 await self.keeper.register(defer_labels=True)
 
+        self.samples.event("rebooted", self.name, request.hash)
         _, renewed = await asyncio.gather(register(), self.keeper.first_renewal())
+        self.samples.event("back", self.name, request.hash)
         await self.start_session(
             lease_delay=None, status_delay=None, watches=reconnect, renewed=renewed
         )

@@ -152,6 +152,11 @@ def issue_certs(server: ServerProcess, certs: Path, count: int) -> None:
         save_pair(cert, key, certs / f"{name}.crt", certs / f"{name}.key")
 
 
+NODE_EVENTS = frozenset({"registered", "seen", "asked", "rebooted", "back", "upgraded"})
+"""The simulated nodes' events in the samples files (bench/_fleetnode.py says when each
+is written); every other line is a timed request."""
+
+
 class Samples:
     """Tails the workers' sample files: request latencies and node events."""
 
@@ -179,7 +184,7 @@ class Samples:
                 if len(parts) != 4:
                     continue
                 t = float(parts[0])
-                if parts[1] in ("registered", "seen", "asked", "upgraded"):
+                if parts[1] in NODE_EVENTS:
                     self.events[parts[1]][parts[2]].append((t, parts[3]))
                 else:
                     self.requests.append((t, parts[1], parts[2], float(parts[3])))
@@ -348,7 +353,8 @@ async def rollout(
     # Every outcome is written (the plan is complete); the workers flush samples every 0.5 s.
     await wait_for("the upgrade samples", lambda: len(workers.samples.nodes_with(
         "upgraded", t0)) >= n, 30, workers)  # fmt: skip
-    upgraded = workers.samples.nodes_with("upgraded", t0)
+    samples = workers.samples
+    upgraded = samples.nodes_with("upgraded", t0)
     ideal = n / sizes.concurrency * sizes.upgrade_seconds
     first = min(upgraded.values()) - t0 if upgraded else math.nan
     return {"total_s": total, "ideal_s": ideal, "upgraded": len(upgraded),
@@ -356,7 +362,9 @@ async def rollout(
             "plan_writes": writes["plan"], "plan_events": len(ours) - on_nodes,
             "node_events": on_nodes,
             "tail_s": t0 + total - max(upgraded.values()) if upgraded else math.nan,
-            **timeline(workers.samples.nodes_with("asked", t0), upgraded, sizes)}  # fmt: skip
+            **timeline(samples.nodes_with("asked", t0), upgraded, sizes),
+            **reconnects(samples.nodes_with("asked", t0), samples.nodes_with("rebooted", t0),
+                         samples.nodes_with("back", t0), upgraded, sizes)}  # fmt: skip
 
 
 def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) -> dict[str, Any]:
@@ -375,6 +383,34 @@ def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) 
             out[f"{name}_p90_s"] = round(percentile(values, 90), 3)
             out[f"{name}_mean_s"] = round(sum(values) / len(values), 3)
             out[f"{name}_max_s"] = round(values[-1], 3)
+    return out
+
+
+def reconnects(asked: dict[str, float], rebooted: dict[str, float], back: dict[str, float],
+               upgraded: dict[str, float], sizes: Sizes) -> dict[str, Any]:  # fmt: skip
+    """The agent's part after its reboot: `reconnect` is the simulated upgrade time over →
+    the new boot's registration and first Lease renewal answered (its new TLS connection
+    and two requests; the outcome waits for the renewal), `answer` that → its outcome
+    written. The first wave's nodes (the first `concurrency` asked) reboot together, so
+    their reconnects queue behind each other's handshakes: reported apart, with the time
+    its last outcome came after its first (`first_wave_spread_s`)."""
+    both = [n for n in rebooted if n in back]
+    if not both:  # `--agent-calls outcome`: no reboot
+        return {}
+    out: dict[str, Any] = {}
+    first = sorted(asked, key=asked.__getitem__)[: sizes.concurrency]
+    for name, values in (
+        ("reconnect", sorted(back[n] - rebooted[n] for n in both)),
+        ("answer", sorted(upgraded[n] - back[n] for n in both if n in upgraded)),
+        ("first_wave_reconnect", sorted(back[n] - rebooted[n] for n in first if n in both)),
+    ):
+        if values:
+            out[f"{name}_p50_s"] = round(percentile(values, 50), 3)
+            out[f"{name}_mean_s"] = round(sum(values) / len(values), 3)
+            out[f"{name}_max_s"] = round(values[-1], 3)
+    done = [upgraded[n] for n in first if n in upgraded]
+    if done:
+        out["first_wave_spread_s"] = round(max(done) - min(done), 3)
     return out
 
 

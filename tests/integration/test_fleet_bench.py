@@ -51,6 +51,12 @@ def test_bench_fleet_smoke_reports_both_datastores() -> None:
         rollout = cases[f"{store}/rollout/10"]
         assert rollout["upgraded"] == 10 and rollout["ideal_s"] == 2.0
         assert rollout["agent_p50_s"] > 0 and "handoff_p50_s" in rollout
+        # The agent's part after its reboot, split: the new connection's first answers,
+        # then the outcome; the first wave (all ten nodes here) reported apart.
+        assert 0 < rollout["reconnect_p50_s"] <= rollout["reconnect_max_s"]
+        assert rollout["answer_mean_s"] > 0
+        assert rollout["first_wave_reconnect_max_s"] <= rollout["reconnect_max_s"]
+        assert 0 <= rollout["first_wave_spread_s"] < rollout["total_s"]
         # Two rollouts one after another (the second to a new version): the slower one is
         # the figure, both beside it.
         assert len(rollout["ratio_runs"]) == 2
