@@ -376,14 +376,17 @@ def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) 
     starts, ends = sorted(asked.values()), sorted(upgraded.values())
     c = sizes.concurrency
     handoff = sorted(starts[k] - ends[k - c] for k in range(c, min(len(starts), len(ends) + c)))
-    out: dict[str, Any] = {}
-    for name, values in (("agent", agent), ("handoff", handoff)):
-        if values:
-            out[f"{name}_p50_s"] = round(percentile(values, 50), 3)
-            out[f"{name}_p90_s"] = round(percentile(values, 90), 3)
-            out[f"{name}_mean_s"] = round(sum(values) / len(values), 3)
-            out[f"{name}_max_s"] = round(values[-1], 3)
-    return out
+    return {**durations("agent", agent), **durations("handoff", handoff)}
+
+
+def durations(name: str, values: list[float]) -> dict[str, float]:
+    """`<name>_p50_s`, `_p90_s`, `_mean_s` and `_max_s` of sorted `values` (none if empty)."""
+    if not values:
+        return {}
+    return {f"{name}_p50_s": round(percentile(values, 50), 3),
+            f"{name}_p90_s": round(percentile(values, 90), 3),
+            f"{name}_mean_s": round(sum(values) / len(values), 3),
+            f"{name}_max_s": round(values[-1], 3)}  # fmt: skip
 
 
 def reconnects(asked: dict[str, float], rebooted: dict[str, float], back: dict[str, float],
@@ -397,17 +400,13 @@ def reconnects(asked: dict[str, float], rebooted: dict[str, float], back: dict[s
     both = [n for n in rebooted if n in back]
     if not both:  # `--agent-calls outcome`: no reboot
         return {}
-    out: dict[str, Any] = {}
     first = sorted(asked, key=asked.__getitem__)[: sizes.concurrency]
-    for name, values in (
-        ("reconnect", sorted(back[n] - rebooted[n] for n in both)),
-        ("answer", sorted(upgraded[n] - back[n] for n in both if n in upgraded)),
-        ("first_wave_reconnect", sorted(back[n] - rebooted[n] for n in first if n in both)),
-    ):
-        if values:
-            out[f"{name}_p50_s"] = round(percentile(values, 50), 3)
-            out[f"{name}_mean_s"] = round(sum(values) / len(values), 3)
-            out[f"{name}_max_s"] = round(values[-1], 3)
+    out: dict[str, Any] = {
+        **durations("reconnect", sorted(back[n] - rebooted[n] for n in both)),
+        **durations("answer", sorted(upgraded[n] - back[n] for n in both if n in upgraded)),
+        **durations("first_wave_reconnect",
+                    sorted(back[n] - rebooted[n] for n in first if n in both)),
+    }  # fmt: skip
     done = [upgraded[n] for n in first if n in upgraded]
     if done:
         out["first_wave_spread_s"] = round(max(done) - min(done), 3)
