@@ -223,10 +223,8 @@ class LeaderElector:
                 await self.kube.replace(LEASES, {**lease, "spec": spec})
                 log.info("%s: released the lease %s", self.identity, s.name)
                 return
-            except ConflictError as e:
-                if attempt + 1 < RELEASE_ATTEMPTS:
-                    continue
-                log.info("%s: could not release the lease %s: %s", self.identity, s.name, e)
             except ClientError as e:
+                if isinstance(e, ConflictError) and attempt + 1 < RELEASE_ATTEMPTS:
+                    continue
                 log.info("%s: could not release the lease %s: %s", self.identity, s.name, e)
                 return
