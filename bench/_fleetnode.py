@@ -21,8 +21,9 @@ Every API request is timed (wall clock around `Kube.request`) and written to the
 file as `<unix time> <verb> <resource> <ms>`; events as `<time> <event> <node> <hash>`,
 where the event is `registered`, `seen` (a new rendered hash), `asked` (an upgrade
 request), `rebooted` (the simulated upgrade time over, the new boot about to connect),
-`back` (its registration and first Lease renewal answered on the new connection) or
-`upgraded` (its outcome written).
+`connected` (a new TLS connection's handshake done: the join's, then each new boot's; the
+lean clients only), `back` (its registration and first Lease renewal answered on the new
+connection) or `upgraded` (its outcome written).
 
 Run: `python bench/_fleetnode.py --server URL --certs DIR --names a,b --samples FILE ...`
 until SIGTERM.
@@ -113,6 +114,9 @@ class SimNode:
         self.events = EventRecorder(kube, name)
         self.upgrades: set[tuple[str, str]] = set()
         self.reported: str | None = None
+        self.hash = "-"  # the upgrade the node is in, for its `connected` events
+        if isinstance(kube, LeanKube):
+            kube.on_connect = lambda: samples.event("connected", name, self.hash)
         self.tasks: set[asyncio.Task[None]] = set()
         self.watching: list[asyncio.Task[None]] = []  # the informers' tasks
         self.beating: list[asyncio.Task[None]] = []  # the Lease and status loops
@@ -227,6 +231,7 @@ class SimNode:
             with contextlib.suppress(ClientError):
                 await self.keeper.register(defer_labels=True)
 
+        self.hash = request.hash
         self.samples.event("rebooted", self.name, request.hash)
         _, renewed = await asyncio.gather(register(), self.keeper.first_renewal())
         self.samples.event("back", self.name, request.hash)

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -74,6 +74,8 @@ class LeanKube(Kube):
         self._ssl: ssl.SSLContext = ssl_context(self.config)
         self._idle: list[_Conn] = []
         self._open: set[_Conn] = set()
+        #: Called each time a new connection's TLS handshake is done (the fleet's timing).
+        self.on_connect: Callable[[], None] | None = None
 
     async def _connect(self) -> _Conn:
         try:
@@ -83,6 +85,8 @@ class LeanKube(Kube):
             )
         except (OSError, TimeoutError, ssl.SSLError) as e:
             raise TransportError(f"connect {self.server}: {e!r}") from e
+        if self.on_connect is not None:
+            self.on_connect()
         conn = _Conn(reader, writer)
         self._open.add(conn)
         return conn
@@ -209,6 +213,8 @@ class LeanH2Kube(LeanKube):
                         )
                 except (OSError, TimeoutError, ssl.SSLError) as e:
                     raise TransportError(f"connect {self.server}: {e!r}") from e
+                if self.on_connect is not None:
+                    self.on_connect()
             return self._h2
 
     def _request(

@@ -152,7 +152,9 @@ def issue_certs(server: ServerProcess, certs: Path, count: int) -> None:
         save_pair(cert, key, certs / f"{name}.crt", certs / f"{name}.key")
 
 
-NODE_EVENTS = frozenset({"registered", "seen", "asked", "rebooted", "back", "upgraded"})
+NODE_EVENTS = frozenset(
+    {"registered", "seen", "asked", "rebooted", "connected", "back", "upgraded"}
+)
 """The simulated nodes' events in the samples files (bench/_fleetnode.py says when each
 is written); every other line is a timed request."""
 
@@ -194,6 +196,15 @@ class Samples:
         out = {}
         for node, seen in self.events[what].items():
             times = [t for t, _ in seen if t >= after]
+            if times:
+                out[node] = min(times)
+        return out
+
+    def first_after(self, what: str, since: dict[str, float]) -> dict[str, float]:
+        """Node → first time of `what` at or after that node's time in `since`."""
+        out = {}
+        for node, start in since.items():
+            times = [t for t, _ in self.events[what].get(node, ()) if t >= start]
             if times:
                 out[node] = min(times)
         return out
@@ -355,6 +366,7 @@ async def rollout(
         "upgraded", t0)) >= n, 30, workers)  # fmt: skip
     samples = workers.samples
     upgraded = samples.nodes_with("upgraded", t0)
+    rebooted = samples.nodes_with("rebooted", t0)
     ideal = n / sizes.concurrency * sizes.upgrade_seconds
     first = min(upgraded.values()) - t0 if upgraded else math.nan
     return {"total_s": total, "ideal_s": ideal, "upgraded": len(upgraded),
@@ -363,8 +375,11 @@ async def rollout(
             "node_events": on_nodes,
             "tail_s": t0 + total - max(upgraded.values()) if upgraded else math.nan,
             **timeline(samples.nodes_with("asked", t0), upgraded, sizes),
-            **reconnects(samples.nodes_with("asked", t0), samples.nodes_with("rebooted", t0),
-                         samples.nodes_with("back", t0), upgraded, sizes)}  # fmt: skip
+            **reconnects(samples.nodes_with("asked", t0), rebooted,
+                         samples.first_after("connected", rebooted),
+                         samples.nodes_with("back", t0), upgraded, sizes),
+            **slots(samples.nodes_with("asked", t0), rebooted, samples.nodes_with("back", t0),
+                    upgraded, sizes)}  # fmt: skip
 
 
 def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) -> dict[str, Any]:
@@ -389,27 +404,68 @@ def durations(name: str, values: list[float]) -> dict[str, float]:
             f"{name}_max_s": round(values[-1], 3)}  # fmt: skip
 
 
-def reconnects(asked: dict[str, float], rebooted: dict[str, float], back: dict[str, float],
+def reconnects(asked: dict[str, float], rebooted: dict[str, float],
+               connected: dict[str, float], back: dict[str, float],
                upgraded: dict[str, float], sizes: Sizes) -> dict[str, Any]:  # fmt: skip
     """The agent's part after its reboot: `reconnect` is the simulated upgrade time over →
     the new boot's registration and first Lease renewal answered (its new TLS connection
-    and two requests; the outcome waits for the renewal), `answer` that → its outcome
-    written. The first wave's nodes (the first `concurrency` asked) reboot together, so
-    their reconnects queue behind each other's handshakes: reported apart, with the time
-    its last outcome came after its first (`first_wave_spread_s`)."""
+    and two requests; the outcome waits for the renewal), of which `connect` is the TLS
+    connection (TCP and the handshake, as the client sees it done), and `answer` that →
+    its outcome written. The first wave's nodes (the first `concurrency` asked) reboot
+    together, so their reconnects queue behind each other's handshakes: reported apart,
+    with the time its last outcome came after its first (`first_wave_spread_s`)."""
     both = [n for n in rebooted if n in back]
     if not both:  # `--agent-calls outcome`: no reboot
         return {}
     first = sorted(asked, key=asked.__getitem__)[: sizes.concurrency]
+    linked = [n for n in both if n in connected]  # `keep-watches` or httpx: no new connection
     out: dict[str, Any] = {
         **durations("reconnect", sorted(back[n] - rebooted[n] for n in both)),
+        **durations("connect", sorted(connected[n] - rebooted[n] for n in linked)),
         **durations("answer", sorted(upgraded[n] - back[n] for n in both if n in upgraded)),
         **durations("first_wave_reconnect",
                     sorted(back[n] - rebooted[n] for n in first if n in both)),
+        **durations("first_wave_connect",
+                    sorted(connected[n] - rebooted[n] for n in first if n in linked)),
     }  # fmt: skip
     done = [upgraded[n] for n in first if n in upgraded]
     if done:
         out["first_wave_spread_s"] = round(max(done) - min(done), 3)
+    return out
+
+
+def slots(asked: dict[str, float], rebooted: dict[str, float], back: dict[str, float],
+          upgraded: dict[str, float], sizes: Sizes) -> dict[str, Any]:  # fmt: skip
+    """The rollout as `concurrency` chains of nodes, one per slot: the first `concurrency`
+    nodes asked open them, and the k-th node asked after them takes the slot of the k-th
+    outcome. The rollout ends with its slowest chain, so beside the mean figures:
+    `slot_end_spread_s` (the last chain's end after the first's) and, for the chain that
+    ended last, its first node's reconnect (`last_slot_first_reconnect_s`: the first wave's
+    queue, carried by that chain to the end) and its nodes' time past the simulated upgrade
+    (`last_slot_overhead_s`: from its first request to its last outcome, less one upgrade
+    time per node)."""
+    c = sizes.concurrency
+    order = sorted((n for n in asked if n in upgraded), key=asked.__getitem__)
+    ends = sorted(upgraded, key=upgraded.__getitem__)
+    if len(order) <= c:
+        return {}
+    chains = [[n] for n in order[:c]]
+    slot = {n: i for i, n in enumerate(order[:c])}
+    for k, n in enumerate(order[c:]):
+        if ends[k] not in slot:  # an outcome before its node was asked: no chains to tell
+            return {}
+        slot[n] = slot[ends[k]]
+        chains[slot[n]].append(n)
+    last = max(chains, key=lambda chain: upgraded[chain[-1]])
+    first_end = min(upgraded[chain[-1]] for chain in chains)
+    out = {
+        "slot_end_spread_s": round(upgraded[last[-1]] - first_end, 3),
+        "last_slot_overhead_s": round(
+            upgraded[last[-1]] - asked[last[0]] - len(last) * sizes.upgrade_seconds, 3
+        ),
+    }
+    if last[0] in rebooted and last[0] in back:
+        out["last_slot_first_reconnect_s"] = round(back[last[0]] - rebooted[last[0]], 3)
     return out
 
 

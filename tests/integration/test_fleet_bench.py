@@ -54,9 +54,16 @@ def test_bench_fleet_smoke_reports_both_datastores() -> None:
         # The agent's part after its reboot, split: the new connection's first answers,
         # then the outcome; the first wave (all ten nodes here) reported apart.
         assert 0 < rollout["reconnect_p50_s"] <= rollout["reconnect_max_s"]
+        # Its new TLS connection is a part of it.
+        assert 0 < rollout["connect_mean_s"] <= rollout["reconnect_mean_s"]
+        assert rollout["first_wave_connect_max_s"] <= rollout["first_wave_reconnect_max_s"]
         assert rollout["answer_mean_s"] > 0
         assert rollout["first_wave_reconnect_max_s"] <= rollout["reconnect_max_s"]
         assert 0 <= rollout["first_wave_spread_s"] < rollout["total_s"]
+        # The slowest slot's chain of nodes (five slots of two nodes here), which the
+        # rollout waited for: how much later it ended, its first reconnect, its overhead.
+        assert 0 <= rollout["slot_end_spread_s"] < rollout["total_s"]
+        assert 0 < rollout["last_slot_first_reconnect_s"] < rollout["last_slot_overhead_s"]
         # Two rollouts one after another (the second to a new version): the slower one is
         # the figure, both beside it.
         assert len(rollout["ratio_runs"]) == 2
