@@ -366,7 +366,8 @@ async def rollout(
         "upgraded", t0)) >= n, 30, workers)  # fmt: skip
     samples = workers.samples
     upgraded = samples.nodes_with("upgraded", t0)
-    rebooted = samples.nodes_with("rebooted", t0)
+    asked, rebooted = samples.nodes_with("asked", t0), samples.nodes_with("rebooted", t0)
+    back = samples.nodes_with("back", t0)
     ideal = n / sizes.concurrency * sizes.upgrade_seconds
     first = min(upgraded.values()) - t0 if upgraded else math.nan
     return {"total_s": total, "ideal_s": ideal, "upgraded": len(upgraded),
@@ -374,12 +375,10 @@ async def rollout(
             "plan_writes": writes["plan"], "plan_events": len(ours) - on_nodes,
             "node_events": on_nodes,
             "tail_s": t0 + total - max(upgraded.values()) if upgraded else math.nan,
-            **timeline(samples.nodes_with("asked", t0), upgraded, sizes),
-            **reconnects(samples.nodes_with("asked", t0), rebooted,
-                         samples.first_after("connected", rebooted),
-                         samples.nodes_with("back", t0), upgraded, sizes),
-            **slots(samples.nodes_with("asked", t0), rebooted, samples.nodes_with("back", t0),
-                    upgraded, sizes)}  # fmt: skip
+            **timeline(asked, upgraded, sizes),
+            **reconnects(asked, rebooted, samples.first_after("connected", rebooted), back,
+                         upgraded, sizes),
+            **slots(asked, rebooted, back, upgraded, sizes)}  # fmt: skip
 
 
 def timeline(asked: dict[str, float], upgraded: dict[str, float], sizes: Sizes) -> dict[str, Any]:
