@@ -23,6 +23,7 @@ import logging
 import signal
 import socket
 import ssl
+import sys
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from uvicorn.protocols.http.auto_zttp_impl import AutoZttpProtocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.http.zttp_h2_impl import RequestResponseCycle, ZttpH2Protocol
 
+from k3os.apiserver.accept import Acceptor
 from k3os.apiserver.app import build_app
 from k3os.apiserver.auth import PEER_CERT_STATE_KEY
 from k3os.apiserver.context import ApiContext, Settings
@@ -192,11 +194,54 @@ class Http11Protocol(PeerCertHttpToolsProtocol):
 
 
 class _Server(uvicorn.Server):
-    """Signals are ours (the loop's handlers), so a SIGTERM ends serve() and nothing more."""
+    """Signals are ours (the loop's handlers), so a SIGTERM ends serve() and nothing more.
+    Connections are accepted by `Acceptor` (in batches, where uvicorn's asyncio server
+    would take one a turn of the loop): on the sockets given, or on the one bound for
+    `config.host` and `config.port` when none are; `sockets=[]` accepts nothing."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        config = self.config
+        owned = sockets is None
+        if sockets is None:
+            sockets = [_bind(config.host, config.port)]
+        await super().startup(sockets=[])
+        if not self.started:
+            return
+
+        def protocol() -> asyncio.Protocol:
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return made
+
+        acceptors = [
+            Acceptor(sock, protocol, config.ssl, backlog=config.backlog, owns_socket=owned)
+            for sock in sockets
+        ]
+        self.servers = acceptors  # type: ignore[assignment]  # uvicorn only closes them
+
+
+#: The exit status when the port cannot be had (uvicorn's for a failed start-up).
+LISTEN_FAILURE = 3
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The API's socket, bound to `host:port` (it listens once an `Acceptor` reads it). A
+    port that cannot be had is one line naming it, and the process exits."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        log.error("cannot listen on %s port %d: %s", host, port, (e.strerror or str(e)).lower())
+        sys.exit(LISTEN_FAILURE)
+    sock.set_inheritable(True)  # passed to the API workers
+    return sock
 
 
 @dataclass
@@ -356,9 +401,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
     crds = CustomResourceDefinitions(ctx)
     listen = opts.listen
     if listen is None and opts.api_workers > 0:
-        if not config.loaded:
-            config.load()
-        listen = config.bind_socket()
+        listen = _bind(config.host, config.port)
     workers: ApiWorkers | None = None
     try:
         if opts.primary:
