@@ -195,8 +195,8 @@ class Http11Protocol(PeerCertHttpToolsProtocol):
 
 class _Server(uvicorn.Server):
     """Signals are ours (the loop's handlers), so a SIGTERM ends serve() and nothing more.
-    Connections are accepted by `Acceptor` (in batches, where uvicorn's asyncio server
-    would take one a turn of the loop): on the sockets given, or on the one bound for
+    Connections are accepted by `Acceptor` (a few a turn of the loop, where the server
+    uvicorn would create on uvloop takes one): on the sockets given, or on the one bound for
     `config.host` and `config.port` when none are; `sockets=[]` accepts nothing."""
 
     @contextlib.contextmanager
