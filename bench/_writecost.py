@@ -13,6 +13,9 @@ shapes are those the fleet sends at its highest rates:
                      controller's and the agent's hand-over writes)
   put-lease          a Lease renewal (PUT with the resourceVersion of the last answer)
   create-event       a core/v1 Event about a Node
+  patch-plan-status  a merge patch of a Plan's status (the Plan controller's write each pass
+                     that reserves nodes: `applying`, `failed`, conditions), a custom
+                     resource validated and pruned by its CRD's schema
 
 `watched` repeats the Node status patch with W idle watches open, each on one other
 Node's name by field selector, as each agent of a W-node fleet watches its own Node: what
@@ -32,15 +35,18 @@ from typing import Any
 
 import _lean
 from _profile import profiled
+from k3os.apis.crds import shipped_crds
 
 CMS = "/api/v1/namespaces/default/configmaps"
 NODES = "/api/v1/nodes"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 EVENTS = "/api/v1/namespaces/default/events"
+PLANS = "/apis/upgrade.cattle.io/v1/namespaces/default/plans"
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 STRATEGIC = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
 SHAPES = ("create-configmap", "patch-node-status", "patch-node-annotation", "put-lease",
-          "create-event")  # fmt: skip
+          "create-event", "patch-plan-status")  # fmt: skip
 
 Obj = dict[str, Any]
 
@@ -134,6 +140,38 @@ def event(i: int) -> Obj:
     }  # fmt: skip
 
 
+def plan() -> Obj:
+    """A Plan as an operator writes one (no node matches its selector: the API benchmark's
+    server runs no controllers, and none would act on it)."""
+    return {
+        "apiVersion": "upgrade.cattle.io/v1",
+        "kind": "Plan",
+        "metadata": {"name": "probe-plan", "namespace": "default"},
+        "spec": {"concurrency": 50, "version": "v0.2.0",
+                 "nodeSelector": {"matchLabels": {"bench.k3os.io/none": "true"}},
+                 "upgrade": {"image": "k3os-$(LATEST_VERSION).bundle"}},
+    }  # fmt: skip
+
+
+def plan_status(serial: int) -> Obj:
+    """The Plan controller's status write: the nodes in flight (a slot freed, another
+    taken) and its conditions."""
+    at = _stamp()
+    applying = [f"probe-node-{(serial + k) % 500}" for k in range(50)]
+    return {
+        "status": {
+            "latestVersion": "v0.2.0", "latestHash": f"{serial % 7:064x}",
+            "applying": applying, "failed": [],
+            "conditions": [
+                {"type": "LatestResolved", "status": "True", "reason": "Version",
+                 "lastTransitionTime": "2026-11-26T20:00:00Z", "message": ""},
+                {"type": "Complete", "status": "False", "reason": "Applying",
+                 "lastTransitionTime": at, "message": f"{serial} of 500 nodes upgraded"},
+            ],
+        }
+    }  # fmt: skip
+
+
 def lease(name: str) -> Obj:
     return {
         "apiVersion": "coordination.k8s.io/v1",
@@ -167,6 +205,16 @@ class Probe:
             await self.conn.request("PATCH", path, json.dumps(node_status(name, 0)).encode(),
                                     STRATEGIC)  # fmt: skip
             self.leases[name] = await self.post(LEASES, lease(name))
+        crd = next(c for c in shipped_crds() if c["spec"]["names"]["plural"] == "plans")
+        await self.post(CRDS, crd)
+        for _ in range(100):  # served once the CRD is established (well under a second)
+            try:
+                await self.post(PLANS, plan())
+                break
+            except RuntimeError:
+                await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("the Plan CRD was not served within 5 s")
 
     async def one(self, shape: str, i: int) -> None:
         self.serial += 1
@@ -192,6 +240,10 @@ class Probe:
             self.leases[name] = json.loads(data)
         elif shape == "create-event":
             await self.post(EVENTS, event(self.serial))
+        elif shape == "patch-plan-status":
+            path = f"{PLANS}/probe-plan/status?fieldManager=k3os-plan-controller"
+            await self.conn.request("PATCH", path, json.dumps(plan_status(self.serial)).encode(),
+                                    MERGE)  # fmt: skip
         else:
             raise ValueError(shape)
 

@@ -11,7 +11,8 @@ Figures (one JSON line each), for each datastore D in {sqlite, etcd}:
                      processes), ms
   D/<shape>/1        server CPU ms per write of each fleet write shape, sequential over one
                      lean connection (`_writecost.py`): a Node status strategic patch, a Node
-                     annotation merge patch, a Lease PUT, an Event create, each beside a
+                     annotation merge patch, a Lease PUT, an Event create, a Plan's status
+                     merge patch (a custom resource), each beside a
                      ConfigMap create (`D/create-configmap/1`) of the same run; and the status
                      patch with N idle single-name Node watches open
   compare/...        with --compare REV: this tree's server and REV's on SQLite, alternating

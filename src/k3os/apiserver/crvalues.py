@@ -4,6 +4,13 @@
 `apply_defaults` fills schema `default`s in recursively, and `validate` checks types,
 formats, bounds, list types and CEL rules. Field paths are written as upstream writes
 them: `spec.replicas`, `spec.ports[1].name`.
+
+An update is judged on what it changes (upstream's validation ratcheting, GA in 1.33): a
+field whose value the stored object holds as written (same value and type, `1.0` is not
+`1`), and an item of a map list found by its keys, was judged when written and is not
+judged again, so a status write does not walk the spec and a schema made stricter does
+not refuse writes that leave the old values alone. A part under a transition rule (one
+naming `oldSelf`) is judged in full, as upstream does.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any
 
 from k3os.apiserver.celrules import CompiledRule, RuleError, compile_rule, evaluate_rule
 from k3os.apiserver.errors import FieldError, json_type
-from k3os.apiserver.validation import dns1123_problems
+from k3os.apiserver.validation import dns1123_problems, same_as_stored
 
 __all__ = ["Schema", "apply_defaults", "json_type", "prune", "validate", "validate_value"]
 
@@ -183,6 +190,41 @@ _PLAIN_KEYS = frozenset({"type", "description", "title", "default", "example", "
 _PLAIN_TYPES: dict[type, str] = {str: "string", bool: "boolean"}
 
 
+_TRANSITIONS: dict[int, tuple[Schema, bool]] = {}
+"""Whether a schema node has a transition rule in or under it, by the node's id (the entry
+keeps the node, so its id is not reused while it is there)."""
+_TRANSITIONS_MAX = 8192
+
+
+def _names_old_self(rules: Any) -> bool:
+    return isinstance(rules, list) and any(
+        isinstance(rule, Mapping) and any("oldSelf" in str(v) for v in rule.values())
+        for rule in rules
+    )
+
+
+def _has_transition(s: Schema) -> bool:
+    """Whether a CEL rule in `s` or anywhere under it names `oldSelf`."""
+    hit = _TRANSITIONS.get(id(s))
+    if hit is not None and hit[0] is s:
+        return hit[1]
+    found = _names_old_self(s.get("x-kubernetes-validations"))
+    subs: list[Any] = [*(s.get("properties") or {}).values(), s.get("additionalProperties"),
+                       s.get("items"), s.get("not")]  # fmt: skip
+    for key in ("allOf", "anyOf", "oneOf"):
+        subs.extend(s.get(key) or ())
+    found = found or any(isinstance(sub, Mapping) and _has_transition(sub) for sub in subs)
+    if len(_TRANSITIONS) >= _TRANSITIONS_MAX:
+        _TRANSITIONS.clear()
+    _TRANSITIONS[id(s)] = (s, found)
+    return found
+
+
+def _judged(s: Schema, v: Any, old: Any) -> bool:
+    """Whether `v`, the stored `old` as written, was judged when it was written."""
+    return same_as_stored(v, old) and not _has_transition(s)
+
+
 class _Validator:
     def __init__(self, *, rules: bool = True) -> None:
         self.rules = rules
@@ -337,6 +379,10 @@ class _Validator:
             )
         items = s.get("items")
         list_type = s.get("x-kubernetes-list-type")
+        if list_type is None and isinstance(items, Mapping) and items.keys() <= _PLAIN_KEYS:
+            kind = items.get("type")
+            if all(_PLAIN_TYPES.get(type(item)) == kind for item in v):
+                return  # strings or booleans of their type, and the schema asks no more
         keys = tuple(s.get("x-kubernetes-list-map-keys") or ())
         old_by_key: dict[str, Any] = {}
         if list_type == "map" and has_old and isinstance(old, list):
@@ -360,6 +406,8 @@ class _Validator:
                 prev = (
                     old_by_key.get(_key_of(item, keys)) if isinstance(item, dict) and keys else None
                 )
+                if prev is not None and _judged(items, item, prev):
+                    continue
                 errors.extend(self.value(items, item, where, prev, prev is not None))
 
     def _object(
@@ -399,6 +447,8 @@ class _Validator:
             if sub is None and isinstance(extra, Mapping):
                 sub = extra
             if isinstance(sub, Mapping):
+                if key in olds and _judged(sub, item, olds[key]):
+                    continue
                 errors.extend(self.value(sub, item, _pjoin(path, key), olds.get(key), key in olds))
 
     def _logic(self, s: Schema, v: Any, path: str, errors: list[FieldError]) -> None:

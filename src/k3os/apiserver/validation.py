@@ -18,7 +18,7 @@ from typing import Any
 from k3os.apiserver.errors import BadRequest, FieldError, Invalid, json_type
 from k3os.apiserver.schemas import resolve
 
-__all__ = ["Checked", "check_object", "dns1123_problems", "validate_name"]
+__all__ = ["Checked", "check_object", "dns1123_problems", "same_as_stored", "validate_name"]
 
 
 @dataclass
@@ -72,7 +72,7 @@ class _Walker:
             items = schema.get("items") or {}
             if isinstance(known, list) and len(known) == len(value):
                 return [
-                    v if _same(v, k) else self.walk(items, v, f"{path}[{i}]", k)
+                    v if same_as_stored(v, k) else self.walk(items, v, f"{path}[{i}]", k)
                     for i, (v, k) in enumerate(zip(value, known, strict=True))
                 ]
             return [self.walk(items, v, f"{path}[{i}]") for i, v in enumerate(value)]
@@ -118,7 +118,7 @@ class _Walker:
                     self.out.unknown.append(_join(path, key))
                 continue
             was = known.get(key) if isinstance(known, dict) else None
-            if was is not None and _same(item, was):
+            if was is not None and same_as_stored(item, was):
                 out[key] = item  # as stored, so checked already
                 continue
             out[key] = self.walk(sub, item, _join(path, key), was)
@@ -131,7 +131,7 @@ class _Walker:
 _SCALARS = (str, int, float, bool)
 
 
-def _same(value: Any, known: Any) -> bool:
+def same_as_stored(value: Any, known: Any) -> bool:
     """Whether a value is the stored one's, to the type of every leaf (`==` alone takes
     1.0 and True for 1). A patch's result shares what it left alone with the stored
     object: those parts are the same objects, and are not compared."""

@@ -297,6 +297,48 @@ def test_transition_rules_compare_with_the_old_object() -> None:
     ]
 
 
+def _update(spec: dict[str, Any], old: dict[str, Any], schema: Any = SCHEMA) -> list[str]:
+    return [str(e) for e in validate(schema, _obj(**spec), _obj(**old))]
+
+
+def test_an_update_judges_what_it_changes() -> None:
+    """Values stored as written were judged then (a schema made stricter since does not
+    refuse writes that leave them alone); what a write adds or changes is judged."""
+    old = {"name": "TOO-LONG", "replicas": 50, "tags": ["a", "a"], "ports": [{"name": "p"}]}
+    assert _update({**old, "mode": "fast"}, old) == []
+    assert _update({**old, "replicas": 60}, old) == [
+        "spec.replicas: Invalid value: 60: spec.replicas in body should be less than or equal to 10"
+    ]
+    # The same value but not the same type is a change: 1 stored, true written.
+    assert _update({"name": "ab", "replicas": True}, {"name": "ab", "replicas": 1}) == [
+        'spec.replicas: Invalid value: "boolean": spec.replicas in body must be of type '
+        'integer: "boolean"'
+    ]
+    # Map-list items are matched by their keys: an item left alone is not judged again,
+    # a new one is.
+    ports = {"name": "ab", "ports": [{"name": "p", "number": "x"}]}
+    added = {"name": "ab", "ports": [{"name": "p", "number": "x"}, {"name": "q", "number": "y"}]}
+    assert _update(ports, ports) == []
+    assert _update(added, ports) == [
+        'spec.ports[1].number: Invalid value: "string": spec.ports[1].number in body must be '
+        'of type integer: "string"'
+    ]
+    # A create has nothing stored: everything is judged.
+    assert validate(SCHEMA, _obj(**old)) != []
+
+
+def test_a_transition_rule_is_judged_on_unchanged_values_too() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "count": {"type": "integer", "x-kubernetes-validations": [
+            {"rule": "self > oldSelf", "message": "count must grow"}]},
+        "note": {"type": "string", "maxLength": 1}}}}}  # fmt: skip
+    old = {"count": 5, "note": "too long"}
+    assert _update({"count": 5, "note": "too long"}, old, schema) == [
+        'spec.count: Invalid value: "integer": count must grow'
+    ]
+    assert _update({"count": 6, "note": "too long"}, old, schema) == []
+
+
 def test_compile_rule_errors() -> None:
     with pytest.raises(RuleError, match="rule: Required value"):
         compile_rule({"rule": " "})

@@ -71,7 +71,7 @@ def test_parts_equal_to_the_stored_object_are_not_walked() -> None:
 def test_only_plain_equal_data_counts_as_stored() -> None:
     from collections import OrderedDict
 
-    from k3os.apiserver.validation import _same
+    from k3os.apiserver.validation import same_as_stored as _same
 
     assert _same({"a": [1, "x"]}, {"a": [1, "x"]})
     assert not _same({"a": 1.0}, {"a": 1}) and not _same({"a": True}, {"a": 1})
