@@ -511,6 +511,10 @@ def _for_cel(s: Schema, v: Any) -> Any:
     return v
 
 
+_METADATA: Schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+"""What `validate` checks of metadata (name and generateName only; the rest is the API's)."""
+
+
 def validate(schema: Schema, obj: Any, old: Any = None) -> list[FieldError]:
     """Every way `obj` (pruned and defaulted) breaks `schema`; `old` is the stored object on
     updates (transition rules compare with it). `metadata` is not checked here."""
@@ -521,7 +525,7 @@ def validate(schema: Schema, obj: Any, old: Any = None) -> list[FieldError]:
     if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
         meta = obj["metadata"]
         body["metadata"] = {k: meta[k] for k in ("name", "generateName") if k in meta}
-        props["metadata"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        props["metadata"] = _METADATA
     old_body = None
     if old is not None:
         old_body = dict(old)

@@ -325,6 +325,13 @@ def test_an_update_judges_what_it_changes() -> None:
     ]
     # A create has nothing stored: everything is judged.
     assert validate(SCHEMA, _obj(**old)) != []
+    # What is known of the schema's transition rules is kept per schema node, not per call.
+    from k3os.apiserver import crvalues
+
+    known = len(crvalues._TRANSITIONS)
+    for _ in range(20):
+        _update({**old, "mode": "slow"}, old)
+    assert len(crvalues._TRANSITIONS) == known
 
 
 def test_a_transition_rule_is_judged_on_unchanged_values_too() -> None:
