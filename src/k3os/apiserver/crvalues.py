@@ -196,11 +196,16 @@ keeps the node, so its id is not reused while it is there)."""
 _TRANSITIONS_MAX = 8192
 
 
-def _names_old_self(rules: Any) -> bool:
-    return isinstance(rules, list) and any(
-        isinstance(rule, Mapping) and any("oldSelf" in str(v) for v in rule.values())
-        for rule in rules
-    )
+def _rules(s: Schema) -> list[CompiledRule]:
+    """The CEL rules of one schema node, compiled (those that do not compile were refused
+    when the CRD was written, and are passed over)."""
+    found = []
+    for spec in s.get("x-kubernetes-validations") or ():
+        try:
+            found.append(_compiled(json.dumps(spec, sort_keys=True)))
+        except (RuleError, TypeError, ValueError):
+            continue
+    return found
 
 
 def _has_transition(s: Schema) -> bool:
@@ -208,7 +213,7 @@ def _has_transition(s: Schema) -> bool:
     hit = _TRANSITIONS.get(id(s))
     if hit is not None and hit[0] is s:
         return hit[1]
-    found = _names_old_self(s.get("x-kubernetes-validations"))
+    found = any(rule.transition for rule in _rules(s))
     subs: list[Any] = [*(s.get("properties") or {}).values(), s.get("additionalProperties"),
                        s.get("items"), s.get("not")]  # fmt: skip
     for key in ("allOf", "anyOf", "oneOf"):
@@ -228,15 +233,6 @@ def _judged(s: Schema, v: Any, old: Any) -> bool:
 class _Validator:
     def __init__(self, *, rules: bool = True) -> None:
         self.rules = rules
-
-    def _rules_of(self, s: Schema) -> list[CompiledRule]:
-        found = []
-        for spec in s.get("x-kubernetes-validations") or ():
-            try:
-                found.append(_compiled(json.dumps(spec, sort_keys=True)))
-            except (RuleError, TypeError, ValueError):
-                continue  # rejected when the CRD was written
-        return found
 
     def value(self, s: Schema, v: Any, path: str, old: Any, has_old: bool) -> list[FieldError]:
         errors: list[FieldError] = []
@@ -280,7 +276,7 @@ class _Validator:
             self._object(s, v, path, old, has_old, errors)
         self._logic(s, v, path, errors)
         if self.rules and not errors:
-            for rule in self._rules_of(s):
+            for rule in _rules(s):
                 err = evaluate_rule(
                     rule, _for_cel(s, v), path, old=_for_cel(s, old), has_old=has_old
                 )
