@@ -211,7 +211,9 @@ class Probe:
             try:
                 await self.post(PLANS, plan())
                 break
-            except RuntimeError:
+            except RuntimeError as e:
+                if ": 404 " not in str(e):
+                    raise  # refused for another reason than not served yet: say so
                 await asyncio.sleep(0.05)
         else:
             raise RuntimeError("the Plan CRD was not served within 5 s")
