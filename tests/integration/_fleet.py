@@ -139,12 +139,13 @@ def real_fleet(
                 lambda: (
                     len(env.nodes()) == len(nodes)
                     and env.kubectl("get", "crd", "plans.upgrade.cattle.io")
+                    # made by the controllers, as k3OS had it: its Plans apply as they are
+                    and env.kubectl("get", "namespace", "k3os-system")
                 ),
-                "nodes registered and CRDs served",
+                "nodes registered, CRDs served and the fleet's namespace made",
                 90,
                 env,
             )
-            env.kubectl("create", "namespace", "k3os-system")
             yield env
     finally:
         (env.server if env is not None else server).stop()

@@ -174,3 +174,64 @@ def test_server_runs_an_agent_unless_disabled(tmp_path: Path) -> None:
         )
     with server_on_port(tmp_path / "quiet", free_port()) as server:  # --disable-agent
         assert get_json(server, "nodes")["items"] == []
+
+
+NOT_MANAGED = "manages no system"
+FLEET = """
+apiVersion: k3os.io/v1
+kind: NodeConfig
+metadata: {name: everywhere}
+spec:
+  config: {k3os: {ntp_servers: [0.pool.ntp.org]}}
+---
+apiVersion: upgrade.cattle.io/v1
+kind: Plan
+metadata: {name: k3os-v2, namespace: k3os-system}
+spec:
+  concurrency: 1
+  version: v2.0.0
+  nodeSelector: {matchLabels: {kubernetes.io/os: linux}}
+  upgrade: {image: k3os-v2.0.0}
+"""
+
+
+def test_the_servers_own_agent_says_it_has_no_system_to_configure_or_upgrade(
+    tmp_path: Path,
+) -> None:
+    """`k3os server` on a machine that is not a k3os system: its node's agent answers a
+    NodeConfig and a Plan that select it with why it cannot, instead of leaving them to
+    wait for it; the Plan goes in `k3os-system`, which the controllers made."""
+    from tests.integration._apiserver import running_server
+
+    with running_server(tmp_path / "server", controllers=True) as server:
+        eventually(lambda: get_json(server, "namespace", "k3os-system"), "the fleet namespace")
+        eventually(lambda: get_json(server, "crd", "plans.upgrade.cattle.io"), "the fleet CRDs")
+        node = eventually(lambda: get_json(server, "nodes")["items"], "the server's node")[0]
+        name = node["metadata"]["name"]
+        kubectl(server, "apply", "-f", "-", stdin=FLEET)
+
+        def config_failed() -> dict | None:
+            status = get_json(server, "nodeconfig", "everywhere").get("status") or {}
+            return status if status.get("failed") == 1 else None
+
+        status = eventually(config_failed, "the NodeConfig counting its failure", log=server.log)
+        degraded = {c["type"]: c for c in status["conditions"]}["Degraded"]
+        assert degraded["status"] == "True" and NOT_MANAGED in degraded["message"]
+        rendered = get_json(server, "renderednodeconfig", name)["status"]
+        applied = {c["type"]: c for c in rendered["conditions"]}["Applied"]
+        assert applied["reason"] == "NotManaged" and applied["status"] == "False"
+        spec = get_json(server, "renderednodeconfig", name)["spec"]
+        assert rendered["observedHash"] == spec["hash"]
+
+        def plan_halted() -> dict | None:
+            plan = get_json(server, "plan", "-n", "k3os-system", "k3os-v2")
+            conditions = {c["type"]: c for c in (plan.get("status") or {}).get("conditions", [])}
+            halted = conditions.get("Halted", {}).get("status") == "True"
+            return plan["status"] if halted else None
+
+        plan_status = eventually(plan_halted, "the Plan halted on the node", log=server.log)
+        assert plan_status["failed"] == [name] and plan_status["applying"] == []
+        events = get_json(server, "events", "-A")["items"]
+        refused = [e for e in events if e["reason"] == "UpgradeFailed"]
+        assert refused and "NotManaged" in refused[0]["message"]
+        assert NOT_MANAGED in refused[0]["message"]

@@ -25,6 +25,9 @@ from k3os.client import ClientError, Kube, NotFoundError, ResourceType
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+NOT_MANAGED = "NotManaged"
+"""The reason of a config's `Applied` condition, and of an upgrade's outcome, on a node whose
+agent has no k3os system to act on."""
 RENDERED = ResourceType("k3os.io", "v1", "renderednodeconfigs", "RenderedNodeConfig", False)
 APPLIED = "Applied"
 DEGRADED = "Degraded"
@@ -50,14 +53,17 @@ def set_condition(conditions: list[Obj], new: Obj, now: datetime) -> list[Obj]:
     return out
 
 
-def apply_status(status: Obj, applied_hash: str, error: str | None, now: datetime) -> Obj:
-    """The status after trying to apply `applied_hash` (the shape of node_apply_status)."""
+def apply_status(
+    status: Obj, applied_hash: str, error: str | None, now: datetime, reason: str = "ApplyFailed"
+) -> Obj:
+    """The status after trying to apply `applied_hash` (the shape of node_apply_status);
+    `reason` says why `error` kept it from being applied."""
     if error is None:
         applied = {"type": APPLIED, "status": "True", "reason": "Applied", "message": ""}
         degraded = {"type": DEGRADED, "status": "False", "reason": "Applied", "message": ""}
     else:
-        applied = {"type": APPLIED, "status": "False", "reason": "ApplyFailed", "message": error}
-        degraded = {"type": DEGRADED, "status": "True", "reason": "ApplyFailed", "message": error}
+        applied = {"type": APPLIED, "status": "False", "reason": reason, "message": error}
+        degraded = {"type": DEGRADED, "status": "True", "reason": reason, "message": error}
     conditions = list(status.get("conditions") or [])
     conditions = set_condition(set_condition(conditions, applied, now), degraded, now)
     return {**status, "observedHash": applied_hash, "conditions": conditions}
@@ -128,22 +134,29 @@ Recorder = Callable[[Obj, str, str, str], Awaitable[None]]
 
 
 class ConfigSync:
+    """Applies each new rendered config to `root`, and reports it. Without a root (an agent
+    that manages no system: see `k3os.agent.runner`) nothing is applied, and each new hash
+    is reported not applied, with `unmanaged` as the reason's message, so the NodeConfigs
+    that match the node say so rather than wait for it."""
+
     def __init__(
         self,
         kube: Kube,
         node_name: str,
-        root: Path,
+        root: Path | None,
         state_file: Path,
         *,
         record: Recorder | None = None,
         on_applied: Callable[[], Awaitable[None]] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         work: ConfigWork | None = None,
+        unmanaged: str = "",
     ) -> None:
         self.kube = kube
         self.work = work or ConfigWork()
         self.node_name = node_name
         self.root = root
+        self.unmanaged = unmanaged
         self.state_file = state_file
         self.record = record
         self.on_applied = on_applied
@@ -180,6 +193,9 @@ class ConfigSync:
                 self.wake.set()
 
     async def sync(self, obj: Obj) -> None:
+        if self.root is None:
+            await self._sync_unmanaged(obj)
+            return
         spec = obj.get("spec") or {}
         status = dict(obj.get("status") or {})
         wanted = str(spec.get("hash") or "")
@@ -206,6 +222,24 @@ class ConfigSync:
             update = {**(update or status), "localConfig": redact(local)}
         if update is not None:
             await self._write_status(update)
+
+    async def _sync_unmanaged(self, obj: Obj) -> None:
+        """Report a new hash as not applied, once: nothing is kept on disk, so an agent
+        started later with a root applies it."""
+        wanted = str((obj.get("spec") or {}).get("hash") or "")
+        status = dict(obj.get("status") or {})
+        applied: Obj = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == APPLIED), {}
+        )
+        if not wanted or (
+            status.get("observedHash") == wanted and applied.get("reason") == NOT_MANAGED
+        ):
+            return
+        why = self.unmanaged or "this agent manages no system"
+        log.warning("config %s not applied: %s", wanted[:12], why)
+        await self._write_status(apply_status(status, wanted, why, self.now(), NOT_MANAGED))
+        await self._event(obj, "ConfigFailed", f"config {wanted[:12]}: {NOT_MANAGED}: {why}",
+                          "Warning")  # fmt: skip
 
     async def _write_status(self, status: Obj) -> None:
         patch = {"status": status}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 from k3os.agent.boot import confirm_trial, select_boot_version, state_of
@@ -22,15 +23,30 @@ from k3os.agent.facts import NodeFacts, gather_facts
 from k3os.agent.memory import release
 from k3os.agent.node import NodeKeeper, seed_informer
 from k3os.agent.settings import REBOOT_EXIT_CODE, AgentSettings
-from k3os.agent.upgrades import Upgrader
-from k3os.client import Informer, InformerSet, Kube, run_tasks
+from k3os.agent.upgrades import Unmanaged, Upgrader
+from k3os.client import InformerSet, Kube, run_tasks
 from k3os.client.resources import NODES
+from k3os.image import StateArea
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 SETTLED_AFTER = 20.0
 """Seconds after registration when start-up is over and its heap is given back."""
+
+
+def unmanaged_reason(root: Path | None, state: StateArea | None) -> str:
+    """Why this agent cannot apply configs (no root) or run upgrades (no state area either),
+    as a node's NodeConfig and Plan statuses will say it; "" when it can."""
+    if root is None:
+        return (
+            "this node's agent manages no system: / is not a booted k3os system and the agent "
+            "was given no --root"
+        )
+    if state is None:
+        area = StateArea.for_root(root).path / "system"
+        return f"no k3os system is installed under {root} ({area} is missing): nothing to upgrade"
+    return ""
 
 
 class Agent:
@@ -50,22 +66,24 @@ class Agent:
         self.informers = InformerSet(kube)
         by_name = f"metadata.name={settings.node_name}"
         self.node_informer = self.informers.get(NODES, field_selector=by_name)
-        self.config: ConfigSync | None = None
         self.upgrader: Upgrader | None = None
-        self.rendered: Informer | None = None
-        if settings.root is not None:
-            rendered = self.rendered = self.informers.get(RENDERED, field_selector=by_name)
-            rendered.stream_list = True  # its list and its watch: one request at every start
-            self.config = ConfigSync(
-                kube,
-                settings.node_name,
-                settings.root,
-                settings.agent_dir / "applied-config.json",
-                record=self._record,
-                on_applied=self._config_applied,
-                work=self.work,
-            )
-            rendered.add_handler(self.config.on_change)
+        self.unmanaged: Unmanaged | None = None
+        # Every agent watches its rendered config and answers its upgrade requests; one with
+        # no system to act on answers that it cannot (see `unmanaged_reason`), so neither a
+        # NodeConfig nor a Plan that selects its node waits for it.
+        rendered = self.rendered = self.informers.get(RENDERED, field_selector=by_name)
+        rendered.stream_list = True  # its list and its watch: one request at every start
+        self.config = ConfigSync(
+            kube,
+            settings.node_name,
+            settings.root,
+            settings.agent_dir / "applied-config.json",
+            record=self._record,
+            on_applied=self._config_applied,
+            work=self.work,
+            unmanaged=unmanaged_reason(settings.root, self.state),
+        )
+        rendered.add_handler(self.config.on_change)
         if self.state is not None:
             self.upgrader = Upgrader(
                 kube,
@@ -79,6 +97,15 @@ class Agent:
                 written=self._outcome_written,
             )
             self.node_informer.add_handler(self.upgrader.on_change)
+        else:
+            self.unmanaged = Unmanaged(
+                kube,
+                settings.node_name,
+                unmanaged_reason(settings.root, self.state),
+                nodes=self.node_informer.cache,
+                record=self._record,
+            )
+            self.node_informer.add_handler(self.unmanaged.on_change)
 
     def facts(self) -> NodeFacts:
         """The node's facts, read at start and again after each change of config or version
@@ -135,10 +162,11 @@ class Agent:
             "status": self.keeper.keep_status(self.settings.status_interval),
             **self.informers.coroutines(),
         }
-        if self.config is not None:
-            tasks["config"] = self.config.run()
+        tasks["config"] = self.config.run()
         if self.upgrader is not None:
             tasks["upgrade-after-boot"] = self._after_boot()
+        if self.unmanaged is not None:
+            tasks["upgrade-refused"] = self.unmanaged.run()
         tasks["settle"] = self._settle()
         await run_tasks(tasks, stop=self.stop)
         return REBOOT_EXIT_CODE if self.reboot_requested else 0
@@ -147,8 +175,9 @@ class Agent:
         """Start the watch of the Node from the version registration wrote, without a list.
         The RenderedNodeConfig's informer streams its list (one request, a read of one key
         on the server, since it selects one name)."""
-        if seed_informer(self.node_informer, node) and self.upgrader is not None:
-            self.upgrader.on_change("ADDED", node, None)  # what the list would have told
+        answers = self.upgrader or self.unmanaged
+        if seed_informer(self.node_informer, node) and answers is not None:
+            answers.on_change("ADDED", node, None)  # what the list would have told
 
     async def _settle(self) -> None:
         """Once start-up is over, give the heap it used back (k3os.agent.memory)."""

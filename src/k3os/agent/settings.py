@@ -26,7 +26,8 @@ class AgentSettings:
     node_name: str
     data_dir: Path
     root: Path | None
-    """The root the agent manages; None: register and heartbeat only (no config, no upgrades)."""
+    """The root the agent manages; None: register and heartbeat, and answer every config and
+    upgrade request that it cannot apply them (`NotManaged`)."""
     token: str = ""
     kubeconfig: Path | None = None
     lease_duration: int = 40

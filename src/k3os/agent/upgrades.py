@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from k3os.agent.boot import UpgradeJob, job_outcome
+from k3os.agent.configsync import NOT_MANAGED
 from k3os.agent.fetch import fetch_from_server, is_url
 from k3os.apis.keys import REQUEST_PREFIX
 from k3os.client import Cache, ClientError, Kube
@@ -95,26 +96,23 @@ def failure_reason(error: Exception) -> str:
 Recorder = Callable[[Obj, str, str, str], Awaitable[None]]
 
 
-class Upgrader:
+class _Answers:
+    """What answers a node's upgrade requests: the node as the cache has it, the outcome's
+    write (never lost), and the Events on the Node."""
+
     def __init__(
         self,
         kube: Kube,
         node_name: str,
-        state: StateArea,
-        job_file: Path,
         *,
         nodes: Cache,
-        reboot: Callable[[], None],
         record: Recorder | None = None,
         labels: Callable[[], Obj | None] | None = None,
         written: Callable[[Obj], None] | None = None,
     ) -> None:
         self.kube = kube
         self.node_name = node_name
-        self.state = state
-        self.job_file = job_file
         self.nodes = nodes
-        self.reboot = reboot
         self.record = record
         self.labels = labels
         """The label changes the outcome's patch carries (the registration of a start inside
@@ -122,33 +120,16 @@ class Upgrader:
         self.written = written
         """Told the Node as the outcome's patch left it."""
         self.wake = asyncio.Event()
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         # plan -> (hash, resourceVersion of the Node our outcome was written at). Until the
         # node cache has caught up with that write, a request it still shows as open has
         # been answered; a later Node (the controller asking again) is a real retry.
         self.answered: dict[str, tuple[str, int]] = {}
-        self._started: asyncio.Task[None] | None = None  # the UpgradeStarted Event, on its way
 
     def on_change(self, change: str, obj: Obj, old: Obj | None) -> None:
         self.wake.set()
 
     def node(self) -> Obj | None:
         return self.nodes.get(self.node_name)
-
-    async def run(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            if UpgradeJob.load(self.job_file) is not None:
-                continue  # one upgrade at a time; the one in flight ends with an outcome
-            node = self.node()
-            if node is None:
-                continue
-            for name, request in open_requests(node):
-                if self._answered_but_unseen(name, request, node):
-                    continue
-                await self.start(name, request)
-                break
 
     def _answered_but_unseen(self, name: str, request: UpgradeRequest, node: Obj) -> bool:
         answered = self.answered.get(name)
@@ -181,6 +162,77 @@ class Upgrader:
         if self.record is not None:
             node = self.node() or {"metadata": {"name": self.node_name}}
             await self.record({**node, "kind": "Node", "apiVersion": "v1"}, reason, message, type_)
+
+
+class Unmanaged(_Answers):
+    """The agent of a node with no k3os system to upgrade (no root, or a root without a state
+    area) answers every request `Failed` at once (`NOT_MANAGED`, saying why), so a Plan that
+    selects the node reports it and moves on instead of holding a slot until its deadline,
+    or forever without one."""
+
+    def __init__(self, kube: Kube, node_name: str, why: str, *, nodes: Cache,
+                 record: Recorder | None = None) -> None:  # fmt: skip
+        super().__init__(kube, node_name, nodes=nodes, record=record)
+        self.why = why
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            node = self.node()
+            if node is None:
+                continue
+            for name, request in open_requests(node):
+                if self._answered_but_unseen(name, request, node):
+                    continue
+                from k3os.apis.handoff import UpgradeOutcome  # as open_requests: only when asked
+
+                log.warning("plan %s: cannot upgrade: %s", request.plan, self.why)
+                outcome = UpgradeOutcome(
+                    hash=request.hash, phase="Failed", reason=NOT_MANAGED, message=self.why
+                )
+                await self.write_outcome(name, outcome)
+                message = f"plan {request.plan}: {NOT_MANAGED}: {self.why}"
+                await self._event("UpgradeFailed", message, "Warning")
+
+
+class Upgrader(_Answers):
+    def __init__(
+        self,
+        kube: Kube,
+        node_name: str,
+        state: StateArea,
+        job_file: Path,
+        *,
+        nodes: Cache,
+        reboot: Callable[[], None],
+        record: Recorder | None = None,
+        labels: Callable[[], Obj | None] | None = None,
+        written: Callable[[Obj], None] | None = None,
+    ) -> None:
+        super().__init__(
+            kube, node_name, nodes=nodes, record=record, labels=labels, written=written
+        )
+        self.state = state
+        self.job_file = job_file
+        self.reboot = reboot
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._started: asyncio.Task[None] | None = None  # the UpgradeStarted Event, on its way
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if UpgradeJob.load(self.job_file) is not None:
+                continue  # one upgrade at a time; the one in flight ends with an outcome
+            node = self.node()
+            if node is None:
+                continue
+            for name, request in open_requests(node):
+                if self._answered_but_unseen(name, request, node):
+                    continue
+                await self.start(name, request)
+                break
 
     async def start(self, plan_name: str, request: UpgradeRequest) -> None:
         job = UpgradeJob(

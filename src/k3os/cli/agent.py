@@ -151,7 +151,8 @@ def _server_node_certificate(pki: ServerPKI, settings: AgentSettings) -> None:
 
 async def beside_server(server: Coroutine[Any, Any, None], pki: ServerPKI, url: str) -> None:
     """Run `server` with a node agent beside it: the server's own machine registers as a
-    node. It manages `/` only on a booted k3os system; elsewhere it registers and heartbeats."""
+    node. It manages `/` only on a booted k3os system; elsewhere it registers and heartbeats,
+    and answers the configs and upgrades meant for it that it cannot apply them."""
     from k3os.agent import AgentSettings, default_node_name, run_agent
     from k3os.cli._image_common import on_booted_k3os
 

@@ -1,10 +1,11 @@
 """The fleet's resource types, and installing their CRDs through the API.
 
 The fleet controllers call `ensure_crds` before they start: each shipped CRD is created
-if missing and replaced if the cluster holds a different spec, then the controller waits
-until its resources are served. Doing it over the API (not inside the server) keeps the
-controllers working against any cluster, a real k3s included; a server that installed
-them already answers 409 and nothing changes.
+if missing and replaced if the cluster holds a different spec, the fleet's namespace
+(`k3os-system`, where k3OS kept its upgrade Plans) is created if missing, then the
+controller waits until its resources are served. Doing it over the API (not inside the
+server) keeps the controllers working against any cluster, a real k3s included; a server
+that installed them already answers 409 and nothing changes.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import logging
 from typing import Any
 
 from k3os.apis import shipped_crds
-from k3os.client import ClientError, ConflictError, Kube, NotFoundError
-from k3os.client.resources import ResourceType
+from k3os.client import ApiStatusError, ClientError, ConflictError, Kube, NotFoundError
+from k3os.client.resources import NAMESPACES, ResourceType
 
 __all__ = [
     "CRDS",
+    "FLEET_NAMESPACE",
     "NODECONFIGS",
     "PLANS",
     "RENDERED",
@@ -33,6 +35,9 @@ PLANS = ResourceType("upgrade.cattle.io", "v1", "plans", "Plan", True)
 NODECONFIGS = ResourceType("k3os.io", "v1", "nodeconfigs", "NodeConfig", False)
 RENDERED = ResourceType("k3os.io", "v1", "renderednodeconfigs", "RenderedNodeConfig", False)
 SECRETS = ResourceType("", "v1", "secrets", "Secret", True)
+FLEET_NAMESPACE = "k3os-system"
+"""Where k3OS's own Plans live (its shipped plan and the examples): made at start, so that
+they apply as they are."""
 CRDS = ResourceType(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )
@@ -52,6 +57,20 @@ async def _install(kube: Kube, crd: dict[str, Any]) -> None:
     body = {**crd, "metadata": {**crd["metadata"], **_keep(current)}}
     await kube.replace(CRDS, body)
     log.info("updated CRD %s", name)
+
+
+async def _fleet_namespace(kube: Kube) -> None:
+    try:
+        await kube.create(NAMESPACES, {"metadata": {"name": FLEET_NAMESPACE}})
+        log.info("created namespace %s", FLEET_NAMESPACE)
+    except ConflictError:
+        pass  # there already (or being deleted: it is made again at the next start)
+    except ApiStatusError as e:
+        if e.code != 403:
+            raise
+        # A cluster that lets the controllers install CRDs but not make namespaces: the
+        # Plans' namespace is the operator's to make, and nothing else waits for it.
+        log.warning("could not create namespace %s: %s", FLEET_NAMESPACE, e)
 
 
 def covers(stored: Any, wanted: Any) -> bool:
@@ -83,6 +102,7 @@ async def ensure_crds(
         try:
             for crd in shipped_crds():
                 await _install(kube, crd)
+            await _fleet_namespace(kube)
             for rt in served:
                 await kube.list(rt, page_size=1)
             return

@@ -9,8 +9,9 @@ import pytest
 
 from k3os.agent import REBOOT_EXIT_CODE, AgentSettings
 from k3os.agent.boot import UpgradeJob
+from k3os.agent.configsync import RENDERED
 from k3os.agent.runner import Agent
-from k3os.apis.handoff import outcome_key
+from k3os.apis.handoff import UpgradeRequest, outcome_key, request_key
 from k3os.client.resources import LEASES, NODES
 from k3os.image import upgrade
 from tests.tooling.image_fixtures import bundle, keypair, new_state
@@ -43,11 +44,49 @@ async def run_until(agent: Agent, done: Any) -> int:
 async def test_agent_registers_and_heartbeats_without_a_root(tmp_path: Path) -> None:
     kube = ListWatchKube()
     agent = Agent(settings(tmp_path, None), kube)  # type: ignore[arg-type]
-    assert agent.config is None and agent.upgrader is None
+    assert agent.config.root is None and agent.upgrader is None and agent.unmanaged is not None
     code = await run_until(agent, lambda: agent.keeper.renewals >= 2)
     assert code == 0
     assert kube.peek(NODES, "n1")["metadata"]["labels"]["k3os.io/mode"] == "local"
     assert kube.peek(LEASES, "n1", "kube-node-lease")["spec"]["holderIdentity"] == "n1"
+
+
+async def test_an_agent_with_no_system_says_so_to_nodeconfigs_and_plans(tmp_path: Path) -> None:
+    """No root: a rendered config is reported not applied and an upgrade request answered
+    Failed at once, each with why, instead of being left for the fleet to wait on."""
+    kube = ListWatchKube()
+    request = UpgradeRequest(plan="sys/p", hash="h2", version="v2", image="v2")
+    kube.put(
+        NODES, {"metadata": {"name": "n1", "annotations": {request_key("p"): request.encode()}}}
+    )
+    kube.put(RENDERED, {"metadata": {"name": "n1"}, "spec": {"hash": "c1", "config": {}}})
+    agent = Agent(settings(tmp_path, None), kube)  # type: ignore[arg-type]
+    code = await run_until(agent, lambda: outcome(kube))
+    assert code == 0
+    answer = outcome(kube)
+    assert answer is not None and answer["phase"] == "Failed" and answer["hash"] == "h2"
+    assert answer["reason"] == "NotManaged" and "no --root" in answer["message"]
+    # (The fake's watches deliver nothing, so the rendered config is handed over here.)
+    await agent.config.sync(kube.peek(RENDERED, "n1"))
+    status = kube.peek(RENDERED, "n1")["status"]
+    applied = {c["type"]: c for c in status["conditions"]}["Applied"]
+    assert status["observedHash"] == "c1" and applied["status"] == "False"
+    assert applied["reason"] == "NotManaged" and "not a booted k3os system" in applied["message"]
+    assert not (tmp_path / "data" / "agent" / "applied-config.json").exists()
+    # Reported once: a second look at the same hash writes nothing.
+    writes = [c for c in kube.calls if c[0] == "patch/status" and c[1] == RENDERED.plural]
+    await agent.config.sync(kube.peek(RENDERED, "n1"))
+    assert [c for c in kube.calls if c[0] == "patch/status" and c[1] == RENDERED.plural] == writes
+
+
+async def test_a_root_without_a_system_refuses_upgrades_but_applies_configs(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    agent = Agent(settings(tmp_path, root), ListWatchKube())  # type: ignore[arg-type]
+    assert agent.config.root == root and agent.upgrader is None
+    assert (
+        agent.unmanaged is not None and "no k3os system is installed under" in agent.unmanaged.why
+    )
 
 
 def staged_root(tmp_path: Path) -> tuple[Path, Path]:

@@ -3,6 +3,7 @@ event recorder, CRD installation over the API, and the hand-off annotations."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -19,9 +20,9 @@ from k3os.apis.handoff import (
     requests_on,
 )
 from k3os.client import ApiStatusError, TransportError
-from k3os.client.resources import EVENTS, NODES
+from k3os.client.resources import EVENTS, NAMESPACES, NODES
 from k3os.controllers.events import EventRecorder
-from k3os.controllers.fleetapi import CRDS, covers, ensure_crds
+from k3os.controllers.fleetapi import CRDS, FLEET_NAMESPACE, covers, ensure_crds
 from k3os.controllers.metrics import Registry
 from tests.unit.controllers.fleetfakes import FleetKube
 
@@ -120,6 +121,25 @@ async def test_crds_are_installed_kept_and_updated() -> None:
     kube.put(CRDS, crd)
     await ensure_crds(kube)  # type: ignore[arg-type]
     assert kube.peek(CRDS, crd["metadata"]["name"])["spec"]["names"]["shortNames"] != ["zz"]
+
+
+async def test_the_fleet_namespace_is_made_once_and_a_refusal_is_not_fatal() -> None:
+    kube = FleetKube()
+    await ensure_crds(kube)  # type: ignore[arg-type]
+    made = kube.peek(NAMESPACES, FLEET_NAMESPACE)
+    await ensure_crds(kube)  # type: ignore[arg-type]  # there already: kept as it is
+    assert kube.peek(NAMESPACES, FLEET_NAMESPACE)["metadata"]["uid"] == made["metadata"]["uid"]
+    kube = FleetKube()
+    original = kube.create
+
+    async def no_namespaces(rt: Any, obj: Any, namespace: str = "") -> Any:
+        if rt is NAMESPACES:
+            raise ApiStatusError(403, "Forbidden", "namespaces is forbidden", {})
+        return await original(rt, obj, namespace)
+
+    kube.create = no_namespaces  # type: ignore[method-assign]
+    await asyncio.wait_for(ensure_crds(kube), 5)  # type: ignore[arg-type]
+    assert kube.of(CRDS) and not kube.of(NAMESPACES)
 
 
 async def test_crd_installation_retries_until_served() -> None:
