@@ -350,3 +350,38 @@ def test_project_crds_install_and_work(k: Kubectl, server: RunningServer) -> Non
     assert "k3os-latest" in k.run("get", "plans", "-A").stdout
     listed = k.run("get", "nodeconfigs").stdout
     assert "fleet-defaults" in listed and "site-berlin" in listed
+
+
+BAD_NODECONFIG = """
+apiVersion: k3os.io/v1
+kind: NodeConfig
+metadata: {name: NAME}
+spec:
+  config: {k3os: {ntp_servers: [pool.ntp.org], sysctl: CONFIG}}
+"""
+
+
+def test_a_nodeconfig_with_a_bad_config_is_refused_with_its_field(
+    k: Kubectl, server: RunningServer
+) -> None:
+    """The config engine checks `spec.config` on write: the field path and what was
+    expected, nothing stored; a write that leaves a stored config alone is not refused."""
+    k.run("apply", "-f", str(CRDS_DIR))
+    k.run("wait", "--for", "condition=Established", "crd/nodeconfigs.k3os.io")
+    bad = BAD_NODECONFIG.replace("NAME", "bad").replace("CONFIG", '"not a map"')
+    done = k.run("apply", "-f", "-", stdin=bad, check=False)
+    assert done.returncode != 0
+    assert "spec.config.k3os.sysctl: Invalid value: expected a mapping" in done.stderr
+    assert k.run("get", "nodeconfig", "bad", check=False).returncode != 0  # nothing stored
+    unknown = BAD_NODECONFIG.replace("NAME", "odd").replace("sysctl: CONFIG", "colour: red")
+    done = k.run("apply", "-f", "-", stdin=unknown, check=False)
+    assert done.returncode != 0 and "spec.config.k3os.colour" in done.stderr
+    assert "unknown key" in done.stderr
+    good = BAD_NODECONFIG.replace("NAME", "ok").replace("CONFIG", "{vm.swappiness: '10'}")
+    k.run("apply", "-f", "-", stdin=good)
+    k.run("label", "nodeconfig", "ok", "ring=canary")  # the config unchanged: not checked again
+    again = good.replace("'10'", "[1]")
+    done = k.run("apply", "-f", "-", stdin=again, check=False)
+    assert done.returncode != 0 and "spec.config.k3os.sysctl" in done.stderr
+    stored = json.loads(k.run("get", "nodeconfig", "ok", "-o", "json").stdout)
+    assert stored["spec"]["config"]["k3os"]["sysctl"] == {"vm.swappiness": "10"}

@@ -16,7 +16,8 @@ from k3os.apis.meta import ApiModel, Condition, LabelSelector, ObjectMeta
 
 CONFIG_SCHEMA: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 """Schema of `spec.config`: kept open on purpose, see k3os.apis.configcheck; the config
-engine checks it against docs/config-schema.json's rules when it is rendered."""
+engine checks it against docs/config-schema.json's rules on write (k3os's API server) and
+when it is rendered."""
 
 APPLIED = "Applied"
 DEGRADED = "Degraded"
@@ -26,7 +27,8 @@ class NodeConfigSpec(ApiModel):
     config: dict[str, Any] = Field(
         default_factory=dict,
         description="A part of config.yaml (same keys and spelling, see docs/config-schema.json), "
-        "merged into matching nodes; checked by the config engine when rendered.",
+        "merged into matching nodes; checked by the config engine on write (k3os's API "
+        "server) and when rendered.",
         json_schema_extra=CONFIG_SCHEMA,
     )
     node_selector: LabelSelector | None = Field(

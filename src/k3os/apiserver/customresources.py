@@ -14,7 +14,7 @@ from typing import Any
 
 from k3os.apiserver.crd import GROUP, CustomVersion, validate_crd, validate_crd_update
 from k3os.apiserver.crvalues import apply_defaults, prune, validate
-from k3os.apiserver.errors import BadRequest, Invalid, MethodNotAllowed
+from k3os.apiserver.errors import BadRequest, FieldError, Invalid, MethodNotAllowed
 from k3os.apiserver.fieldschema import Node, custom_resource_root
 from k3os.apiserver.jsoncopy import deep_copy
 from k3os.apiserver.registry import ResourceType
@@ -92,12 +92,42 @@ def validate_write(rt: ResourceType, new: Obj, old: Obj | None) -> None:
             err.message = "create not allowed while custom resource definition is terminating"
             raise err
         errors = validate(custom_version(rt).schema, new, old)
+        if not errors and (rt.group, rt.kind) == NODECONFIG:
+            errors = _node_config_errors(new, old)
     elif rt.group == GROUP and rt.kind == _CRD_KIND:
         errors = validate_crd(new) if old is None else validate_crd_update(new, old)
     else:
         return
     if errors:
         raise Invalid(rt.kind, name, errors, group=rt.group)
+
+
+NODECONFIG = ("k3os.io", "NodeConfig")
+
+
+def _node_config_errors(new: Obj, old: Obj | None) -> list[FieldError]:
+    """A NodeConfig's `spec.config` checked by the config engine, as the NodeConfig
+    controller will render it (`k3os.apis.configcheck`): its CRD keeps the field open, so
+    a bad config would otherwise be stored and fail only at render time, after `kubectl
+    apply` said it was created. A write that leaves the config as stored is not checked
+    again (a status write, or a NodeConfig stored before this check)."""
+    config = (new.get("spec") or {}).get("config")
+    if config is None or (old is not None and (old.get("spec") or {}).get("config") == config):
+        return []
+    if not isinstance(config, Mapping):  # the schema asks for an object; in case it did not
+        return [FieldError.type_invalid("spec.config", config, "expected a mapping")]
+    from k3os.apis.configcheck import canonical_config
+    from k3os.config import ConfigError, ConfigSchemaError
+    from k3os.config.errors import dotted
+
+    try:
+        canonical_config(config, source="spec.config")
+    except ConfigSchemaError as e:
+        field = f"spec.config.{dotted(e.path)}" if e.path else "spec.config"
+        return [FieldError("FieldValueInvalid", field, detail=e.expected)]
+    except ConfigError as e:
+        return [FieldError("FieldValueInvalid", "spec.config", detail=str(e))]
+    return []
 
 
 def storage_api_version(rt: ResourceType) -> str:

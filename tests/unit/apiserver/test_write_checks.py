@@ -83,3 +83,21 @@ def test_only_plain_equal_data_counts_as_stored() -> None:
     assert _same(kept, kept) and _same({"k": kept, "n": 1}, {"k": kept, "n": 1})
     assert not _same({"k": kept, "n": 1.0}, {"k": kept, "n": 1})
     assert not _same([kept, True], [kept, 1])
+
+
+def test_a_nodeconfigs_config_is_checked_only_where_it_changes() -> None:
+    from k3os.apiserver.customresources import _node_config_errors
+
+    def nc(config: Any) -> dict[str, Any]:
+        return {"metadata": {"name": "n"}, "spec": {} if config is None else {"config": config}}
+
+    bad = {"k3os": {"sysctl": "x"}}
+    assert _node_config_errors(nc(None), None) == []
+    assert _node_config_errors(nc({"hostname": "a"}), None) == []
+    assert _node_config_errors(nc(bad), nc(bad)) == []  # stored as it is: not judged again
+    [error] = _node_config_errors(nc(bad), nc({}))
+    assert str(error) == "spec.config.k3os.sysctl: Invalid value: expected a mapping"
+    [error] = _node_config_errors(nc(["a list"]), None)
+    assert error.field == "spec.config" and error.type == "FieldValueTypeInvalid"
+    [error] = _node_config_errors(nc({"k3os": {"k3s_args+": 5, "colour": 1}}), None)
+    assert error.field == "spec.config.k3os.colour"
