@@ -385,3 +385,27 @@ def test_a_nodeconfig_with_a_bad_config_is_refused_with_its_field(
     assert done.returncode != 0 and "spec.config.k3os.sysctl" in done.stderr
     stored = json.loads(k.run("get", "nodeconfig", "ok", "-o", "json").stdout)
     assert stored["spec"]["config"]["k3os"]["sysctl"] == {"vm.swappiness": "10"}
+
+
+def test_a_plan_its_controller_could_not_read_is_refused_with_every_field(
+    k: Kubectl, server: RunningServer
+) -> None:
+    k.run("apply", "-f", str(CRDS_DIR))
+    k.run("wait", "--for", "condition=Established", "crd/plans.upgrade.cattle.io")
+    k.run("create", "namespace", "plans-check")
+    plan = """
+apiVersion: upgrade.cattle.io/v1
+kind: Plan
+metadata: {name: nightly, namespace: plans-check}
+spec:
+  version: v1.2.0
+  upgrade: {image: k3os-v1.2.0}
+  window: {days: [mon, funday], startTime: "25:00", timeZone: Europe/Berlin}
+"""
+    done = k.run("apply", "-f", "-", stdin=plan, check=False)
+    assert done.returncode != 0
+    assert "spec.window.days: Invalid value" in done.stderr and "funday" in done.stderr
+    assert 'spec.window.startTime: Invalid value: "25:00"' in done.stderr
+    assert k.run("get", "plan", "-n", "plans-check", "nightly", check=False).returncode != 0
+    k.run("apply", "-f", "-", stdin=plan.replace("funday", "fri").replace("25:00", "23:00"))
+    k.run("label", "plan", "-n", "plans-check", "nightly", "ring=canary")

@@ -9,7 +9,7 @@ code, driven by its ResourceType (scale.py serves the `scale` subresource).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from k3os.apiserver.crd import GROUP, CustomVersion, validate_crd, validate_crd_update
@@ -92,17 +92,15 @@ def validate_write(rt: ResourceType, new: Obj, old: Obj | None) -> None:
             err.message = "create not allowed while custom resource definition is terminating"
             raise err
         errors = validate(custom_version(rt).schema, new, old)
-        if not errors and (rt.group, rt.kind) == NODECONFIG:
-            errors = _node_config_errors(new, old)
+        check = _FLEET_CHECKS.get((rt.group, rt.kind))
+        if not errors and check is not None:
+            errors = check(new, old)
     elif rt.group == GROUP and rt.kind == _CRD_KIND:
         errors = validate_crd(new) if old is None else validate_crd_update(new, old)
     else:
         return
     if errors:
         raise Invalid(rt.kind, name, errors, group=rt.group)
-
-
-NODECONFIG = ("k3os.io", "NodeConfig")
 
 
 def _node_config_errors(new: Obj, old: Obj | None) -> list[FieldError]:
@@ -128,6 +126,46 @@ def _node_config_errors(new: Obj, old: Obj | None) -> list[FieldError]:
     except ConfigError as e:
         return [FieldError("FieldValueInvalid", "spec.config", detail=str(e))]
     return []
+
+
+def _plan_errors(new: Obj, old: Obj | None) -> list[FieldError]:
+    """A Plan's spec checked by the model the Plan controller reads it with: what its CRD
+    schema cannot say (a day of the week, a time of day, a time zone, a duration, a
+    version or a channel) is refused on write, every error with its field, rather than
+    stored and reported by the controller as an `InvalidPlan` Event naming the first. A
+    write that leaves the spec as stored is not judged again."""
+    spec = new.get("spec")
+    if not isinstance(spec, Mapping) or (old is not None and old.get("spec") == spec):
+        return []
+    from pydantic import ValidationError
+
+    from k3os.apis.plan import PlanSpec
+
+    try:
+        PlanSpec.model_validate(spec)
+    except ValidationError as e:
+        return [_field_error("spec", error) for error in e.errors()]
+    return []
+
+
+def _field_error(root: str, error: Any) -> FieldError:
+    """One pydantic error as the API's field error (`spec.tolerations[0].operator`)."""
+    field = root
+    for part in error.get("loc") or ():
+        field += f"[{part}]" if isinstance(part, int) else f".{part}"
+    detail = str(error.get("msg") or "").removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, dict | list):  # a rule about a whole object: no value to show
+        return FieldError("FieldValueInvalid", field, detail=detail)
+    return FieldError("FieldValueInvalid", field, value, detail)
+
+
+_FLEET_CHECKS: dict[tuple[str, str], Callable[[Obj, Obj | None], list[FieldError]]] = {
+    ("k3os.io", "NodeConfig"): _node_config_errors,
+    ("upgrade.cattle.io", "Plan"): _plan_errors,
+}
+"""The project's own kinds, checked on write by the code their controllers read them with
+(beyond their CRDs' schemas); other clusters see these mistakes when the controllers do."""
 
 
 def storage_api_version(rt: ResourceType) -> str:

@@ -101,3 +101,22 @@ def test_a_nodeconfigs_config_is_checked_only_where_it_changes() -> None:
     assert error.field == "spec.config" and error.type == "FieldValueTypeInvalid"
     [error] = _node_config_errors(nc({"k3os": {"k3s_args+": 5, "colour": 1}}), None)
     assert error.field == "spec.config.k3os.colour"
+
+
+def test_a_plans_spec_is_checked_by_its_model_only_where_it_changes() -> None:
+    from k3os.apiserver.customresources import _plan_errors
+
+    def plan(**spec: Any) -> dict[str, Any]:
+        return {"metadata": {"name": "p"}, "spec": {"upgrade": {"image": "i"}, **spec}}
+
+    window = {"days": ["mon", "funday"], "startTime": "25:00"}
+    bad = plan(version="v1", window=window)
+    assert _plan_errors(plan(version="v1"), None) == []
+    assert _plan_errors(bad, bad) == []  # stored as it is: not judged again
+    days, start = _plan_errors(bad, plan(version="v1"))
+    assert days.field == "spec.window.days" and "funday" in days.detail
+    assert str(start).startswith('spec.window.startTime: Invalid value: "25:00": expected a time')
+    [neither] = _plan_errors(plan(), None)  # a rule about the whole spec: no value shown
+    assert str(neither) == "spec: Invalid value: set spec.version or spec.channel"
+    [toleration] = _plan_errors(plan(version="v1", tolerations=[{"operator": "Odd"}]), None)
+    assert toleration.field == "spec.tolerations[0].operator"
