@@ -62,10 +62,19 @@ def parse_clock(text: str) -> time:
 class TimeWindow(ApiModel):
     """When new nodes may start: on these days (all if empty), from startTime to endTime."""
 
-    days: list[str] = Field(default_factory=list)
-    start_time: str = "00:00"
-    end_time: str = "00:00"
-    time_zone: str = "UTC"
+    days: list[str] = Field(
+        default_factory=list,
+        description="Day names (sunday, sun, su; any case) or 0-6 with 0 = Sunday; empty: "
+        "every day.",
+    )
+    start_time: str = Field(
+        default="00:00", description="When the window opens: 23:30, 23:30:00 or 11:30 PM."
+    )
+    end_time: str = Field(
+        default="00:00",
+        description="When it closes; before startTime: it crosses midnight; equal: 24 hours.",
+    )
+    time_zone: str = Field(default="UTC", description="An IANA time zone, e.g. Europe/Berlin.")
 
     @field_validator("days")
     @classmethod
@@ -115,7 +124,11 @@ class HostVolume(ApiModel):
 class ContainerSpec(ApiModel):
     """What runs: for k3os an image bundle reference (URL, or a name the server serves)."""
 
-    image: str = Field(min_length=1)
+    image: str = Field(
+        min_length=1,
+        description="An image bundle: a URL, or a name the server serves from its image "
+        "store; $(LATEST_VERSION) is replaced, an untagged OCI-style name gets :<version>.",
+    )
     command: list[str] = Field(default_factory=list)
     args: list[str] = Field(default_factory=list)
     envs: list[EnvVar] = Field(default_factory=list)
@@ -133,14 +146,32 @@ class DrainSpec(ApiModel):
         default=timedelta(minutes=15),
         description="How long evictions may take; 0s waits forever. Default 15m.",
     )
-    grace_period: int | None = None
-    delete_local_data: bool | None = None
-    delete_emptydir_data: bool | None = None
-    ignore_daemon_sets: bool = True
-    force: bool = False
-    disable_eviction: bool = False
-    skip_wait_for_delete_timeout: int | None = Field(default=None, ge=0)
-    pod_selector: LabelSelector | None = None
+    grace_period: int | None = Field(
+        default=None, description="Seconds each pod is given to stop; unset: its own."
+    )
+    delete_local_data: bool | None = Field(
+        default=None, description="The old name of deleteEmptydirData; set one, not both."
+    )
+    delete_emptydir_data: bool | None = Field(
+        default=None, description="Evict pods with emptyDir volumes too (their data is lost)."
+    )
+    ignore_daemon_sets: bool = Field(default=True, description="Leave DaemonSet pods running.")
+    force: bool = Field(
+        default=False,
+        description="Evict pods that no controller manages (they are not made again).",
+    )
+    disable_eviction: bool = Field(
+        default=False,
+        description="Delete pods instead of evicting them, bypassing PodDisruptionBudgets.",
+    )
+    skip_wait_for_delete_timeout: int | None = Field(
+        default=None,
+        ge=0,
+        description="Do not wait for pods whose deletion began more than this many seconds ago.",
+    )
+    pod_selector: LabelSelector | None = Field(
+        default=None, description="Only pods that match are drained."
+    )
     on_timeout: Literal["fail", "force"] = Field(
         default="fail",
         description="fail: the node fails (uncordoned if we cordoned it); "
@@ -172,7 +203,7 @@ class LocalObjectReference(ApiModel):
 class CanarySpec(ApiModel):
     """Upgrade `nodes` nodes first; go on after `delay`, or (no delay) after approval."""
 
-    nodes: int = Field(ge=1)
+    nodes: int = Field(ge=1, description="How many nodes upgrade first.")
     delay: Duration | None = Field(
         default=None,
         description="Go on this long after the last canary is healthy; unset: wait for the "
@@ -203,27 +234,56 @@ class PlanSpec(ApiModel):
     node_selector: LabelSelector | None = Field(
         default=None, description="Nodes this plan may touch; unset selects no node."
     )
-    concurrency: int = Field(default=1, ge=0)
-    version: str | None = None
-    channel: str | None = None
+    concurrency: int = Field(
+        default=1, ge=0, description="Nodes in flight at once; 0 starts nothing. Default 1."
+    )
+    version: str | None = Field(
+        default=None, description="The version to run; wins over channel. Set one of the two."
+    )
+    channel: str | None = Field(
+        default=None,
+        description="A URL answered with a redirect; the last path element of its Location is "
+        "the version (asked again every 15 minutes).",
+    )
     service_account_name: str | None = None
-    exclusive: bool = False
-    window: TimeWindow | None = None
+    exclusive: bool = Field(
+        default=False,
+        description="Never run on a node in flight for another exclusive plan.",
+    )
+    window: TimeWindow | None = Field(
+        default=None,
+        description="When new nodes may start (nodes in flight finish); unset: always.",
+    )
     prepare: ContainerSpec | None = None
     upgrade: ContainerSpec
-    cordon: bool = False
+    cordon: bool = Field(default=False, description="Cordon before upgrading; drain implies it.")
     drain: DrainSpec | None = None
-    tolerations: list[Toleration] = Field(default_factory=list)
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        description="A node with a NoSchedule or NoExecute taint the plan does not tolerate is "
+        "skipped.",
+    )
     secrets: list[SecretSpec] = Field(default_factory=list)
     image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
     priority_class_name: str | None = None
-    post_complete_delay: Duration | None = None
-    job_active_deadline_secs: int | None = Field(default=None, ge=0)
-    post_complete_labels: dict[str, str] = Field(default_factory=dict)
+    post_complete_delay: Duration | None = Field(
+        default=None,
+        description="After its upgrade a node keeps its slot this long before it is done.",
+    )
+    job_active_deadline_secs: int | None = Field(
+        default=None,
+        ge=0,
+        description="A node whose agent has not answered this many seconds after its start fails.",
+    )
+    post_complete_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels set on a node once it is done; $(LATEST_VERSION) and "
+        "$(LATEST_HASH) are expanded.",
+    )
     max_failures: int = Field(
         default=1, ge=1, description="Failed nodes (at the current hash) that halt the rollout."
     )
-    paused: bool = False
+    paused: bool = Field(default=False, description="No new node starts; nodes in flight finish.")
     canary: CanarySpec | None = None
     health_gate: HealthGate = Field(default_factory=HealthGate)
 
