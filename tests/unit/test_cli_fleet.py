@@ -23,7 +23,7 @@ from k3os.cli.status import status
 def _node(name: str, *, version: str, record: dict[str, Any] | None = None, **extra: Any) -> Any:
     annotations = {"status.upgrade.k3os.io/p": json.dumps(record)} if record else {}
     annotations["status.upgrade.k3os.io/garbled"] = "{"
-    labels = {"k3os.io/version": version, **extra.pop("labels", {})}
+    labels = {"k3os.io/version": version, "kubernetes.io/os": "linux", **extra.pop("labels", {})}
     return {
         "metadata": {"name": name, "labels": labels, "annotations": annotations},
         "spec": extra,
@@ -37,6 +37,7 @@ def snapshot() -> FleetSnapshot:
         nodes=[
             _node("a", version="v2", record={"phase": "Complete"}, labels=done),
             _node("b", version="v1", record={"phase": "Failed"}, unschedulable=True),
+            _node("c", version="v1", labels={"kubernetes.io/os": "windows"}),
         ],
         rendered={
             "a": {"spec": {"hash": "c" * 64}, "status": {"observedHash": "c" * 64}},
@@ -48,6 +49,7 @@ def snapshot() -> FleetSnapshot:
         plans=[
             {
                 "metadata": {"name": "p", "namespace": "ns"},
+                "spec": {"nodeSelector": {"matchLabels": {"kubernetes.io/os": "linux"}}},
                 "status": {
                     "latestVersion": "v2",
                     "latestHash": "h" * 56,
@@ -64,7 +66,7 @@ def snapshot() -> FleetSnapshot:
 
 def test_the_snapshot_sums_up_nodes_configs_and_plans() -> None:
     data = snapshot().as_dict()
-    a, b = data["nodes"]
+    a, b, _ = data["nodes"]
     assert a["configApplied"] and not b["configApplied"] and b["cordoned"]
     assert a["plans"] == {"p": "Complete", "garbled": "?"}
     assert b["plans"]["p"] == "Failed"
@@ -72,22 +74,42 @@ def test_the_snapshot_sums_up_nodes_configs_and_plans() -> None:
         "name": "site", "priority": 0, "matched": 2, "updated": 1, "failed": 0, "pending": 0,
     }  # fmt: skip
     plan = data["plans"][0]
-    assert (plan["name"], plan["done"], plan["state"], plan["failed"]) == (
+    assert (plan["name"], plan["done"], plan["matched"], plan["state"], plan["failed"]) == (
         "ns/p",
         1,
+        2,  # of the three nodes, the two its selector selects
         "Halted",
         ["b"],
     )
     console = Console(record=True, width=140)
     console.print(render_snapshot(snapshot()))
     text = console.export_text()
-    assert "Nodes (2)" in text and "NodeConfigs" in text and "ns/p" in text and "1/2" in text
+    assert "Nodes (3)" in text and "NodeConfigs" in text and "ns/p" in text and "1/2" in text
     state = rollout_state(snapshot())
     assert state == {
         "matched": 2, "configured": 1, "upgraded": 1, "applying": [], "failed": ["b"],
         "state": "Halted", "message": "", "version": "v2",
     }  # fmt: skip
     assert rollout_state(FleetSnapshot())["state"] == "Pending"
+
+
+def test_a_plan_without_a_version_says_why_and_counts_only_its_nodes() -> None:
+    unresolved = {
+        "metadata": {"name": "latest", "namespace": "ns"},
+        "spec": {"nodeSelector": {"matchExpressions": [{"key": "k3os.io/upgrade",
+                                                        "operator": "Exists"}]}},
+        "status": {"conditions": [
+            {"type": "LatestResolved", "status": "False", "reason": "ResolveFailed",
+             "message": "cannot reach the channel"},
+        ]},
+    }  # fmt: skip
+    unset = {"metadata": {"name": "none", "namespace": "ns"}, "spec": {}, "status": {}}
+    snap = FleetSnapshot(nodes=snapshot().nodes, plans=[unresolved, unset])
+    row, none = snap.as_dict()["plans"]
+    assert (row["state"], row["message"], row["matched"]) == (
+        "ResolveFailed", "cannot reach the channel", 0,
+    )  # fmt: skip
+    assert none["matched"] == 0 and none["state"] == "Pending"
 
 
 def test_the_kubeconfig_is_found_or_named_in_the_error(

@@ -94,16 +94,41 @@ class FleetSnapshot:
         conditions = {c.get("type"): c for c in status.get("conditions") or []}
         complete = conditions.get("Complete") or {}
         halted = (conditions.get("Halted") or {}).get("status") == "True"
+        resolved = conditions.get("LatestResolved") or {}
+        shown = complete
+        if halted:
+            state = "Halted"
+        elif resolved.get("status") == "False":  # no version to roll out: say why
+            state, shown = str(resolved.get("reason") or "ResolveFailed"), resolved
+        else:
+            state = str(complete.get("reason") or "Pending")
+        selector = (plan.get("spec") or {}).get("nodeSelector")
         return {
             "name": f"{meta.get('namespace')}/{meta.get('name')}",
             "version": status.get("latestVersion") or "",
             "hash": latest[:12],
             "done": done,
+            "matched": sum(1 for n in self.nodes if _selects(selector, n)),
             "applying": list(status.get("applying") or []),
             "failed": list(status.get("failed") or []),
-            "state": "Halted" if halted else str(complete.get("reason") or "Pending"),
-            "message": str(complete.get("message") or ""),
+            "state": state,
+            "message": str(shown.get("message") or ""),
         }
+
+
+def _selects(selector: Any, node: Obj) -> bool:
+    """Whether a Plan's `nodeSelector` selects `node` (unset, or unreadable: no node)."""
+    if not isinstance(selector, dict):
+        return False
+    from pydantic import ValidationError
+
+    from k3os.apis.meta import LabelSelector
+
+    try:
+        chosen = LabelSelector.model_validate(selector)
+    except ValidationError:
+        return False
+    return chosen.matches(dict((node.get("metadata") or {}).get("labels") or {}))
 
 
 async def fetch_snapshot(kubeconfig: Path) -> FleetSnapshot:
@@ -167,7 +192,7 @@ def snapshot_tables(snap: FleetSnapshot) -> list[Table]:
                 row["name"],
                 row["version"],
                 row["hash"],
-                f"{row['done']}/{len(data['nodes'])}",
+                f"{row['done']}/{row['matched']}",
                 ", ".join(row["applying"]),
                 ", ".join(row["failed"]),
                 row["state"],
