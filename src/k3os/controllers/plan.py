@@ -99,6 +99,19 @@ class PlanSettings:
     frees is the rollout's critical path, so the next pass comes sooner."""
 
 
+def _errors_text(error: ValidationError, most: int = 3) -> str:
+    """A Plan's validation errors, each with its field (`spec.window.days: ...`)."""
+    texts = []
+    for item in error.errors()[:most]:
+        field = ""
+        for part in item.get("loc") or ():
+            field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+        text = str(item.get("msg") or "").removeprefix("Value error, ")
+        texts.append(f"{field}: {text}" if field else text)
+    more = len(error.errors()) - most
+    return "; ".join(texts) + (f" (and {more} more)" if more > 0 else "")
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -556,10 +569,11 @@ class PlanController:
         try:
             plan = Plan.model_validate(obj)
         except ValidationError as e:
-            message = f"invalid plan: {e.errors()[0].get('msg', e)}"
+            message = f"invalid plan: {_errors_text(e)}"
             if self._invalid.get(key) != message:
                 self._invalid[key] = message
                 await self._plan_event(obj, "InvalidPlan", message, warning=True)
+                await self._write_invalid(obj, message)
             raise PermanentError(f"plan {namespace}/{name}: {message}") from e
         self._invalid.pop(key, None)
         now = datetime.now(UTC)
@@ -657,6 +671,24 @@ class PlanController:
         for state, count in decision.counts.items():
             PLAN_NODES.set(count, namespace=ns, plan=name, state=state)
         PLAN_HALTED.set(1 if decision.halted else 0, namespace=ns, plan=name)
+
+    async def _write_invalid(self, obj: Obj, message: str) -> None:
+        """A Plan the controller cannot read says so in its own status too (`Complete` False,
+        reason `InvalidPlan`), not only in an Event that ages out."""
+        from k3os.apis.meta import Condition, set_condition
+        from k3os.apis.plan import PlanStatus
+
+        try:
+            old = PlanStatus.model_validate(obj.get("status") or {})
+        except ValidationError:
+            old = PlanStatus()
+        cond = Condition(type="Complete", status="False", reason="InvalidPlan", message=message)
+        status = old.model_copy(
+            update={"conditions": set_condition(old.conditions, cond, datetime.now(UTC))}
+        )
+        if status != old:
+            with contextlib.suppress(NotFoundError):
+                await self._patch_status(obj, status.wire())
 
     async def _write_unresolved(self, obj: Obj, plan: Plan, why: str, now: datetime) -> None:
         from k3os.apis.meta import Condition, set_condition

@@ -385,6 +385,9 @@ async def test_an_invalid_plan_is_reported_once_and_not_retried() -> None:
     with pytest.raises(PermanentError):
         await env.step("bad")
     assert env.reasons().count("InvalidPlan") == 1
+    complete = {c["type"]: c for c in env.kube.peek(PLANS, "bad", NS)["status"]["conditions"]}
+    assert complete["Complete"]["reason"] == "InvalidPlan"
+    assert "spec.upgrade.image" in complete["Complete"]["message"]
 
 
 async def test_an_unreachable_channel_is_a_temporary_error_with_a_condition() -> None:
