@@ -167,13 +167,49 @@ async def beside_server(server: Coroutine[Any, Any, None], pki: ServerPKI, url: 
     )
     _server_node_certificate(pki, settings)
     agent = asyncio.create_task(run_agent(settings), name="agent")
+    roles = asyncio.create_task(
+        _label_server_node(pki.kubeconfig_path, settings.node_name), name="server-roles"
+    )
     try:
         await server
     finally:
-        agent.cancel()
+        for task in (roles, agent):
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("%s failed", task.get_name())
+
+
+SERVER_ROLES = {
+    "node-role.kubernetes.io/control-plane": "true",
+    "node-role.kubernetes.io/master": "true",
+}
+"""The labels k3s puts on a server's node (`kubectl get nodes` shows them as ROLES, and
+upgrade plans tell servers from agents by them)."""
+
+
+async def _label_server_node(kubeconfig: Path, name: str) -> None:
+    """Give this server's own Node the control-plane roles once it has registered, as k3s
+    does. The server writes them with its admin credentials: a node may not set its own
+    `node-role.kubernetes.io/*` labels (NodeRestriction). Removed, they come back at the
+    next start."""
+    from k3os.client import ClientError, connect_kubeconfig
+    from k3os.client.resources import NODES
+
+    delay = 0.5
+    while True:
         try:
-            await agent
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("node agent failed")
+            async with connect_kubeconfig(kubeconfig, field_manager="k3os-server") as kube:
+                node = await kube.get(NODES, name)
+                labels = (node.get("metadata") or {}).get("labels") or {}
+                if any(labels.get(key) != value for key, value in SERVER_ROLES.items()):
+                    await kube.patch(NODES, name, {"metadata": {"labels": SERVER_ROLES}})
+                    log.info("labelled node %s control-plane", name)
+                return
+        except (ClientError, OSError) as e:  # not up or not registered yet
+            log.debug("server roles for node %s: %s; again in %.1fs", name, e, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
