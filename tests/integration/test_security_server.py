@@ -516,6 +516,64 @@ def test_kubectl_with_the_admin_kubeconfig_and_k3os_kubectl(
     assert call(server, Caller(token=token.stdout.strip()), "GET", "/api/v1/nodes").status == 403
 
 
+def _node_kubeconfig(server: RunningServer, who: Caller, path: Path) -> Path:
+    assert who.cert is not None
+    crt, key = who.cert
+    cluster = {"server": server.url, "certificate-authority": str(server.tls / "ca.crt")}
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "n",
+        "clusters": [{"name": "k", "cluster": cluster}],
+        "users": [{"name": "n", "user": {"client-certificate": str(crt), "client-key": str(key)}}],
+        "contexts": [{"name": "n", "context": {"cluster": "k", "user": "n"}}],
+    }))  # fmt: skip
+    return path
+
+
+def test_kubectl_auth_can_i_and_whoami_answer_from_the_real_authorizers(
+    server: RunningServer, kubectl: Path, nodes: dict[str, Caller], tmp_path: Path
+) -> None:
+    """What a node may do, asked the way an operator asks (`kubectl auth`): the answers come
+    from the authorizers that guard every request, over real TLS with the node's own
+    certificate."""
+
+    def auth(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(kubectl), "--kubeconfig", str(kubeconfig), "auth", *args],
+            capture_output=True, text=True, env={"HOME": str(tmp_path)},
+        )  # fmt: skip
+
+    node_a = _node_kubeconfig(server, nodes["a"], tmp_path / "a.kubeconfig")
+    who = auth(node_a, "whoami", "-o", "json")
+    assert who.returncode == 0, who.stderr
+    info = json.loads(who.stdout)["status"]["userInfo"]
+    assert info["username"] == "system:node:a" and "system:nodes" in info["groups"]
+    assert auth(node_a, "can-i", "patch", "nodes/a").stdout.strip() == "yes"
+    refused = auth(node_a, "can-i", "patch", "nodes/b")
+    assert refused.returncode == 1 and refused.stdout.startswith("no")
+    assert "may write only its own Node" in refused.stdout
+    assert auth(node_a, "can-i", "list", "secrets", "-A").stdout.startswith("no")
+    listed = auth(node_a, "can-i", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "selfsubjectaccessreviews.authorization.k8s.io" in listed.stdout
+    assert "node authorizer does not support user rule resolution" in listed.stderr  # incomplete
+    assert auth(server.kubeconfig, "can-i", "delete", "nodes").stdout.strip() == "yes"
+    assert "*.*" in auth(server.kubeconfig, "can-i", "--list").stdout
+    # An admin asks about someone else; a node may not.
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+              "spec": {"user": "system:node:b", "groups": ["system:nodes"],
+                       "resourceAttributes": {"verb": "patch", "resource": "nodes",
+                                              "subresource": "status", "name": "b"}}}  # fmt: skip
+    path = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+    answer = call(server, Caller(cert=(server.tls / "admin.crt", server.tls / "admin.key")),
+                  "POST", path, review)  # fmt: skip
+    assert answer.status == 201 and answer.body["status"]["allowed"] is True
+    assert call(server, nodes["a"], "POST", path, review).status == 403
+    bad = {**review, "spec": {"user": "x"}}
+    answer = call(server, Caller(cert=(server.tls / "admin.crt", server.tls / "admin.key")),
+                  "POST", path, bad)  # fmt: skip
+    assert answer.status == 422 and "exactly one of nonResourceAttributes" in answer.message
+
+
 def test_no_secret_reaches_the_log(
     server: RunningServer, token: str, nodes: dict[str, Caller]
 ) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from cryptography import x509
 
 from k3os.security.authn import Authenticator, Credentials, UserInfo
-from k3os.security.authz import Attributes, Decision, Verdict
+from k3os.security.authz import ALL_RULES, Attributes, Decision, Rules, Verdict
 
 __all__ = ["PEER_CERT_STATE_KEY", "MastersAuthorizer", "RecentCertificates"]
 
@@ -31,6 +31,9 @@ class MastersAuthorizer:
         if attrs.user.in_group("system:masters"):
             return Decision(Verdict.ALLOW)
         return Decision(Verdict.NO_OPINION, "no RBAC policy matched")
+
+    def rules_for(self, user: UserInfo, namespace: str) -> Rules:
+        return ALL_RULES if user.in_group("system:masters") else Rules()
 
 
 class RecentCertificates:

@@ -47,6 +47,7 @@ from k3os.apiserver.images import image_routes
 from k3os.apiserver.inprocess import InProcessEntry
 from k3os.apiserver.objects import prepare_create
 from k3os.apiserver.registry import EVENT_TTL
+from k3os.apiserver.reviews import Reviews
 from k3os.apiserver.security_runtime import ApiSecurity, judge_certificate_time_in_app
 from k3os.apiserver.workers import ApiWorkers, WorkerSpec
 from k3os.security.bootstrap import ServerPKI
@@ -383,6 +384,7 @@ async def serve(opts: ServeOptions, store: Store | None = None) -> None:
         security = ApiSecurity(ctx, opts.pki, anonymous_health=opts.anonymous_health)
     host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
     routes = security.routes() if security is not None else []
+    routes += Reviews(ctx).routes()
     routes += image_routes(opts.pki.data_dir) if opts.pki is not None else []
     if opts.metrics is not None:
         routes.append(("/metrics", _metrics_endpoint(opts.metrics), ["GET"]))

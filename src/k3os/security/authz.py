@@ -13,17 +13,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from k3os.security.authn import UserInfo
 
 __all__ = [
+    "ALL_RULES",
     "Attributes",
     "Authorizer",
     "Decision",
+    "Rules",
     "Verdict",
     "forbidden_reason",
     "request_attributes",
+    "rules_for",
     "union",
 ]
 
@@ -75,9 +78,49 @@ class Authorizer(Protocol):
     def authorize(self, attrs: Attributes) -> Decision: ...
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What an authorizer allows a user in a namespace, as RBAC rules (`kubectl auth can-i
+    --list`); `incomplete` when it cannot say all of it (`error` says why)."""
+
+    rules: tuple[Mapping[str, Any], ...] = ()
+    incomplete: bool = False
+    error: str = ""
+
+
+ALL_RULES = Rules(
+    (
+        {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+        {"verbs": ["*"], "nonResourceURLs": ["*"]},
+    )
+)
+
+
+def rules_for(authorizer: object, user: UserInfo, namespace: str) -> Rules:
+    """`authorizer.rules_for(user, namespace)`, or incomplete when it cannot list rules."""
+    resolve = getattr(authorizer, "rules_for", None)
+    if resolve is None:
+        return Rules(incomplete=True, error=f"{type(authorizer).__name__} lists no rules")
+    answer: Rules = resolve(user, namespace)
+    return answer
+
+
 class _Union:
     def __init__(self, authorizers: tuple[Authorizer, ...]) -> None:
         self._authorizers = authorizers
+
+    def rules_for(self, user: UserInfo, namespace: str) -> Rules:
+        """Every authorizer's rules together; incomplete if any of them is."""
+        answers = [rules_for(a, user, namespace) for a in self._authorizers]
+        rules: dict[str, Mapping[str, Any]] = {}  # a rule two authorizers give, said once
+        for answer in answers:
+            for rule in answer.rules:
+                rules.setdefault(repr(sorted(rule.items())), rule)
+        return Rules(
+            tuple(rules.values()),
+            any(answer.incomplete for answer in answers),
+            ", ".join(answer.error for answer in answers if answer.error),
+        )
 
     def authorize(self, attrs: Attributes) -> Decision:
         reasons = []

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from k3os.security.authn import UserInfo
-from k3os.security.authz import Attributes, Decision, Verdict
+from k3os.security.authz import Attributes, Decision, Rules, Verdict
 from k3os.security.serviceaccount import service_account_username
 
 __all__ = [
@@ -213,6 +213,27 @@ class RBACAuthorizer:
     def __init__(self, source: RuleSource) -> None:
         self._source = source
 
+    def rules_for(self, user: UserInfo, namespace: str) -> Rules:
+        """The rules of every binding that names `user`: cluster-wide ones, and those bound
+        in `namespace` (none when it is "")."""
+        cluster_roles = list(self._source.cluster_roles())
+        by_name = {str(_meta(r).get("name", "")): r for r in cluster_roles}
+        rules: list[Obj] = []
+        for binding in self._source.cluster_role_bindings():
+            ref = binding.get("roleRef") or {}
+            role = by_name.get(ref.get("name", "")) if ref.get("kind") == "ClusterRole" else None
+            if role is not None and _names(binding, user, ""):
+                rules += aggregated_rules(role, cluster_roles)
+        if namespace:
+            roles = {str(_meta(r).get("name", "")): r for r in self._source.roles(namespace)}
+            for binding in self._source.role_bindings(namespace):
+                ref = binding.get("roleRef") or {}
+                kind, ref_name = ref.get("kind"), ref.get("name", "")
+                role = by_name.get(ref_name) if kind == "ClusterRole" else roles.get(ref_name)
+                if role is not None and _names(binding, user, namespace):
+                    rules += aggregated_rules(role, cluster_roles)
+        return Rules(tuple(rules))
+
     def authorize(self, attrs: Attributes) -> Decision:
         cluster_roles = list(self._source.cluster_roles())
         by_name = {str(_meta(r).get("name", "")): r for r in cluster_roles}
@@ -236,6 +257,10 @@ class RBACAuthorizer:
                 if reason:
                     return Decision(Verdict.ALLOW, f"RBAC: allowed by RoleBinding {reason}")
         return Decision(Verdict.NO_OPINION)
+
+
+def _names(binding: Obj, user: UserInfo, namespace: str) -> bool:
+    return any(subject_matches(s, user, namespace) for s in _objs(binding, "subjects"))
 
 
 def _grant(

@@ -322,3 +322,38 @@ def test_bootstrap_objects_are_well_formed() -> None:
     node_binding = next(b for b in bindings if b["metadata"]["name"] == "system:node")
     assert node_binding["subjects"] == []
     assert bootstrap_objects() is not bootstrap_objects()  # fresh copies each call
+
+
+def test_the_rules_a_user_has_in_a_namespace() -> None:
+    """`kubectl auth can-i --list`: cluster-wide bindings everywhere, a namespace's own
+    bindings only there, aggregated ClusterRoles expanded, other users' bindings left out."""
+    from k3os.security.authz import ALL_RULES, Rules, rules_for, union
+    from k3os.security.node import NodeAuthorizer, PodGraph
+
+    secrets = [{"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}]
+    authorizer = rbac(
+        role("ClusterRole", "reader", POD_READER),
+        role("Role", "secret-reader", secrets, ns="team"),
+        binding("ClusterRoleBinding", "r", "ClusterRole", "reader", USER_JANE),
+        binding("RoleBinding", "s", "Role", "secret-reader", USER_JANE, ns="team"),
+        binding(
+            "RoleBinding",
+            "o",
+            "Role",
+            "secret-reader",
+            [{"kind": "User", "name": "bob"}],
+            ns="team",
+        ),
+    )
+    assert authorizer.rules_for(JANE, "").rules == tuple(POD_READER)
+    assert authorizer.rules_for(JANE, "team").rules == (*POD_READER, *secrets)
+    assert authorizer.rules_for(UserInfo("carol"), "team").rules == ()
+    node = UserInfo("system:node:n1", groups=("system:nodes",))
+    both = union(NodeAuthorizer(PodGraph()), authorizer)
+    assert both.rules_for(JANE, "team") == Rules((*POD_READER, *secrets))  # type: ignore[attr-defined]
+    answer = rules_for(both, node, "team")
+    assert answer.incomplete and "node authorizer" in answer.error
+    twice = union(authorizer, authorizer)
+    assert rules_for(twice, JANE, "").rules == tuple(POD_READER)  # a rule given twice, said once
+    assert rules_for(object(), JANE, "").incomplete  # an authorizer that cannot list rules
+    assert ALL_RULES.rules[0]["resources"] == ["*"]
