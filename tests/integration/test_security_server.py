@@ -64,6 +64,7 @@ def call(
     path: str,
     body: Any = None,
     content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
 ) -> Answer:
     import http.client
 
@@ -71,7 +72,7 @@ def call(
     if who.cert is not None:
         ctx.load_cert_chain(*who.cert)
     conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=15)
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": "application/json", **(headers or {})}
     if who.token:
         headers["Authorization"] = f"Bearer {who.token}"
     data = None
@@ -572,6 +573,30 @@ def test_kubectl_auth_can_i_and_whoami_answer_from_the_real_authorizers(
     answer = call(server, Caller(cert=(server.tls / "admin.crt", server.tls / "admin.key")),
                   "POST", path, bad)  # fmt: skip
     assert answer.status == 422 and "exactly one of nonResourceAttributes" in answer.message
+
+
+def test_kubectl_as_another_identity_only_with_the_right_to_impersonate(
+    server: RunningServer, kubectl: Path, nodes: dict[str, Caller], tmp_path: Path
+) -> None:
+    def run(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(kubectl), "--kubeconfig", str(kubeconfig), *args],
+            capture_output=True, text=True, env={"HOME": str(tmp_path)},
+        )  # fmt: skip
+
+    as_node = ["--as", "system:node:a", "--as-group", "system:nodes"]
+    assert run(server.kubeconfig, "auth", "can-i", "patch", "nodes/a", *as_node).stdout == "yes\n"
+    refused = run(server.kubeconfig, "auth", "can-i", "patch", "nodes/b", *as_node)
+    assert refused.stdout.startswith("no") and "may write only its own Node" in refused.stdout
+    jane = run(server.kubeconfig, "get", "secrets", "-A", "--as", "jane")
+    assert jane.returncode != 0 and 'User "jane" cannot list resource "secrets"' in jane.stderr
+    node_a = _node_kubeconfig(server, nodes["a"], tmp_path / "a.kubeconfig")
+    escalate = run(node_a, "get", "secrets", "-A", "--as", "system:admin")
+    assert escalate.returncode != 0
+    assert 'User "system:node:a" cannot impersonate resource "users"' in escalate.stderr
+    admin = Caller(cert=(server.tls / "admin.crt", server.tls / "admin.key"))
+    alone = call(server, admin, "GET", "/api/v1/nodes", headers={"Impersonate-Group": "x"})
+    assert alone.status == 400 and "Impersonate-User" in alone.message
 
 
 def test_no_secret_reaches_the_log(

@@ -20,6 +20,7 @@ from k3os.apiserver.auth import PEER_CERT_STATE_KEY, RecentCertificates
 from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import (
     APIError,
+    BadRequest,
     Forbidden,
     InternalError,
     MethodNotAllowed,
@@ -39,6 +40,7 @@ from k3os.apiserver.request import ApiRequest, parse_resource_path
 from k3os.apiserver.scale import handle_scale
 from k3os.security.authn import Credentials, UserInfo
 from k3os.security.authz import forbidden_reason, request_attributes
+from k3os.security.impersonation import ImpersonationError, impersonation
 
 __all__ = ["build_app"]
 
@@ -105,6 +107,13 @@ class _Api:
             if user is None:
                 raise Unauthorized()
         assert user is not None
+        asked = [
+            (key.decode("latin-1"), value.decode("latin-1"))
+            for key, value in request.headers.raw
+            if key.startswith(b"impersonate-")
+        ]
+        if asked:
+            user = self._impersonate(user, asked)
         attrs = request_attributes(user, request.method, path, dict(request.query_params))
         decision = self.ctx.authorizer.authorize(attrs)
         set_current_attributes(attrs)
@@ -115,6 +124,26 @@ class _Api:
                 group=attrs.api_group,
                 name=attrs.name,
             )
+
+    def _impersonate(self, user: UserInfo, headers: list[tuple[str, str]]) -> UserInfo:
+        """The identity `kubectl --as` asks for, once `user` may impersonate each part of it
+        (k3os.security.impersonation)."""
+        try:
+            asked = impersonation(user, headers)
+        except ImpersonationError as e:
+            raise BadRequest(str(e)) from e
+        if asked is None:
+            return user
+        for check in asked.checks:
+            decision = self.ctx.authorizer.authorize(check)
+            if not decision.allowed:
+                raise Forbidden(
+                    forbidden_reason(check, decision),
+                    resource=check.resource,
+                    group=check.api_group,
+                    name=check.name,
+                )
+        return asked.user
 
     # --- health, version, discovery, openapi ----------------------------------------
 
