@@ -191,11 +191,11 @@ SERVER_ROLES = {
 upgrade plans tell servers from agents by them)."""
 
 
-async def _label_server_node(kubeconfig: Path, name: str) -> None:
-    """Give this server's own Node the control-plane roles once it has registered, as k3s
-    does. The server writes them with its admin credentials: a node may not set its own
-    `node-role.kubernetes.io/*` labels (NodeRestriction). Removed, they come back at the
-    next start."""
+async def _label_server_node(kubeconfig: Path, name: str, *, every: float = 60.0) -> None:
+    """Give this server's own Node the control-plane roles, as k3s does, once it has
+    registered and again whenever they are gone (a Node deleted and registered anew): a
+    look every `every` seconds. The server writes them with its admin credentials: a node
+    may not set its own `node-role.kubernetes.io/*` labels (NodeRestriction)."""
     from k3os.client import ClientError, connect_kubeconfig
     from k3os.client.resources import NODES
 
@@ -203,13 +203,15 @@ async def _label_server_node(kubeconfig: Path, name: str) -> None:
     while True:
         try:
             async with connect_kubeconfig(kubeconfig, field_manager="k3os-server") as kube:
-                node = await kube.get(NODES, name)
-                labels = (node.get("metadata") or {}).get("labels") or {}
-                if any(labels.get(key) != value for key, value in SERVER_ROLES.items()):
-                    await kube.patch(NODES, name, {"metadata": {"labels": SERVER_ROLES}})
-                    log.info("labelled node %s control-plane", name)
-                return
-        except (ClientError, OSError) as e:  # not up or not registered yet
+                while True:
+                    node = await kube.get(NODES, name)
+                    labels = (node.get("metadata") or {}).get("labels") or {}
+                    if any(labels.get(key) != value for key, value in SERVER_ROLES.items()):
+                        await kube.patch(NODES, name, {"metadata": {"labels": SERVER_ROLES}})
+                        log.info("labelled node %s control-plane", name)
+                    delay = 0.5
+                    await asyncio.sleep(every)
+        except (ClientError, OSError) as e:  # not up, or not registered (yet, or again)
             log.debug("server roles for node %s: %s; again in %.1fs", name, e, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)

@@ -335,6 +335,9 @@ class PlanController:
         self.controller: Controller[PlanKey] = Controller("plan", self.reconcile)
         self._channels: dict[str, tuple[str, float]] = {}  # channel URL -> (version, when)
         self._invalid: dict[PlanKey, str] = {}
+        # An invalid Plan's resourceVersion when judged: every Node change queues every
+        # Plan, and one that has not changed is not parsed (nor logged) again.
+        self._invalid_at: dict[PlanKey, str] = {}
         self._last_pass: dict[PlanKey, float] = {}  # loop time each plan's last pass ended
         # Per plan, set when an outcome came in since its last pass started.
         self._answered: dict[PlanKey, asyncio.Event] = {}
@@ -469,7 +472,7 @@ class PlanController:
         self.nodes.cache.upsert(node)
         return node
 
-    async def _patch_status(self, obj: Obj, status: Obj) -> None:
+    async def _patch_status(self, obj: Obj, status: Obj) -> Obj:
         meta = _meta(obj)
         new = await self.kube.patch(
             PLANS,
@@ -479,6 +482,7 @@ class PlanController:
             subresource="status",
         )
         self.plans.cache.upsert(new)
+        return new
 
     async def _node_event(
         self, node: Obj | None, reason: str, message: str, warning: bool = False
@@ -560,12 +564,16 @@ class PlanController:
             for gauge in (PLAN_NODES, PLAN_HALTED):
                 gauge.remove_matching(namespace=namespace, plan=name)
             self._invalid.pop(key, None)
+            self._invalid_at.pop(key, None)
             self._last_pass.pop(key, None)
             self._answered.pop(key, None)
             self._drop_fleet(key)
             self._summarised.pop(key, None)
             await self._forget(namespace, name)
             return None
+        stored = str(_meta(obj).get("resourceVersion") or "")
+        if self._invalid_at.get(key) == stored:
+            return None  # the same invalid Plan, said already: no pass until it changes
         try:
             plan = Plan.model_validate(obj)
         except ValidationError as e:
@@ -573,8 +581,10 @@ class PlanController:
             if self._invalid.get(key) != message:
                 self._invalid[key] = message
                 await self._plan_event(obj, "InvalidPlan", message, warning=True)
-                await self._write_invalid(obj, message)
+                stored = await self._write_invalid(obj, message) or stored
+            self._invalid_at[key] = stored  # after our own status write, if there was one
             raise PermanentError(f"plan {namespace}/{name}: {message}") from e
+        self._invalid_at.pop(key, None)
         self._invalid.pop(key, None)
         now = datetime.now(UTC)
         try:
@@ -672,9 +682,10 @@ class PlanController:
             PLAN_NODES.set(count, namespace=ns, plan=name, state=state)
         PLAN_HALTED.set(1 if decision.halted else 0, namespace=ns, plan=name)
 
-    async def _write_invalid(self, obj: Obj, message: str) -> None:
+    async def _write_invalid(self, obj: Obj, message: str) -> str | None:
         """A Plan the controller cannot read says so in its own status too (`Complete` False,
-        reason `InvalidPlan`), not only in an Event that ages out."""
+        reason `InvalidPlan`), not only in an Event that ages out; the resourceVersion the
+        write left, None when nothing was written."""
         from k3os.apis.meta import Condition, set_condition
         from k3os.apis.plan import PlanStatus
 
@@ -686,9 +697,13 @@ class PlanController:
         status = old.model_copy(
             update={"conditions": set_condition(old.conditions, cond, datetime.now(UTC))}
         )
-        if status != old:
-            with contextlib.suppress(NotFoundError):
-                await self._patch_status(obj, status.wire())
+        if status == old:
+            return None
+        try:
+            written = await self._patch_status(obj, status.wire())
+        except NotFoundError:
+            return None
+        return str(_meta(written).get("resourceVersion") or "") or None
 
     async def _write_unresolved(self, obj: Obj, plan: Plan, why: str, now: datetime) -> None:
         from k3os.apis.meta import Condition, set_condition

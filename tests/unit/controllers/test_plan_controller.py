@@ -382,12 +382,20 @@ async def test_an_invalid_plan_is_reported_once_and_not_retried() -> None:
     env.kube.put(PLANS, {"metadata": {"name": "bad", "namespace": NS}, "spec": {"upgrade": {}}})
     with pytest.raises(PermanentError):
         await env.step("bad")
-    with pytest.raises(PermanentError):
-        await env.step("bad")
+    await env.step("bad")  # unchanged: not judged (nor logged) again
     assert env.reasons().count("InvalidPlan") == 1
     complete = {c["type"]: c for c in env.kube.peek(PLANS, "bad", NS)["status"]["conditions"]}
     assert complete["Complete"]["reason"] == "InvalidPlan"
     assert "spec.upgrade.image" in complete["Complete"]["message"]
+    # Unchanged (every Node change queues every Plan): not judged, written or raised again.
+    writes = len(env.kube.calls)
+    assert await env.ctrl._reconcile((NS, "bad")) is None
+    assert len(env.kube.calls) == writes
+    # Fixed: a pass like any other's.
+    await env.kube.patch(PLANS, "bad", {"spec": {"upgrade": {"image": "i"}, "version": "v2"}},
+                         namespace=NS)  # fmt: skip
+    await env.step("bad")
+    assert env.reasons().count("InvalidPlan") == 1
 
 
 async def test_an_unreachable_channel_is_a_temporary_error_with_a_condition() -> None:
