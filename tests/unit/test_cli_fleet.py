@@ -145,6 +145,22 @@ def test_status_fleet_prints_json_from_the_cluster(
     assert json.loads(result.output)["plans"][0]["name"] == "ns/p"
     result = CliRunner().invoke(status, ["--fleet", "--kubeconfig", str(kc)])
     assert result.exit_code == 0 and "NodeConfigs" in result.output
+    # Piped (not a terminal): whole words, not cut to 80 columns.
+    wide = snapshot()
+    wide.plans.append({
+        "metadata": {"name": "k3os-upgrade-for-northern-wind-farms", "namespace": "k3os-system"},
+        "spec": {"nodeSelector": {}},
+        "status": {"latestVersion": "v1.22.333-rc.4", "latestHash": "f" * 56, "conditions": [
+            {"type": "LatestResolved", "status": "False", "reason": "ResolveFailed"}]},
+    })  # fmt: skip
+
+    async def fetch_wide(path: Path) -> FleetSnapshot:
+        return wide
+
+    monkeypatch.setattr("k3os.cli.fleetview.fetch_snapshot", fetch_wide)
+    result = CliRunner().invoke(status, ["--fleet", "--kubeconfig", str(kc)])
+    assert "ResolveFailed" in result.output and "v1.22.333-rc.4" in result.output
+    assert "…" not in result.output
 
 
 def test_the_demo_applies_a_valid_nodeconfig_and_plan() -> None:

@@ -49,4 +49,7 @@ def show_fleet(kubeconfig: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(snap.as_dict(), indent=2))
         return
-    Console().print(render_snapshot(snap))
+    console = Console()
+    if not console.is_terminal:  # piped or redirected: whole words, as kubectl prints them
+        console = Console(width=max(console.width, 200))
+    console.print(render_snapshot(snap))
