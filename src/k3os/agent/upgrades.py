@@ -131,6 +131,20 @@ class _Answers:
     def node(self) -> Obj | None:
         return self.nodes.get(self.node_name)
 
+    async def _unanswered(self) -> list[tuple[str, UpgradeRequest]]:
+        """After the next change: the node's requests not answered yet (as far as the node
+        cache has caught up with our own outcomes)."""
+        await self.wake.wait()
+        self.wake.clear()
+        node = self.node()
+        if node is None:
+            return []
+        return [
+            (name, request)
+            for name, request in open_requests(node)
+            if not self._answered_but_unseen(name, request, node)
+        ]
+
     def _answered_but_unseen(self, name: str, request: UpgradeRequest, node: Obj) -> bool:
         answered = self.answered.get(name)
         if answered is None or answered[0] != request.hash:
@@ -177,14 +191,7 @@ class Unmanaged(_Answers):
 
     async def run(self) -> None:
         while True:
-            await self.wake.wait()
-            self.wake.clear()
-            node = self.node()
-            if node is None:
-                continue
-            for name, request in open_requests(node):
-                if self._answered_but_unseen(name, request, node):
-                    continue
+            for name, request in await self._unanswered():
                 from k3os.apis.handoff import UpgradeOutcome  # as open_requests: only when asked
 
                 log.warning("plan %s: cannot upgrade: %s", request.plan, self.why)
@@ -221,18 +228,11 @@ class Upgrader(_Answers):
 
     async def run(self) -> None:
         while True:
-            await self.wake.wait()
-            self.wake.clear()
+            unanswered = await self._unanswered()
             if UpgradeJob.load(self.job_file) is not None:
                 continue  # one upgrade at a time; the one in flight ends with an outcome
-            node = self.node()
-            if node is None:
-                continue
-            for name, request in open_requests(node):
-                if self._answered_but_unseen(name, request, node):
-                    continue
-                await self.start(name, request)
-                break
+            if unanswered:
+                await self.start(*unanswered[0])
 
     async def start(self, plan_name: str, request: UpgradeRequest) -> None:
         job = UpgradeJob(

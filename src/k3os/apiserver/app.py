@@ -39,7 +39,7 @@ from k3os.apiserver.patching import patch
 from k3os.apiserver.request import ApiRequest, parse_resource_path
 from k3os.apiserver.scale import handle_scale
 from k3os.security.authn import Credentials, UserInfo
-from k3os.security.authz import forbidden_reason, request_attributes
+from k3os.security.authz import Attributes, Decision, forbidden_reason, request_attributes
 from k3os.security.impersonation import ImpersonationError, impersonation
 
 __all__ = ["build_app"]
@@ -68,6 +68,12 @@ def _warning_headers(warnings: list[str]) -> dict[str, str]:
     if not warnings:
         return {}
     return {"Warning": ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)}
+
+
+def _refused(attrs: Attributes, decision: Decision) -> Forbidden:
+    """403 with upstream's wording: `<resource> "<name>" is forbidden: User "u" cannot ...`."""
+    reason = forbidden_reason(attrs, decision)
+    return Forbidden(reason, resource=attrs.resource, group=attrs.api_group, name=attrs.name)
 
 
 class _Api:
@@ -118,12 +124,7 @@ class _Api:
         decision = self.ctx.authorizer.authorize(attrs)
         set_current_attributes(attrs)
         if not decision.allowed:
-            raise Forbidden(
-                forbidden_reason(attrs, decision),
-                resource=attrs.resource,
-                group=attrs.api_group,
-                name=attrs.name,
-            )
+            raise _refused(attrs, decision)
 
     def _impersonate(self, user: UserInfo, headers: list[tuple[str, str]]) -> UserInfo:
         """The identity `kubectl --as` asks for, once `user` may impersonate each part of it
@@ -137,12 +138,7 @@ class _Api:
         for check in asked.checks:
             decision = self.ctx.authorizer.authorize(check)
             if not decision.allowed:
-                raise Forbidden(
-                    forbidden_reason(check, decision),
-                    resource=check.resource,
-                    group=check.api_group,
-                    name=check.name,
-                )
+                raise _refused(check, decision)
         return asked.user
 
     # --- health, version, discovery, openapi ----------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from k3os.apiserver.errors import BadRequest, UnsupportedMediaType
 from k3os.apiserver.schemas import resolve
 
-__all__ = ["MAGIC", "PROTOBUF", "decode_kubernetes_protobuf"]
+__all__ = ["MAGIC", "PROTOBUF", "decode_kubernetes_protobuf", "envelope_spec"]
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
@@ -238,6 +238,21 @@ class _Decoder:
         if kind == "number":
             return struct.unpack("<d", value)[0] if wire == 1 else struct.unpack("<f", value)[0]
         return value
+
+
+def envelope_spec(raw: bytes) -> bytes:
+    """The `spec` (field 2) of the object a k8s protobuf envelope (`runtime.Unknown`)
+    carries: where TokenRequest's and the reviews' requests keep all that is asked."""
+    if not raw.startswith(MAGIC):
+        raise BadRequest("protobuf body without the k8s envelope prefix")
+    message = spec = b""
+    for number, _, value in _fields(raw[len(MAGIC) :]):
+        if number == 2:  # runtime.Unknown.raw
+            message = bytes(value)
+    for number, _, value in _fields(message):
+        if number == 2:  # the object's spec; metadata and status are not needed
+            spec = bytes(value)
+    return spec
 
 
 def decode_kubernetes_protobuf(raw: bytes, defs: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import BadRequest, FieldError, Invalid
 from k3os.apiserver.identity import current_attributes
 from k3os.apiserver.negotiation import decode_body, encode, parse_accept, parse_media_type
-from k3os.apiserver.protobuf import MAGIC, PROTOBUF, _fields
+from k3os.apiserver.protobuf import PROTOBUF, _fields, envelope_spec
 from k3os.security.authn import UserInfo
 from k3os.security.authz import Attributes, rules_for
 
@@ -253,29 +253,20 @@ def _decode_protobuf(raw: bytes, kind: str) -> Obj:
     """The JSON form of a protobuf review (field numbers from upstream's authorization/v1
     and authentication/v1 generated.proto): the attributes and, for a SubjectAccessReview,
     the user, groups and uid asked about."""
-    if not raw.startswith(MAGIC):
-        raise BadRequest("protobuf body without the k8s envelope prefix")
-    message = b""
-    for number, _, value in _fields(raw[len(MAGIC) :]):
-        if number == 2:  # runtime.Unknown.raw
-            message = bytes(value)
+    spec_raw = envelope_spec(raw)
+    if kind == "SelfSubjectRulesReview":
+        return {"spec": _strings(spec_raw, {1: "namespace"})}
     spec: Obj = {}
-    for number, _, value in _fields(message):
-        if number != 2:  # the review's spec; metadata and status are not needed
-            continue
-        if kind == "SelfSubjectRulesReview":
-            spec = _strings(bytes(value), {1: "namespace"})
-            continue
-        for field, _, item in _fields(bytes(value)):
-            data = bytes(item) if isinstance(item, bytes | bytearray | memoryview) else b""
-            if field == 1:
-                spec["resourceAttributes"] = _strings(data, _RESOURCE_FIELDS)
-            elif field == 2:
-                spec["nonResourceAttributes"] = _strings(data, _NON_RESOURCE_FIELDS)
-            elif kind != "SelfSubjectAccessReview" and field == 3:
-                spec["user"] = data.decode()
-            elif kind != "SelfSubjectAccessReview" and field == 4:
-                spec.setdefault("groups", []).append(data.decode())
-            elif kind != "SelfSubjectAccessReview" and field == 6:
-                spec["uid"] = data.decode()
+    for field, _, item in _fields(spec_raw):
+        data = bytes(item) if isinstance(item, bytes | bytearray | memoryview) else b""
+        if field == 1:
+            spec["resourceAttributes"] = _strings(data, _RESOURCE_FIELDS)
+        elif field == 2:
+            spec["nonResourceAttributes"] = _strings(data, _NON_RESOURCE_FIELDS)
+        elif kind != "SelfSubjectAccessReview" and field == 3:
+            spec["user"] = data.decode()
+        elif kind != "SelfSubjectAccessReview" and field == 4:
+            spec.setdefault("groups", []).append(data.decode())
+        elif kind != "SelfSubjectAccessReview" and field == 6:
+            spec["uid"] = data.decode()
     return {"spec": spec} if kind != "SelfSubjectReview" else {}

@@ -22,7 +22,7 @@ from k3os.apiserver.context import ApiContext
 from k3os.apiserver.errors import BadRequest, FieldError, Invalid
 from k3os.apiserver.negotiation import decode_body, encode, parse_accept, parse_media_type
 from k3os.apiserver.objects import rfc3339
-from k3os.apiserver.protobuf import MAGIC, PROTOBUF, _fields
+from k3os.apiserver.protobuf import PROTOBUF, _fields, envelope_spec
 from k3os.security.serviceaccount import TokenSigner
 
 __all__ = ["TOKEN_PATH", "TokenRequests", "decode_token_request_protobuf"]
@@ -125,24 +125,15 @@ def _text(value: Any) -> str:
 def decode_token_request_protobuf(raw: bytes) -> Obj:
     """The JSON form of a protobuf TokenRequest (what client-go, so `kubectl create token`,
     sends); field numbers from upstream's authentication/v1 generated.proto."""
-    if not raw.startswith(MAGIC):
-        raise BadRequest("protobuf body without the k8s envelope prefix")
-    message = b""
-    for number, _, value in _fields(raw[len(MAGIC) :]):
-        if number == 2:  # runtime.Unknown.raw
-            message = bytes(value)
     spec: Obj = {}
-    for number, _, value in _fields(message):
-        if number != 2:  # TokenRequest.spec; metadata and status are not needed
-            continue
-        for field, _, item in _fields(bytes(value)):
-            if field == 1:
-                spec.setdefault("audiences", []).append(_text(item))
-            elif field == 4:
-                spec["expirationSeconds"] = int(item)
-            elif field == 3:
-                names = {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"}
-                spec["boundObjectRef"] = {
-                    names[n]: _text(v) for n, _, v in _fields(bytes(item)) if n in names
-                }
+    for field, _, item in _fields(envelope_spec(raw)):
+        if field == 1:
+            spec.setdefault("audiences", []).append(_text(item))
+        elif field == 4:
+            spec["expirationSeconds"] = int(item)
+        elif field == 3:
+            names = {1: "kind", 2: "apiVersion", 3: "name", 4: "uid"}
+            spec["boundObjectRef"] = {
+                names[n]: _text(v) for n, _, v in _fields(bytes(item)) if n in names
+            }
     return {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
