@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -408,6 +409,10 @@ class _ResourceFastPath:
         self.core = core
         self.group = group
         self.before = before
+        # The extra routes' patterns as one (their named groups unnamed): one match per
+        # request, however many routes there are.
+        patterns = (re.sub(r"\(\?P<\w+>", "(?:", r.path_regex.pattern) for r in before)
+        self._claimed = re.compile("|".join(f"(?:{p})" for p in patterns) or "$^")
 
     def match(self, path: str) -> tuple[Endpoint, dict[str, str]] | None:
         if path.startswith("/api/v1/"):
@@ -423,7 +428,7 @@ class _ResourceFastPath:
             found = (self.group, {"group": group, "version": version, "rest": rest})
         else:
             return None
-        if any(route.path_regex.match(path) for route in self.before):
+        if self._claimed.match(path):
             return None
         return found
 

@@ -28,7 +28,10 @@ async def app() -> Any:
     ctx = ApiContext(store)
     await seed(ctx)
     ctx.ready.set()
-    extra = [("/api/v1/namespaces/{namespace}/claimed/{name}", _claimed, ["GET"])]
+    extra = [
+        ("/api/v1/namespaces/{namespace}/claimed/{name}", _claimed, ["GET"]),
+        ("/apis/x.example/v1/namespaces/{namespace}/also/{name}", _claimed, ["GET"]),
+    ]  # the same parameter names twice: the fast path's one pattern for them all still works
     yield build_app(ctx, extra_routes=extra)
     await store.close()
 
@@ -70,6 +73,8 @@ async def test_resource_requests_are_served_the_rest_routed(app: Any) -> None:
         # A path an extra route claims is the extra route's, even under /api/v1/.
         claimed = await http.get("/api/v1/namespaces/default/claimed/x")
         assert claimed.json() == {"claimed": {"namespace": "default", "name": "x"}}
+        also = await http.get("/apis/x.example/v1/namespaces/n/also/y")
+        assert also.json() == {"claimed": {"namespace": "n", "name": "y"}}
         # Methods the fast path does not take go to the router (405 from the route).
         options = await http.request("OPTIONS", "/api/v1/namespaces/default/configmaps/c")
         assert options.status_code == 405
