@@ -147,3 +147,17 @@ class Toleration(ApiModel):
         if self.operator == "Exists":
             return True
         return (self.value or "") == value
+
+
+def error_field(loc: Any, root: str = "") -> str:
+    """A pydantic error's location as an API field path (`spec.tolerations[0].operator`),
+    under `root` when given."""
+    field = root
+    for part in loc or ():
+        field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+    return field
+
+
+def error_text(error: Any) -> str:
+    """A pydantic error's message without the `Value error, ` its validators' get."""
+    return str(error.get("msg") or "").removeprefix("Value error, ")

@@ -150,10 +150,9 @@ def _plan_errors(new: Obj, old: Obj | None) -> list[FieldError]:
 
 def _field_error(root: str, error: Any) -> FieldError:
     """One pydantic error as the API's field error (`spec.tolerations[0].operator`)."""
-    field = root
-    for part in error.get("loc") or ():
-        field += f"[{part}]" if isinstance(part, int) else f".{part}"
-    detail = str(error.get("msg") or "").removeprefix("Value error, ")
+    from k3os.apis.meta import error_field, error_text
+
+    field, detail = error_field(error.get("loc"), root), error_text(error)
     value = error.get("input")
     if isinstance(value, dict | list):  # a rule about a whole object: no value to show
         return FieldError("FieldValueInvalid", field, detail=detail)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from k3os.apis.meta import LabelSelector
 
 __all__ = ["FleetSnapshot", "fetch_snapshot", "render_snapshot", "snapshot_tables"]
 
@@ -102,13 +105,18 @@ class FleetSnapshot:
             state, shown = str(resolved.get("reason") or "ResolveFailed"), resolved
         else:
             state = str(complete.get("reason") or "Pending")
-        selector = (plan.get("spec") or {}).get("nodeSelector")
+        selector = _selector((plan.get("spec") or {}).get("nodeSelector"))
         return {
             "name": f"{meta.get('namespace')}/{meta.get('name')}",
             "version": status.get("latestVersion") or "",
             "hash": latest[:12],
             "done": done,
-            "matched": sum(1 for n in self.nodes if _selects(selector, n)),
+            "matched": sum(
+                1
+                for n in self.nodes
+                if selector is not None
+                and selector.matches(dict((n.get("metadata") or {}).get("labels") or {}))
+            ),
             "applying": list(status.get("applying") or []),
             "failed": list(status.get("failed") or []),
             "state": state,
@@ -116,19 +124,19 @@ class FleetSnapshot:
         }
 
 
-def _selects(selector: Any, node: Obj) -> bool:
-    """Whether a Plan's `nodeSelector` selects `node` (unset, or unreadable: no node)."""
+def _selector(selector: Any) -> LabelSelector | None:
+    """A Plan's `nodeSelector`, read once per Plan; None (selects no node) when unset or
+    unreadable."""
     if not isinstance(selector, dict):
-        return False
+        return None
     from pydantic import ValidationError
 
     from k3os.apis.meta import LabelSelector
 
     try:
-        chosen = LabelSelector.model_validate(selector)
+        return LabelSelector.model_validate(selector)
     except ValidationError:
-        return False
-    return chosen.matches(dict((node.get("metadata") or {}).get("labels") or {}))
+        return None
 
 
 async def fetch_snapshot(kubeconfig: Path) -> FleetSnapshot:

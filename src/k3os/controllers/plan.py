@@ -101,12 +101,11 @@ class PlanSettings:
 
 def _errors_text(error: ValidationError, most: int = 3) -> str:
     """A Plan's validation errors, each with its field (`spec.window.days: ...`)."""
+    from k3os.apis.meta import error_field, error_text
+
     texts = []
     for item in error.errors()[:most]:
-        field = ""
-        for part in item.get("loc") or ():
-            field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
-        text = str(item.get("msg") or "").removeprefix("Value error, ")
+        field, text = error_field(item.get("loc")), error_text(item)
         texts.append(f"{field}: {text}" if field else text)
     more = len(error.errors()) - most
     return "; ".join(texts) + (f" (and {more} more)" if more > 0 else "")
